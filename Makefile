@@ -1,0 +1,38 @@
+# skein — top-level entry points. `make demo` and `make test` install the
+# Debian packages they need, configure with CMake presets and build.
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: deps build demo test test-debug test-asan test-tsan bench clean
+
+deps:
+	./scripts/install-deps.sh
+
+build: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+demo: build
+	./build/release/examples/quickstart
+
+test: build
+	ctest --preset release -j $(JOBS) $(CTEST_ARGS)
+
+test-debug: deps
+	cmake --preset debug && cmake --build --preset debug -j $(JOBS)
+	ctest --preset debug -j $(JOBS) $(CTEST_ARGS)
+
+# Core and scheduler tests under the sanitizers (see CMakePresets.json).
+test-asan: deps
+	cmake --preset asan && cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS) -L sanitize $(CTEST_ARGS)
+
+test-tsan: deps
+	cmake --preset tsan && cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS) -L sanitize $(CTEST_ARGS)
+
+bench: build
+	./bench/run
+
+clean:
+	rm -rf build

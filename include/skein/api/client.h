@@ -1,0 +1,222 @@
+// skein/api/client.h — futures, as in dask.distributed and concurrent.futures.
+//
+// A Client with no address runs tasks on the local scheduler's pool, in this
+// process. Futures can be passed as arguments to other submissions; result()
+// rethrows the task's error (TaskError with the key and original exception).
+//
+//   skein::Client client;                                   // local, all cores
+//   skein::Future a = client.submit([](int64_t x) { return x + 1; }, 10);
+//   skein::Future b = client.submit("myapp.double", a);      // registered op
+//   std::vector<skein::Future> fs = client.map([](int64_t x) { return x * x; },
+//                                              std::vector<int64_t>{1, 2, 3});
+//   for (skein::Future f : skein::as_completed(fs)) std::cout << f.result();
+//   std::vector<skein::Value> all = client.gather(fs);
+//   client.submit(skein::SubmitOptions{.retries = 3}, flaky_fn, 1);
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "skein/api/delayed.h"
+#include "skein/local/scheduler.h"
+
+namespace skein {
+
+namespace internal {
+class FutureState;
+}
+
+/// A handle on a result being computed. Copies share the same state. Safe for
+/// concurrent use.
+class Future {
+ public:
+  Future() = default;
+  explicit Future(std::shared_ptr<internal::FutureState> s) : state_(std::move(s)) {}
+
+  const Key& key() const;
+  /// "pending", "running", "finished", "error" or "cancelled".
+  std::string status() const;
+  bool done() const;
+  bool cancelled() const;
+  /// The value; rethrows the task's error (TaskError, CancelledError).
+  /// TimeoutError naming the key if it is not done within `timeout`.
+  Value result(std::optional<Duration> timeout = std::nullopt) const;
+  /// The error, or null if none (waits like result()).
+  std::exception_ptr exception(std::optional<Duration> timeout = std::nullopt) const;
+  /// Cancels a pending or running task; false if it had already finished.
+  bool cancel();
+  /// Calls fn(*this) once done (at once if already done), from the thread
+  /// that finished it.
+  void add_done_callback(std::function<void(const Future&)> fn) const;
+
+  const std::shared_ptr<internal::FutureState>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<internal::FutureState> state_;
+};
+
+struct SubmitOptions {
+  /// Run again this many times if the task raises (dask's retries=).
+  int retries = 0;
+  /// Key of the result; default: "<function name>-<token>".
+  std::string key;
+};
+
+namespace internal {
+
+/// Arguments of a submitted task: literals, futures, lists of futures.
+struct SubmitArgs {
+  std::vector<Arg> args;
+  std::vector<std::shared_ptr<FutureState>> deps;
+};
+inline void AddSubmitArg(SubmitArgs* s, const Future& f) {
+  if (!f.state()) throw Error("an empty (default-constructed) Future was passed as an argument");
+  s->deps.push_back(f.state());
+  s->args.push_back(Arg::Ref(f.key()));
+}
+inline void AddSubmitArg(SubmitArgs* s, const std::vector<Future>& fs) {
+  std::vector<Arg> items;
+  for (const Future& f : fs) {
+    if (!f.state()) throw Error("an empty (default-constructed) Future was passed as an argument");
+    s->deps.push_back(f.state());
+    items.push_back(Arg::Ref(f.key()));
+  }
+  s->args.push_back(Arg::List(std::move(items)));
+}
+template <class T>
+  requires(!std::is_same_v<std::decay_t<T>, Future> && !std::is_same_v<std::decay_t<T>, std::vector<Future>>)
+void AddSubmitArg(SubmitArgs* s, T&& v) {
+  s->args.push_back(Arg(Value::From(std::forward<T>(v))));
+}
+
+template <class F>
+OpPtr ToOp(F&& fn) {
+  if constexpr (std::is_convertible_v<F, std::string_view>) {
+    OpPtr op = OpRegistry::Global().Find(std::string_view(fn));
+    if (!op) {
+      throw OpError("submit(\"" + std::string(std::string_view(fn)) +
+                    "\"): no operation of that name is registered (register it with SKEIN_REGISTER)");
+    }
+    return op;
+  } else {
+    return LocalOp(std::forward<F>(fn), "lambda");
+  }
+}
+}  // namespace internal
+
+/// Entry point for futures. A default Client runs on the in-process local
+/// scheduler. Safe for concurrent use.
+class Client {
+ public:
+  /// Local, in-process, on LocalScheduler::Default().
+  Client();
+  /// Local, on the given scheduler (which must outlive the client).
+  explicit Client(LocalScheduler& scheduler);
+  /// "" or "local" for in-process. Network addresses ("tcp://host:port") need
+  /// the distributed scheduler, which is not built yet: Error saying so.
+  explicit Client(const std::string& address);
+
+  template <class F, class... Args>
+    requires(!std::is_same_v<std::decay_t<F>, SubmitOptions>)
+  Future submit(F&& fn, Args&&... args) {
+    return submit(SubmitOptions{}, std::forward<F>(fn), std::forward<Args>(args)...);
+  }
+  template <class F, class... Args>
+  Future submit(const SubmitOptions& options, F&& fn, Args&&... args) {
+    internal::SubmitArgs s;
+    (internal::AddSubmitArg(&s, std::forward<Args>(args)), ...);
+    return SubmitOp(internal::ToOp(std::forward<F>(fn)), std::move(s), options);
+  }
+  /// One task per item: fn(item).
+  template <class F, class Range>
+  std::vector<Future> map(F&& fn, const Range& items, const SubmitOptions& options = {}) {
+    OpPtr op = internal::ToOp(std::forward<F>(fn));
+    std::vector<Future> out;
+    for (const auto& item : items) {
+      internal::SubmitArgs s;
+      internal::AddSubmitArg(&s, item);
+      SubmitOptions o = options;
+      if (!o.key.empty()) o.key += "-" + std::to_string(out.size());
+      out.push_back(SubmitOp(op, std::move(s), o));
+    }
+    return out;
+  }
+
+  /// Results in order; rethrows the first error.
+  std::vector<Value> gather(const std::vector<Future>& futures,
+                            std::optional<Duration> timeout = std::nullopt) const;
+  /// Starts computing delayed results on the scheduler; one future each.
+  Future compute(const Delayed& d, const ComputeOptions& options = {});
+  std::vector<Future> compute(const std::vector<Delayed>& ds, const ComputeOptions& options = {});
+  void cancel(const std::vector<Future>& futures);
+
+  LocalScheduler& scheduler() const { return *scheduler_; }
+
+ private:
+  Future SubmitOp(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options);
+  LocalScheduler* scheduler_;
+};
+
+enum class ReturnWhen { kAllCompleted, kFirstCompleted };
+struct WaitResult {
+  std::vector<Future> done;
+  std::vector<Future> not_done;
+};
+/// Waits like concurrent.futures.wait; TimeoutError naming unfinished keys
+/// if `timeout` passes before the condition holds.
+WaitResult wait(const std::vector<Future>& futures, std::optional<Duration> timeout = std::nullopt,
+                ReturnWhen when = ReturnWhen::kAllCompleted);
+
+/// Futures in the order they finish. Iterate with range-for, or next().
+class AsCompleted {
+ public:
+  explicit AsCompleted(const std::vector<Future>& futures);
+  /// Adds another future to wait on.
+  void add(const Future& f);
+  bool has_next() const;
+  /// The next finished future; TimeoutError if none finishes in time;
+  /// Error if none is left.
+  Future next(std::optional<Duration> timeout = std::nullopt);
+
+  class iterator {
+   public:
+    explicit iterator(AsCompleted* ac) : ac_(ac) { Advance(); }
+    Future operator*() const { return current_; }
+    iterator& operator++() {
+      Advance();
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return ac_ != o.ac_; }
+
+   private:
+    void Advance() {
+      if (ac_ && ac_->has_next()) {
+        current_ = ac_->next();
+      } else {
+        ac_ = nullptr;
+      }
+    }
+    AsCompleted* ac_;
+    Future current_;
+  };
+  iterator begin() { return iterator(this); }
+  iterator end() { return iterator(nullptr); }
+
+ private:
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<Future> finished;  // guarded by mu
+    size_t pending = 0;           // guarded by mu
+  };
+  std::shared_ptr<Shared> shared_;
+};
+inline AsCompleted as_completed(const std::vector<Future>& futures) { return AsCompleted(futures); }
+
+}  // namespace skein

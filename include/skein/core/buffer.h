@@ -1,0 +1,52 @@
+// skein/core/buffer.h — an immutable, shared, sliceable byte buffer.
+//
+// Buffers are how large data crosses task boundaries, spill files and (later)
+// the network without being copied: slicing and copying a Buffer only bumps a
+// reference count.
+//
+//   skein::Buffer b = skein::Buffer::Copy("hello", 5);
+//   skein::Buffer tail = b.Slice(1, 4);   // "ello", no copy
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace skein {
+
+/// Immutable view of shared bytes. Safe for concurrent use (it is immutable).
+class Buffer {
+ public:
+  Buffer() = default;
+  /// Takes ownership of `bytes`.
+  explicit Buffer(std::vector<std::byte> bytes);
+  explicit Buffer(std::string bytes);
+  static Buffer Copy(const void* data, size_t size);
+  /// Wraps memory kept alive by `owner`.
+  static Buffer Wrap(std::shared_ptr<const void> owner, const std::byte* data, size_t size);
+  /// Fresh zero-filled buffer whose bytes the caller fills before sharing it.
+  static Buffer Allocate(size_t size, std::byte** writable);
+
+  const std::byte* data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::string_view view() const noexcept {
+    return {reinterpret_cast<const char*>(data_), size_};
+  }
+  /// Bytes [offset, offset + length), sharing this buffer's memory.
+  Buffer Slice(size_t offset, size_t length) const;
+
+  friend bool operator==(const Buffer& a, const Buffer& b) {
+    return a.size_ == b.size_ && (a.size_ == 0 || std::memcmp(a.data_, b.data_, a.size_) == 0);
+  }
+
+ private:
+  std::shared_ptr<const void> owner_;
+  const std::byte* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace skein

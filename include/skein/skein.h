@@ -1,0 +1,23 @@
+// skein/skein.h — everything a program needs, in one include.
+//
+//   #include <skein/skein.h>
+//   int main() {
+//     auto inc = skein::delayed([](int64_t x) { return x + 1; }, "inc");
+//     std::cout << inc(41).compute() << "\n";   // 42
+//   }
+#pragma once
+
+#include "skein/api/client.h"
+#include "skein/api/delayed.h"
+#include "skein/api/diagnostics.h"
+#include "skein/core/config.h"
+#include "skein/core/error.h"
+#include "skein/core/graph.h"
+#include "skein/core/key.h"
+#include "skein/core/op.h"
+#include "skein/core/optimize.h"
+#include "skein/core/serialize.h"
+#include "skein/core/task.h"
+#include "skein/core/value.h"
+#include "skein/local/observer.h"
+#include "skein/local/scheduler.h"

@@ -1,0 +1,363 @@
+// Futures on the local pool: FutureState, Client, wait and as_completed.
+#include "skein/api/client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+
+namespace skein {
+namespace internal {
+
+// The shared state behind a Future. A submitted task waits for its futures
+// arguments (callbacks count them down), then runs as a pool work item; a
+// computed Delayed follows a Computation's done-callback instead.
+class FutureState final : public Runnable, public std::enable_shared_from_this<FutureState> {
+ public:
+  enum Status { kPending, kRunning, kFinished, kError, kCancelled };
+
+  FutureState(Key k, ThreadPool* pool) : key(std::move(k)), pool_(pool) {}
+
+  const Key key;
+
+  // Submitted task (null op for computed delayed results).
+  OpPtr op;
+  std::vector<Arg> args;
+  std::vector<std::shared_ptr<FutureState>> deps;
+  int retries_left = 0;
+  // Computed delayed result.
+  std::shared_ptr<Computation> computation;
+
+  void Start() {
+    waiting_.store(deps.size() + 1);  // +1: released below, after all callbacks are in
+    auto self = shared_from_this();
+    for (auto& d : deps) d->AddCallback([self] { self->DepDone(); });
+    DepDone();
+  }
+
+  void Run(uint64_t, Worker&) override {
+    std::shared_ptr<FutureState> keep;
+    {
+      std::lock_guard lock(mu_);
+      keep = std::move(queued_self_);  // may be our last reference: released on return
+      if (status_ == kCancelled) return;
+      status_ = kRunning;
+    }
+    std::vector<Value> values;
+    Value result;
+    try {
+      values.reserve(args.size());
+      for (const Arg& a : args) values.push_back(Resolve(a));
+      result = (*op)(values, OpContext{key, Value()});
+    } catch (...) {
+      std::exception_ptr e = std::current_exception();
+      bool retry = false;
+      {
+        std::lock_guard lock(mu_);
+        if (retries_left > 0 && status_ == kRunning) {
+          --retries_left;
+          status_ = kPending;
+          queued_self_ = keep;
+          retry = true;
+        }
+      }
+      if (retry) {
+        pool_->Push({this, 0});
+      } else {
+        Complete(kError, Value(), std::make_exception_ptr(TaskError(key.ToString(), e)));
+      }
+      return;
+    }
+    Complete(kFinished, std::move(result), nullptr);
+  }
+
+  void Complete(Status s, Value v, std::exception_ptr e) {
+    std::vector<std::function<void()>> callbacks;
+    {
+      std::lock_guard lock(mu_);
+      if (status_ == kFinished || status_ == kError || status_ == kCancelled) return;
+      status_ = s;
+      value_ = std::move(v);
+      error_ = std::move(e);
+      callbacks.swap(callbacks_);
+      deps.clear();  // inputs are no longer needed
+      args.clear();
+      cv_.notify_all();
+    }
+    for (auto& fn : callbacks) fn();
+  }
+
+  bool Cancel() {
+    {
+      std::lock_guard lock(mu_);
+      if (status_ == kFinished || status_ == kError || status_ == kCancelled) return false;
+    }
+    if (computation) computation->Cancel();
+    Complete(kCancelled, Value(), std::make_exception_ptr(CancelledError("future " + key.ToString() + " was cancelled")));
+    return true;
+  }
+
+  void AddCallback(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      if (!IsDone()) {
+        callbacks_.push_back(std::move(fn));
+        return;
+      }
+    }
+    fn();
+  }
+
+  bool Wait(std::optional<Duration> timeout) {
+    std::unique_lock lock(mu_);
+    if (!timeout) {
+      cv_.wait(lock, [&] { return IsDone(); });
+      return true;
+    }
+    return cv_.wait_for(lock, *timeout, [&] { return IsDone(); });
+  }
+
+  Status status() {
+    std::lock_guard lock(mu_);
+    return status_;
+  }
+  Value value() {
+    std::lock_guard lock(mu_);
+    return value_;
+  }
+  std::exception_ptr error() {
+    std::lock_guard lock(mu_);
+    return error_;
+  }
+
+ private:
+  bool IsDone() const { return status_ == kFinished || status_ == kError || status_ == kCancelled; }
+
+  void DepDone() {
+    if (waiting_.fetch_sub(1) != 1) return;
+    // Every input is done: fail with the first failed input, or run.
+    for (auto& d : deps) {
+      if (d->status() == kError) return Complete(kError, Value(), d->error());
+      if (d->status() == kCancelled) {
+        return Complete(kError, Value(),
+                        std::make_exception_ptr(CancelledError("input " + d->key.ToString() + " of " +
+                                                               key.ToString() + " was cancelled")));
+      }
+    }
+    {
+      std::lock_guard lock(mu_);
+      if (status_ == kCancelled) return;
+      queued_self_ = shared_from_this();
+    }
+    pool_->Push({this, 0});
+  }
+
+  Value Resolve(const Arg& a) {
+    if (a.is_literal()) return a.literal();
+    if (a.is_ref()) {
+      for (auto& d : deps) {
+        if (d->key == a.ref()) return d->value();
+      }
+      throw KeyError("future " + key.ToString() + " has no input " + a.ref().ToString());
+    }
+    ValueList items;
+    for (const Arg& x : a.list()) items.push_back(Resolve(x));
+    return Value(std::move(items));
+  }
+
+  ThreadPool* pool_;
+  std::atomic<size_t> waiting_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Status status_ = kPending;                         // guarded by mu_
+  Value value_;                                      // guarded by mu_
+  std::exception_ptr error_;                         // guarded by mu_
+  std::vector<std::function<void()>> callbacks_;     // guarded by mu_
+  std::shared_ptr<FutureState> queued_self_;         // guarded by mu_: alive while queued
+};
+
+}  // namespace internal
+
+using internal::FutureState;
+
+namespace {
+FutureState& StateOf(const std::shared_ptr<FutureState>& s) {
+  if (!s) throw Error("empty (default-constructed) Future");
+  return *s;
+}
+}  // namespace
+
+const Key& Future::key() const { return StateOf(state_).key; }
+
+std::string Future::status() const {
+  switch (StateOf(state_).status()) {
+    case FutureState::kPending: return "pending";
+    case FutureState::kRunning: return "running";
+    case FutureState::kFinished: return "finished";
+    case FutureState::kError: return "error";
+    case FutureState::kCancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+bool Future::done() const {
+  auto s = StateOf(state_).status();
+  return s == FutureState::kFinished || s == FutureState::kError || s == FutureState::kCancelled;
+}
+
+bool Future::cancelled() const { return StateOf(state_).status() == FutureState::kCancelled; }
+
+std::exception_ptr Future::exception(std::optional<Duration> timeout) const {
+  FutureState& s = StateOf(state_);
+  if (!s.Wait(timeout)) {
+    throw TimeoutError("timed out after " + std::to_string(timeout->count()) + " s waiting for future " +
+                       s.key.ToString() + " (status " + status() + ")");
+  }
+  return s.error();
+}
+
+Value Future::result(std::optional<Duration> timeout) const {
+  if (std::exception_ptr e = exception(timeout)) std::rethrow_exception(e);
+  return state_->value();
+}
+
+bool Future::cancel() { return StateOf(state_).Cancel(); }
+
+void Future::add_done_callback(std::function<void(const Future&)> fn) const {
+  Future self = *this;
+  StateOf(state_).AddCallback([fn = std::move(fn), self] { fn(self); });
+}
+
+Client::Client() : scheduler_(&LocalScheduler::Default()) {}
+Client::Client(LocalScheduler& scheduler) : scheduler_(&scheduler) {}
+Client::Client(const std::string& address) : Client() {
+  if (!address.empty() && address != "local" && address != "local://") {
+    throw Error("Client(\"" + address + "\"): connecting to a distributed scheduler is not available yet "
+                "(the distributed runtime is a later issue); use Client() for the local scheduler");
+  }
+}
+
+Future Client::SubmitOp(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options) {
+  if (options.retries < 0) throw Error("submit: retries must be >= 0, got " + std::to_string(options.retries));
+  std::string name = options.key.empty() ? internal::NewKeyName(op->name()) : options.key;
+  auto state = std::make_shared<FutureState>(Key(name), &scheduler_->pool());
+  state->op = std::move(op);
+  state->args = std::move(args.args);
+  state->deps = std::move(args.deps);
+  state->retries_left = options.retries;
+  state->Start();
+  return Future(state);
+}
+
+std::vector<Future> Client::compute(const std::vector<Delayed>& ds, const ComputeOptions& options) {
+  std::vector<Key> keys;
+  for (const Delayed& d : ds) keys.push_back(d.key());
+  auto graph = std::make_shared<const Graph>(MergedGraph(ds));
+  std::shared_ptr<Computation> run = scheduler_->Submit(graph, keys, options);
+  std::vector<Future> out;
+  for (size_t i = 0; i < ds.size(); ++i) {
+    auto state = std::make_shared<FutureState>(keys[i], &scheduler_->pool());
+    if (ds.size() == 1) state->computation = run;  // cancelling the future cancels the run
+    std::weak_ptr<Computation> weak = run;
+    run->AddDoneCallback([state, weak, i] {
+      auto r = weak.lock();
+      try {
+        if (!r) throw CancelledError("computation of " + state->key.ToString() + " was dropped");
+        state->Complete(FutureState::kFinished, r->Results()[i], nullptr);
+      } catch (...) {
+        state->Complete(FutureState::kError, Value(), std::current_exception());
+      }
+    });
+    out.emplace_back(state);
+  }
+  return out;
+}
+
+Future Client::compute(const Delayed& d, const ComputeOptions& options) { return compute(std::vector<Delayed>{d}, options)[0]; }
+
+std::vector<Value> Client::gather(const std::vector<Future>& futures, std::optional<Duration> timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + (timeout ? *timeout : Duration(0));
+  std::vector<Value> out;
+  out.reserve(futures.size());
+  for (const Future& f : futures) {
+    std::optional<Duration> left;
+    if (timeout) left = std::max(Duration(0), std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now()));
+    out.push_back(f.result(left));
+  }
+  return out;
+}
+
+void Client::cancel(const std::vector<Future>& futures) {
+  for (Future f : futures) f.cancel();
+}
+
+WaitResult wait(const std::vector<Future>& futures, std::optional<Duration> timeout, ReturnWhen when) {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t finished = 0;
+  };
+  auto shared = std::make_shared<Shared>();
+  for (const Future& f : futures) {
+    f.add_done_callback([shared](const Future&) {
+      std::lock_guard lock(shared->mu);
+      ++shared->finished;
+      shared->cv.notify_all();
+    });
+  }
+  size_t need = futures.empty() ? 0 : (when == ReturnWhen::kAllCompleted ? futures.size() : 1);
+  {
+    std::unique_lock lock(shared->mu);
+    auto ready = [&] { return shared->finished >= need; };
+    if (!timeout) {
+      shared->cv.wait(lock, ready);
+    } else if (!shared->cv.wait_for(lock, *timeout, ready)) {
+      std::string pending;
+      for (const Future& f : futures) {
+        if (!f.done()) pending += (pending.empty() ? "" : ", ") + f.key().ToString();
+      }
+      throw TimeoutError("wait timed out after " + std::to_string(timeout->count()) + " s; not done: " + pending);
+    }
+  }
+  WaitResult r;
+  for (const Future& f : futures) (f.done() ? r.done : r.not_done).push_back(f);
+  return r;
+}
+
+AsCompleted::AsCompleted(const std::vector<Future>& futures) : shared_(std::make_shared<Shared>()) {
+  for (const Future& f : futures) add(f);
+}
+
+void AsCompleted::add(const Future& f) {
+  {
+    std::lock_guard lock(shared_->mu);
+    ++shared_->pending;
+  }
+  auto shared = shared_;
+  f.add_done_callback([shared](const Future& done) {
+    std::lock_guard lock(shared->mu);
+    shared->finished.push_back(done);
+    shared->cv.notify_all();
+  });
+}
+
+bool AsCompleted::has_next() const {
+  std::lock_guard lock(shared_->mu);
+  return shared_->pending > 0;
+}
+
+Future AsCompleted::next(std::optional<Duration> timeout) {
+  std::unique_lock lock(shared_->mu);
+  if (shared_->pending == 0) throw Error("as_completed: no futures left");
+  auto ready = [&] { return !shared_->finished.empty(); };
+  if (!timeout) {
+    shared_->cv.wait(lock, ready);
+  } else if (!shared_->cv.wait_for(lock, *timeout, ready)) {
+    throw TimeoutError("as_completed: no future finished within " + std::to_string(timeout->count()) + " s");
+  }
+  Future f = shared_->finished.front();
+  shared_->finished.pop_front();
+  --shared_->pending;
+  return f;
+}
+
+}  // namespace skein

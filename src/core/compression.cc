@@ -1,0 +1,93 @@
+// zstd / lz4 block compression (see compression.h).
+#include "skein/core/compression.h"
+
+#include <lz4.h>
+#include <zstd.h>
+
+#include <cstring>
+
+#include "skein/core/error.h"
+#include "skein/core/serialize.h"
+
+namespace skein {
+
+Codec ParseCodec(std::string_view name) {
+  if (name == "none" || name.empty()) return Codec::kNone;
+  if (name == "lz4") return Codec::kLz4;
+  if (name == "zstd") return Codec::kZstd;
+  throw ConfigError("unknown compression '" + std::string(name) + "' (use lz4, zstd or none)");
+}
+
+const char* CodecName(Codec c) {
+  switch (c) {
+    case Codec::kNone: return "none";
+    case Codec::kLz4: return "lz4";
+    case Codec::kZstd: return "zstd";
+  }
+  return "?";
+}
+
+std::string Compress(Codec codec, std::string_view raw) {
+  std::string out(9, '\0');
+  out[0] = static_cast<char>(codec);
+  uint64_t n = raw.size();
+  std::memcpy(out.data() + 1, &n, 8);
+  switch (codec) {
+    case Codec::kNone:
+      out.append(raw);
+      break;
+    case Codec::kLz4: {
+      if (raw.size() > static_cast<size_t>(LZ4_MAX_INPUT_SIZE)) {
+        throw SerializationError("lz4 cannot compress " + std::to_string(raw.size()) + " bytes in one block; use zstd");
+      }
+      int bound = LZ4_compressBound(static_cast<int>(raw.size()));
+      out.resize(9 + static_cast<size_t>(bound));
+      int got = LZ4_compress_default(raw.data(), out.data() + 9, static_cast<int>(raw.size()), bound);
+      if (got <= 0) throw SerializationError("lz4 compression failed");
+      out.resize(9 + static_cast<size_t>(got));
+      break;
+    }
+    case Codec::kZstd: {
+      size_t bound = ZSTD_compressBound(raw.size());
+      out.resize(9 + bound);
+      size_t got = ZSTD_compress(out.data() + 9, bound, raw.data(), raw.size(), 1);
+      if (ZSTD_isError(got)) throw SerializationError(std::string("zstd compression failed: ") + ZSTD_getErrorName(got));
+      out.resize(9 + got);
+      break;
+    }
+  }
+  return out;
+}
+
+std::string Decompress(std::string_view block, std::string_view what) {
+  ByteReader r(block, what);
+  auto codec = static_cast<Codec>(r.U8());
+  uint64_t n = r.U64();
+  std::string_view payload = block.substr(9);
+  auto corrupt = [&](const std::string& why) {
+    return SerializationError("corrupt " + std::string(what) + ": " + why);
+  };
+  switch (codec) {
+    case Codec::kNone:
+      if (payload.size() != n) throw corrupt("size mismatch");
+      return std::string(payload);
+    case Codec::kLz4: {
+      if (n > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE)) throw corrupt("implausible size " + std::to_string(n));
+      std::string out(n, '\0');
+      int got = LZ4_decompress_safe(payload.data(), out.data(), static_cast<int>(payload.size()), static_cast<int>(n));
+      if (got < 0 || static_cast<uint64_t>(got) != n) throw corrupt("lz4 data does not decode");
+      return out;
+    }
+    case Codec::kZstd: {
+      unsigned long long frame = ZSTD_getFrameContentSize(payload.data(), payload.size());
+      if (frame == ZSTD_CONTENTSIZE_ERROR || frame != n) throw corrupt("zstd frame header does not match");
+      std::string out(n, '\0');
+      size_t got = ZSTD_decompress(out.data(), n, payload.data(), payload.size());
+      if (ZSTD_isError(got) || got != n) throw corrupt("zstd data does not decode");
+      return out;
+    }
+  }
+  throw corrupt("unknown codec " + std::to_string(static_cast<int>(codec)));
+}
+
+}  // namespace skein
