@@ -257,12 +257,11 @@ std::vector<Future> Client::compute(const std::vector<Delayed>& ds, const Comput
   for (size_t i = 0; i < ds.size(); ++i) {
     auto state = std::make_shared<FutureState>(keys[i], &scheduler_->pool());
     if (ds.size() == 1) state->computation = run;  // cancelling the future cancels the run
-    std::weak_ptr<Computation> weak = run;
-    run->AddDoneCallback([state, weak, i] {
-      auto r = weak.lock();
+    // The callback holds the run until it has finished (the run lets go of
+    // its callbacks then, so this is no lasting cycle).
+    run->AddDoneCallback([state, run, i] {
       try {
-        if (!r) throw CancelledError("computation of " + state->key.ToString() + " was dropped");
-        state->Complete(FutureState::kFinished, r->Results()[i], nullptr);
+        state->Complete(FutureState::kFinished, run->Results()[i], nullptr);
       } catch (...) {
         state->Complete(FutureState::kError, Value(), std::current_exception());
       }

@@ -47,7 +47,7 @@ Arg RewriteArg(const Arg& a, const std::vector<Sub>& sub, const Rewrites& rw, bo
     }
     if (sub[d] == Sub::kNested) {
       *changed = true;
-      return Arg::Nested(rw.Get(d));
+      return Arg::Nested(rw.Get(d), rw.g.key(d));
     }
     return a;
   }
@@ -59,7 +59,7 @@ Arg RewriteArg(const Arg& a, const std::vector<Sub>& sub, const Rewrites& rw, bo
     for (const Arg& x : items) out.push_back(RewriteArg(x, sub, rw, &any));
     if (!any) return a;
     *changed = true;
-    return a.is_list() ? Arg::List(std::move(out)) : Arg::Nested(a.task().WithArgs(std::move(out)));
+    return a.is_list() ? Arg::List(std::move(out)) : Arg::Nested(a.task().WithArgs(std::move(out)), a.origin());
   }
   return a;
 }

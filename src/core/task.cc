@@ -17,9 +17,9 @@ Arg Arg::List(std::vector<Arg> items) {
   return a;
 }
 
-Arg Arg::Nested(Task task) {
+Arg Arg::Nested(Task task, Key origin) {
   Arg a;
-  a.v_ = std::make_shared<const Task>(std::move(task));
+  a.v_ = std::make_shared<const NestedTask>(NestedTask{std::move(task), std::move(origin)});
   return a;
 }
 

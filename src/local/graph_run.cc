@@ -37,7 +37,17 @@ Value CallTask(const Task& t, const Value*& next_ref, const Key& key) {
 Value BuildArg(const Arg& a, const Value*& next_ref, const Key& key) {
   if (a.is_literal()) return a.literal();
   if (a.is_ref()) return *next_ref++;
-  if (a.is_task()) return CallTask(a.task(), next_ref, key);
+  if (a.is_task()) {
+    // A task fused or inlined here: its errors name the key it came from.
+    const Key& origin = a.origin().name().empty() ? key : a.origin();
+    try {
+      return CallTask(a.task(), next_ref, origin);
+    } catch (const TaskError&) {
+      throw;
+    } catch (...) {
+      throw TaskError(origin.ToString(), std::current_exception());
+    }
+  }
   ValueList items;
   items.reserve(a.list().size());
   for (const Arg& x : a.list()) items.push_back(BuildArg(x, next_ref, key));
@@ -216,6 +226,8 @@ Value GraphRun::Evaluate(uint32_t id) {
   const Value* next_ref = inputs.data();
   try {
     return CallTask(task, next_ref, key);
+  } catch (const TaskError&) {
+    throw;  // raised by a nested task, already naming its own key
   } catch (...) {
     throw TaskError(key.ToString(), std::current_exception());
   }
@@ -248,56 +260,60 @@ void GraphRun::Fail(std::exception_ptr error) {
 }
 
 void GraphRun::Cancel() {
+  if (done()) return;
   std::lock_guard lock(mu_);
-  if (done_) return;
   if (!error_) error_ = std::make_exception_ptr(CancelledError("computation of " + std::to_string(outputs_.size()) + " key(s) was cancelled"));
   stop_.store(true);
 }
 
 void GraphRun::Finish() {
   bool ok;
+  std::vector<std::function<void()>> callbacks;
+  std::shared_ptr<GraphRun> keep;
   {
     std::lock_guard lock(mu_);
     ok = !error_;
+    finishing_ = true;
+    callbacks.swap(callbacks_);
+    keep = std::move(self_);
   }
   for (auto& o : observers_) o->OnRunEnd({run_id_, num_needed_}, ok);
   if (pool_) pool_->RemoveSource(this);
-  std::shared_ptr<GraphRun> keep;
-  std::vector<std::function<void()>> callbacks;
+  std::shared_ptr<Completion> completion = completion_;
+  keep.reset();  // may destroy *this (nobody else holds it): touch no member below
   {
-    std::lock_guard lock(mu_);
-    done_ = true;
-    keep = std::move(self_);
-    callbacks.swap(callbacks_);
-    done_cv_.notify_all();
+    std::lock_guard lock(completion->mu);
+    completion->done = true;
   }
+  completion->cv.notify_all();
   for (auto& fn : callbacks) fn();
-  // `keep` may hold the last reference: *this dies here.
 }
 
 void GraphRun::AddDoneCallback(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    if (!done_) {
+    if (!finishing_) {
       callbacks_.push_back(std::move(fn));
       return;
     }
   }
+  Wait(std::nullopt);
   fn();
 }
 
 bool GraphRun::done() const {
-  std::lock_guard lock(mu_);
-  return done_;
+  std::lock_guard lock(completion_->mu);
+  return completion_->done;
 }
 
 bool GraphRun::Wait(std::optional<Duration> timeout) const {
-  std::unique_lock lock(mu_);
+  std::unique_lock lock(completion_->mu);
+  auto ready = [&] { return completion_->done; };
   if (!timeout) {
-    done_cv_.wait(lock, [&] { return done_; });
+    completion_->cv.wait(lock, ready);
     return true;
   }
-  return done_cv_.wait_for(lock, *timeout, [&] { return done_; });
+  return completion_->cv.wait_for(lock, *timeout, ready);
 }
 
 std::vector<Value> GraphRun::Results(std::optional<Duration> timeout) const {

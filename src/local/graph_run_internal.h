@@ -12,6 +12,10 @@
 // skipped (still propagated, so counters drain); the worker that brings
 // `remaining_` to zero finishes the run. The run keeps itself alive
 // (`self_`) until then, so a caller that stops waiting (timeout) is safe.
+// The finishing worker drops `self_` *before* it signals `completion_` (a
+// separate shared block): a waiter that wakes up then holds the last
+// reference, so the run is destroyed in the caller's thread, never on a
+// worker after the caller has moved on (its Env may be gone by then).
 #pragma once
 
 #include <atomic>
@@ -91,9 +95,15 @@ class GraphRun final : public Computation, public Runnable, public WorkSource {
   std::unique_ptr<RunningSlot[]> running_;  // one per pool thread + the caller
   int num_slots_ = 1;
 
+  struct Completion {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // guarded by mu
+  };
+  const std::shared_ptr<Completion> completion_ = std::make_shared<Completion>();
+
   mutable std::mutex mu_;
-  mutable std::condition_variable done_cv_;
-  bool done_ = false;                 // guarded by mu_
+  bool finishing_ = false;            // guarded by mu_: callbacks were taken
   std::exception_ptr error_;          // guarded by mu_: first failure
   std::shared_ptr<GraphRun> self_;    // guarded by mu_: alive until finished
   std::vector<std::function<void()>> callbacks_;  // guarded by mu_

@@ -124,6 +124,7 @@ bool RegisterSerializer(std::string name, Encode encode, Decode decode) {
 #define SKEIN_SERIALIZER_CONCAT_(a, b) a##b
 #define SKEIN_SERIALIZER_NAME_(line) SKEIN_SERIALIZER_CONCAT_(skein_serializer_registered_, line)
 /// Registers a serializer at static-initialization time (see RegisterSerializer).
-#define SKEIN_REGISTER_SERIALIZER(T, name, encode, decode)                       \
-  [[maybe_unused]] static const bool SKEIN_SERIALIZER_NAME_(__LINE__) =         \
-      ::skein::RegisterSerializer<T>(name, encode, decode)
+/// (Variadic so that lambdas with commas need no extra parentheses.)
+#define SKEIN_REGISTER_SERIALIZER(T, name, ...)                         \
+  [[maybe_unused]] static const bool SKEIN_SERIALIZER_NAME_(__LINE__) = \
+      ::skein::RegisterSerializer<T>(name, __VA_ARGS__)

@@ -36,7 +36,9 @@ class Arg {
   Arg(T&& literal) : v_(Value(std::forward<T>(literal))) {}  // NOLINT
   static Arg Ref(Key key);
   static Arg List(std::vector<Arg> items);
-  static Arg Nested(Task task);
+  /// A task evaluated in place; `origin` is the key it had in the graph
+  /// before the optimizer nested it (errors name it).
+  static Arg Nested(Task task, Key origin = Key());
 
   bool is_literal() const noexcept { return v_.index() == 0; }
   bool is_ref() const noexcept { return v_.index() == 1; }
@@ -45,12 +47,15 @@ class Arg {
   const Value& literal() const { return std::get<0>(v_); }
   const Key& ref() const { return std::get<1>(v_); }
   const std::vector<Arg>& list() const { return *std::get<2>(v_); }
-  const Task& task() const { return *std::get<3>(v_); }
+  const Task& task() const;
+  /// Key a nested task had before fusion/inlining ("" if none).
+  const Key& origin() const;
 
   std::string ToString() const;
 
  private:
-  std::variant<Value, Key, std::shared_ptr<const std::vector<Arg>>, std::shared_ptr<const Task>> v_;
+  struct NestedTask;
+  std::variant<Value, Key, std::shared_ptr<const std::vector<Arg>>, std::shared_ptr<const NestedTask>> v_;
 };
 
 /// An operation plus arguments and parameters. Immutable after construction.
@@ -111,5 +116,12 @@ class Task {
   std::shared_ptr<const std::vector<Arg>> args_;
   Value params_;
 };
+
+struct Arg::NestedTask {
+  Task task;
+  Key origin;
+};
+inline const Task& Arg::task() const { return std::get<3>(v_)->task; }
+inline const Key& Arg::origin() const { return std::get<3>(v_)->origin; }
 
 }  // namespace skein
