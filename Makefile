@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: deps build demo test test-debug test-asan test-tsan bench clean
+.PHONY: deps build demo test test-debug test-asan test-tsan fuzz bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -30,6 +30,13 @@ test-asan: deps
 test-tsan: deps
 	cmake --preset tsan && cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS) -L sanitize $(CTEST_ARGS)
+
+# Decoders under libFuzzer for a bounded time (FUZZ_SECONDS, default 60).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+	mkdir -p build/fuzz/corpus
+	./build/fuzz/fuzz/value_decode_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus
 
 bench: build
 	./bench/run
