@@ -72,7 +72,11 @@ std::string Decompress(std::string_view block, std::string_view what) {
       if (payload.size() != n) throw corrupt("size mismatch");
       return std::string(payload);
     case Codec::kLz4: {
-      if (n > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE)) throw corrupt("implausible size " + std::to_string(n));
+      // lz4 expands at most ~255x: a larger claim is a lie, and trusting it
+      // would allocate gigabytes for a few corrupt bytes.
+      if (n > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE) || n > payload.size() * 255 + 64) {
+        throw corrupt("implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) + " compressed bytes");
+      }
       std::string out(n, '\0');
       int got = LZ4_decompress_safe(payload.data(), out.data(), static_cast<int>(payload.size()), static_cast<int>(n));
       if (got < 0 || static_cast<uint64_t>(got) != n) throw corrupt("lz4 data does not decode");
@@ -81,6 +85,10 @@ std::string Decompress(std::string_view block, std::string_view what) {
     case Codec::kZstd: {
       unsigned long long frame = ZSTD_getFrameContentSize(payload.data(), payload.size());
       if (frame == ZSTD_CONTENTSIZE_ERROR || frame != n) throw corrupt("zstd frame header does not match");
+      // zstd's best case is ~32000x (long runs); anything beyond is a lie.
+      if (n > payload.size() * 32768 + 4096) {
+        throw corrupt("implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) + " compressed bytes");
+      }
       std::string out(n, '\0');
       size_t got = ZSTD_decompress(out.data(), n, payload.data(), payload.size());
       if (ZSTD_isError(got) || got != n) throw corrupt("zstd data does not decode");

@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include "skein/core/compression.h"
 #include "skein/core/serialize.h"
 
@@ -129,6 +131,11 @@ TEST(Compression, RoundTripsAndRejectsCorruption) {
     EXPECT_THROW(Decompress(broken, "block"), SerializationError) << CodecName(c);
   }
   EXPECT_LT(Compress(Codec::kZstd, raw).size(), raw.size() / 10);
+  // A tiny block that claims a huge size is rejected before allocating it.
+  std::string liar = Compress(Codec::kLz4, "abc");
+  uint64_t huge = uint64_t{1} << 40;
+  std::memcpy(liar.data() + 1, &huge, 8);
+  EXPECT_THROW(Decompress(liar, "block"), SerializationError);
   EXPECT_THROW(ParseCodec("snappy2"), ConfigError);
 }
 
