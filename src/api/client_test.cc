@@ -8,6 +8,8 @@
 #include <condition_variable>
 #include <set>
 
+#include "testing/gate_internal.h"
+
 namespace skein {
 namespace {
 
@@ -68,20 +70,7 @@ TEST(Client, RetriesRerunAFailingTask) {
   EXPECT_EQ(always->load(), 2);
 }
 
-struct Latch {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  void Wait() {
-    std::unique_lock lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(30), [&] { return open; });
-  }
-  void Open() {
-    std::lock_guard lock(mu);
-    open = true;
-    cv.notify_all();
-  }
-};
+using Latch = testing::Gate;
 
 TEST(Client, TimeoutsCancelAndWait) {
   LocalScheduler scheduler(2);

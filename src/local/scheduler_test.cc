@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "skein/core/serialize.h"
+#include "testing/gate_internal.h"
 #include "skein/local/observer.h"
 
 namespace skein {
@@ -181,23 +182,7 @@ TEST_P(SchedulerTest, GraphErrorsComeBeforeAnythingRuns) {
 INSTANTIATE_TEST_SUITE_P(Threads, SchedulerTest, ::testing::Values(0, 1, 2, 8),
                          [](const auto& info) { return info.param == 0 ? std::string("sync") : std::to_string(info.param); });
 
-// A task that blocks until released: stands in for "never finishes".
-struct Gate {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  std::atomic<int> entered{0};
-  void Wait() {
-    ++entered;
-    std::unique_lock lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(30), [&] { return open; });
-  }
-  void Open() {
-    std::lock_guard lock(mu);
-    open = true;
-    cv.notify_all();
-  }
-};
+using testing::Gate;
 
 TEST(Scheduler, TimeoutNamesTheTaskStillRunningAndCancelStopsTheRest) {
   LocalScheduler scheduler(2);
@@ -233,7 +218,7 @@ TEST(Scheduler, DroppedHandleOfARunningComputationIsSafe) {
   {
     auto run = scheduler.Submit(std::make_shared<const Graph>(std::move(g)), {"slow"});
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (gate->entered.load() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    while (gate->entered() == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
   }  // handle dropped while the task runs
   gate->Open();
   Graph ok;
