@@ -20,24 +20,16 @@
 namespace {
 using Clock = std::chrono::steady_clock;
 
-skein::Key BuildGraph(skein::Graph* g, int64_t leaves) {
+skein::Key BuildGraph(skein::Graph* g, int64_t leaves, const skein::OpPtr& noop, const skein::OpPtr& count) {
   g->Reserve(static_cast<size_t>(leaves + leaves / 7 + 8));
   skein::Key leaf("leaf");
-  for (int64_t i = 0; i < leaves; ++i) g->Add(leaf.At({i}), skein::Task::Call("bench.noop", {}));
-  skein::Key prev = leaf;
-  int64_t width = leaves;
-  for (int level = 0; width > 1; ++level) {
-    int64_t groups = (width + 7) / 8;
-    skein::Key name("reduce-" + std::to_string(level));
-    for (int64_t j = 0; j < groups; ++j) {
-      std::vector<skein::Arg> refs;
-      for (int64_t k = j * 8; k < std::min(width, j * 8 + 8); ++k) refs.push_back(skein::Arg::Ref(prev.At({k})));
-      g->Add(name.At({j}), skein::Task::Call("bench.count", {skein::Arg::List(std::move(refs))}));
-    }
-    prev = name;
-    width = groups;
+  std::vector<skein::Key> keys;
+  keys.reserve(static_cast<size_t>(leaves));
+  for (int64_t i = 0; i < leaves; ++i) {
+    keys.push_back(leaf.At({i}));
+    g->Add(keys.back(), skein::Task::Call(noop, {}));
   }
-  return prev.At({0});
+  return skein::AddTreeReduction(g, keys, count, "reduce", 8);
 }
 
 double Median(std::vector<double> v) {
@@ -62,8 +54,8 @@ int main(int argc, char** argv) {
   }
   // Leaves return 1; each reduction counts its inputs' sum, so the root must
   // equal the number of leaves (the answer check).
-  skein::RegisterOp("bench.noop", [] { return int64_t{1}; });
-  skein::RegisterOp("bench.count", [](std::span<const skein::Value> args, const skein::OpContext&) {
+  skein::OpPtr noop = skein::RegisterOp("bench.noop", [] { return int64_t{1}; });
+  skein::OpPtr count = skein::RegisterOp("bench.count", [](std::span<const skein::Value> args, const skein::OpContext&) {
     int64_t total = 0;
     for (const skein::Value& v : args[0].get<skein::ValueList>()) total += v.as<int64_t>();
     return skein::Value(total);
@@ -73,7 +65,7 @@ int main(int argc, char** argv) {
   long rss_before = PeakRssKiB();
   auto t0 = Clock::now();
   skein::Graph g;
-  skein::Key root = BuildGraph(&g, leaves);
+  skein::Key root = BuildGraph(&g, leaves, noop, count);
   double build = std::chrono::duration<double>(Clock::now() - t0).count();
 
   std::vector<double> runs;

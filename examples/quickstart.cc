@@ -75,27 +75,21 @@ int main() {
               parts.size() + 1);
 
   // 3. scheduler overhead: a million no-op tasks plus a tree reduction.
-  skein::RegisterOp("quickstart.noop", [] {});
-  skein::RegisterOp("quickstart.join", [](std::span<const skein::Value>, const skein::OpContext&) { return skein::Value(); });
+  skein::OpPtr noop = skein::RegisterOp("quickstart.noop", [] {});
+  skein::OpPtr join = skein::RegisterOp("quickstart.join", [](std::span<const skein::Value>, const skein::OpContext&) { return skein::Value(); });
   skein::Graph g;
   const int64_t n = 1'000'000;
   g.Reserve(n + n / 7);
   skein::Key leaf("leaf");
-  for (int64_t i = 0; i < n; ++i) g.Add(leaf.At({i}), skein::Task::Call("quickstart.noop", {}));
-  skein::Key prev = leaf;
-  for (int64_t width = n, level_no = 0; width > 1; ++level_no) {
-    int64_t groups = (width + 7) / 8;
-    skein::Key name("join-" + std::to_string(level_no));
-    for (int64_t j = 0; j < groups; ++j) {
-      std::vector<skein::Arg> refs;
-      for (int64_t k = j * 8; k < std::min(width, j * 8 + 8); ++k) refs.push_back(skein::Arg::Ref(prev.At({k})));
-      g.Add(name.At({j}), skein::Task::Call("quickstart.join", {skein::Arg::List(std::move(refs))}));
-    }
-    prev = name;
-    width = groups;
+  std::vector<skein::Key> leaves;
+  leaves.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    leaves.push_back(leaf.At({i}));
+    g.Add(leaves.back(), skein::Task::Call(noop, {}));
   }
+  skein::Key root = skein::AddTreeReduction(&g, leaves, join, "join", 8);
   t0 = Clock::now();
-  skein::Get(g, {prev.At({0})});
+  skein::Get(g, {root});
   secs = std::chrono::duration<double>(Clock::now() - t0).count();
   std::printf("%zu no-op tasks in %.3f s: %.2f us per task (validate + order + run)\n", g.size(), secs,
               secs / static_cast<double>(g.size()) * 1e6);

@@ -16,6 +16,7 @@
 #include "skein/core/key.h"
 #include "skein/core/op.h"
 #include "skein/core/optimize.h"
+#include "skein/core/reduction.h"
 #include "skein/core/serialize.h"
 #include "skein/core/task.h"
 #include "skein/core/value.h"

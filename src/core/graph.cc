@@ -11,17 +11,13 @@ namespace skein {
 void Graph::Reserve(size_t n) {
   keys_.reserve(n);
   tasks_.reserve(n);
-  if (slots_.size() < 2 * n) {
-    size_t cap = 16;
-    while (cap < 2 * n) cap <<= 1;
-    std::vector<uint32_t>(cap, 0).swap(slots_);
-    for (uint32_t i = 0; i < keys_.size(); ++i) InsertIndex(i, keys_[i].hash());
-  }
+  size_t cap = 16;
+  while (cap < 2 * n) cap <<= 1;
+  if (cap > slots_.size()) Rehash(cap);
 }
 
-void Graph::Grow() {
-  size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
-  std::vector<uint32_t>(cap, 0).swap(slots_);
+void Graph::Rehash(size_t capacity) {
+  std::vector<uint32_t>(capacity, 0).swap(slots_);
   for (uint32_t i = 0; i < keys_.size(); ++i) InsertIndex(i, keys_[i].hash());
 }
 
@@ -49,15 +45,12 @@ void Graph::Add(Key key, Task task) {
   if (IndexOf(key) != kNotFound) {
     throw GraphError("duplicate key " + key.ToString() + " in graph");
   }
-  if ((keys_.size() + 1) * 2 > slots_.size()) Grow();  // load factor <= 1/2
-  size_t h = key.hash();
-  keys_.push_back(std::move(key));
-  tasks_.push_back(std::move(task));
-  InsertIndex(static_cast<uint32_t>(keys_.size() - 1), h);
+  AddUnchecked(std::move(key), std::move(task));
 }
 
 void Graph::AddUnchecked(Key key, Task task) {
-  if ((keys_.size() + 1) * 2 > slots_.size()) Grow();
+  // Load factor <= 1/2 keeps linear probing short.
+  if ((keys_.size() + 1) * 2 > slots_.size()) Rehash(slots_.empty() ? 16 : slots_.size() * 2);
   size_t h = key.hash();
   keys_.push_back(std::move(key));
   tasks_.push_back(std::move(task));

@@ -3,6 +3,7 @@
 
 #include "skein/core/graph.h"
 #include "skein/core/order.h"
+#include "skein/core/reduction.h"
 
 namespace skein {
 namespace {
@@ -12,19 +13,12 @@ Graph Tree(int64_t leaves) {
   Graph g;
   g.Reserve(static_cast<size_t>(leaves * 2));
   Key leaf("leaf");
-  for (int64_t i = 0; i < leaves; ++i) g.Add(leaf.At({i}), Task::Call(noop, {}));
-  Key prev = leaf;
-  for (int level = 0; leaves > 1; ++level) {
-    int64_t groups = (leaves + 7) / 8;
-    Key name("r" + std::to_string(level));
-    for (int64_t j = 0; j < groups; ++j) {
-      std::vector<Arg> refs;
-      for (int64_t k = j * 8; k < std::min(leaves, j * 8 + 8); ++k) refs.push_back(Arg::Ref(prev.At({k})));
-      g.Add(name.At({j}), Task::Call(noop, {Arg::List(std::move(refs))}));
-    }
-    prev = name;
-    leaves = groups;
+  std::vector<Key> keys;
+  for (int64_t i = 0; i < leaves; ++i) {
+    keys.push_back(leaf.At({i}));
+    g.Add(keys.back(), Task::Call(noop, {}));
   }
+  AddTreeReduction(&g, keys, noop, "r", 8);
   return g;
 }
 

@@ -260,8 +260,8 @@ void GraphRun::Fail(std::exception_ptr error) {
 }
 
 void GraphRun::Cancel() {
-  if (done()) return;
   std::lock_guard lock(mu_);
+  if (finishing_) return;  // the outcome is decided (checked under the lock Finish takes)
   if (!error_) error_ = std::make_exception_ptr(CancelledError("computation of " + std::to_string(outputs_.size()) + " key(s) was cancelled"));
   stop_.store(true);
 }

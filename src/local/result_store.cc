@@ -23,15 +23,6 @@ ResultStore::~ResultStore() {
   }
 }
 
-void ResultStore::Reset(const Graph* graph) {
-  graph_ = graph;
-  values_.assign(graph->size(), Value());
-  if (spill_) {
-    state_.assign(graph->size(), kEmpty);
-    sizes_.assign(graph->size(), 0);
-  }
-}
-
 std::string ResultStore::PathOf(uint32_t id) const {
   return spill_->directory + "/" + std::to_string(id) + ".spill";
 }

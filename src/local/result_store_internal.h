@@ -43,8 +43,6 @@ class ResultStore {
   Value Get(uint32_t id);
   /// Drops a result nobody needs anymore (and its spill file).
   void Release(uint32_t id);
-  /// Points the store at a new graph of the same size (after optimization).
-  void Reset(const Graph* graph);
 
   int64_t spilled() const { return spilled_; }
   int64_t spilled_bytes() const { return spilled_bytes_; }

@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "skein/core/reduction.h"
 #include "skein/core/serialize.h"
 #include "testing/gate_internal.h"
 #include "skein/local/observer.h"
@@ -65,22 +66,14 @@ SKEIN_REGISTER("test.sched.opaque", [](int64_t i) { return Value::From(NoSeriali
 SKEIN_REGISTER("test.sched.opaque_len", [](const ValueList& l) { return static_cast<int64_t>(l.size()); });
 
 // Tree reduction over n leaves (leaf i = i): the answer is n(n-1)/2.
-Key BuildTree(Graph* g, int64_t n, int64_t fan_in = 8) {
+Key BuildTree(Graph* g, int64_t n, int fan_in = 8) {
   Key leaf("leaf");
-  for (int64_t i = 0; i < n; ++i) g->Add(leaf.At({i}), Task::FromValue(i));
-  Key prev = leaf;
-  for (int level = 0; n > 1; ++level) {
-    int64_t groups = (n + fan_in - 1) / fan_in;
-    Key name("sum-" + std::to_string(level));
-    for (int64_t j = 0; j < groups; ++j) {
-      std::vector<Arg> refs;
-      for (int64_t k = j * fan_in; k < std::min(n, (j + 1) * fan_in); ++k) refs.push_back(Arg::Ref(prev.At({k})));
-      g->Add(name.At({j}), Task::Call("test.sched.sum", {Arg::List(refs)}));
-    }
-    prev = name;
-    n = groups;
+  std::vector<Key> leaves;
+  for (int64_t i = 0; i < n; ++i) {
+    leaves.push_back(leaf.At({i}));
+    g->Add(leaves.back(), Task::FromValue(i));
   }
-  return prev.At({0});
+  return AddTreeReduction(g, leaves, OpRegistry::Global().Find("test.sched.sum"), "sum", fan_in);
 }
 
 // Parameter: number of threads; 0 means the synchronous scheduler.

@@ -64,7 +64,8 @@ class Graph {
   std::string ToDot(const std::vector<Key>& outputs = {}) const;
 
  private:
-  void Grow();
+  /// Rebuilds the index with `capacity` slots (a power of two).
+  void Rehash(size_t capacity);
   void InsertIndex(uint32_t pos, size_t hash);
 
   std::vector<Key> keys_;

@@ -126,11 +126,6 @@ decltype(auto) CastArg(const Value& v) {
   }
 }
 
-template <class R>
-Value ToValue(R&& r) {
-  return Value::From(std::forward<R>(r));
-}
-
 // CastArg with conversion errors naming the task and argument position.
 template <class A>
 decltype(auto) CastChecked(const Value& v, const OpContext& ctx, size_t index) {
@@ -150,7 +145,7 @@ Value InvokeTyped(const F& f, std::span<const Value> args, const OpContext& ctx,
     f(CastChecked<A>(args[I], ctx, I)...);
     return Value();
   } else {
-    return ToValue(f(CastChecked<A>(args[I], ctx, I)...));
+    return Value::From(f(CastChecked<A>(args[I], ctx, I)...));
   }
 }
 

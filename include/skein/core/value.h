@@ -156,9 +156,6 @@ class Value {
   friend bool operator==(const Value& a, const Value& b);
   friend bool operator!=(const Value& a, const Value& b) { return !(a == b); }
 
-  /// Shared object pointer (null for scalars), for serializers.
-  const internal::Object* object() const noexcept { return obj_.get(); }
-
  private:
   template <class T>
   static Value Make(T v) {
