@@ -23,10 +23,10 @@ std::string TempDirectory(const ComputeOptions& o) {
 }
 
 // Builds the value of one argument; `next_ref` walks the task's resolved
-// references in argument order.
-Value BuildArg(const Arg& a, const Value*& next_ref, const Key& key);
+// references in argument order (a scratch array: values are moved out).
+Value BuildArg(const Arg& a, Value*& next_ref, const Key& key);
 
-Value CallTask(const Task& t, const Value*& next_ref, const Key& key) {
+Value CallTask(const Task& t, Value*& next_ref, const Key& key) {
   if (!t.op()) return BuildArg(t.args()[0], next_ref, key);  // literal or alias
   std::vector<Value> args;
   args.reserve(t.args().size());
@@ -34,9 +34,9 @@ Value CallTask(const Task& t, const Value*& next_ref, const Key& key) {
   return (*t.op())(args, OpContext{key, t.params()});
 }
 
-Value BuildArg(const Arg& a, const Value*& next_ref, const Key& key) {
+Value BuildArg(const Arg& a, Value*& next_ref, const Key& key) {
   if (a.is_literal()) return a.literal();
-  if (a.is_ref()) return *next_ref++;
+  if (a.is_ref()) return std::move(*next_ref++);
   if (a.is_task()) {
     // A task fused or inlined here: its errors name the key it came from.
     const Key& origin = a.origin().name().empty() ? key : a.origin();
@@ -223,7 +223,7 @@ Value GraphRun::Evaluate(uint32_t id) {
     inputs.reserve(refs.size());
     for (uint32_t r : refs) inputs.push_back(store_->Get(r));  // SpillError passes through
   }
-  const Value* next_ref = inputs.data();
+  Value* next_ref = inputs.data();
   try {
     return CallTask(task, next_ref, key);
   } catch (const TaskError&) {
