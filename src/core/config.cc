@@ -36,6 +36,9 @@ optimization:
   inline:
     active: true
   min-gain: 0.02              # local scheduler: rewrite only if >= 2% of tasks go away
+array:
+  chunk-size: 128MiB          # target block bytes of chunks="auto" (dask's array.chunk-size)
+  split-every: 8              # fan-in of tree reductions (sum, mean, ...)
 progress:
   minimum: 1.0                # seconds before a progress bar appears
   interval: 0.1               # seconds between redraws

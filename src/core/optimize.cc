@@ -101,9 +101,10 @@ std::optional<Graph> OptimizeWithIndex(const Graph& g, const GraphIndex& ix,
   const uint32_t n = static_cast<uint32_t>(g.size());
   std::vector<bool> is_output(n, false);
   for (uint32_t i : outputs) is_output[i] = true;
-  // Tasks outside `order` are not needed: with culling they are dropped,
-  // without it they stay as they are.
-  std::vector<Sub> sub(n, options.cull ? Sub::kDropped : Sub::kKeep);
+  // Tasks outside `order` are not needed. With culling they are dropped;
+  // without it they stay as they are unless the graph is rewritten anyway:
+  // then they go too, since they may read a task substituted into its users.
+  std::vector<Sub> sub(n, Sub::kDropped);
   for (uint32_t i : order) sub[i] = Sub::kKeep;
   const bool culled = options.cull && order.size() < n;
   size_t substituted = 0;

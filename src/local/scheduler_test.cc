@@ -113,6 +113,16 @@ TEST_P(SchedulerTest, EmptyOutputsAndCulledTasksDoNotRun) {
   EXPECT_TRUE(Run(g, {}).empty());
 }
 
+TEST_P(SchedulerTest, InliningALiteralSharedWithUnneededTasksKeepsTheGraphWhole) {
+  // "data" is inlined into "a"; "b" also reads it but is not needed. The
+  // rewritten graph must not keep "b" pointing at the vanished literal.
+  Graph g;
+  g.Add("data", Task::FromValue(5));
+  g.Add("a", Task::Call("test.sched.inc", {Arg::Ref("data")}));
+  g.Add("b", Task::Call("test.sched.inc", {Arg::Ref("data")}));
+  EXPECT_EQ(Run(g, {"a"})[0], Value(6));
+}
+
 TEST_P(SchedulerTest, ReleasesResultsAsSoonAsNoTaskNeedsThem) {
   // 200 independent tracked -> untrack pairs, summed: depth-first order and
   // early release keep only a few Tracked objects alive at any moment.

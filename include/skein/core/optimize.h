@@ -47,7 +47,10 @@ Graph Optimize(const Graph& g, const std::vector<Key>& outputs, const OptimizeOp
 
 /// For schedulers, which already hold the index and order: the optimized
 /// graph, or nullopt when no enabled pass changes anything (no copy made).
-/// `order` is Order(g, ix, outputs); `outputs` are positions in `g`.
+/// `order` is Order(g, ix, outputs); `outputs` are positions in `g`. Tasks
+/// outside `order` are not needed: with `cull` they are dropped; without it
+/// they are left alone, unless the graph is rewritten anyway, in which case
+/// they are dropped too (they may read tasks that were substituted away).
 std::optional<Graph> OptimizeWithIndex(const Graph& g, const GraphIndex& ix,
                                        std::span<const uint32_t> order,
                                        std::span<const uint32_t> outputs,

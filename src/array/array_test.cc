@@ -1,0 +1,321 @@
+// Chunked arrays: creation, elementwise fusion, reductions, indexing and
+// shape changes, checked against dense results computed element by element.
+#include "skein/array/array.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numeric>
+
+#include "skein/array/creation.h"
+#include "skein/array/ufunc.h"
+#include "skein/core/config.h"
+
+namespace skein {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<double> Iota(int64_t n, double start = 0) {
+  std::vector<double> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), start);
+  return v;
+}
+
+// Number of tasks in the array's own layer (not its inputs').
+size_t LayerTasks(const Array& a) { return a.layer()->graph.size(); }
+
+TEST(ArrayCreation, ZerosOnesFullHaveShapeChunksAndValues) {
+  Array z = zeros({5, 4}, 2);
+  EXPECT_EQ(z.shape(), (Shape{5, 4}));
+  EXPECT_EQ(z.chunks(), (Chunks{{2, 2, 1}, {2, 2}}));
+  EXPECT_EQ(z.dtype(), DType::kFloat64);
+  NDArray r = full({3, 3}, 7, 2, DType::kInt32).compute();
+  EXPECT_EQ(r.dtype(), DType::kInt32);
+  EXPECT_EQ(r.ToVector<int32_t>(), std::vector<int32_t>(9, 7));
+  EXPECT_EQ(ones({4}, 3).compute().ToVector<double>(), std::vector<double>(4, 1.0));
+}
+
+TEST(ArrayCreation, ArangeLinspaceEye) {
+  EXPECT_EQ(arange(0, 10, 1, 3).compute().ToVector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(arange(0, 10, 1, 3).dtype(), DType::kInt64);
+  EXPECT_EQ(arange(5, 0, -2, 2).compute().ToVector<int64_t>(), (std::vector<int64_t>{5, 3, 1}));
+  EXPECT_EQ(arange(0, 1, 0.25, 2).compute().ToVector<double>(), (std::vector<double>{0, 0.25, 0.5, 0.75}));
+  EXPECT_EQ(linspace(0, 1, 5, 2).compute().ToVector<double>(), (std::vector<double>{0, 0.25, 0.5, 0.75, 1}));
+  NDArray e = eye(5, 2, std::nullopt, 1).compute();
+  for (int i = 0; i < 5; ++i) {
+    for (int j = 0; j < 5; ++j) EXPECT_EQ(e.at<double>({i, j}), j == i + 1 ? 1.0 : 0.0) << i << "," << j;
+  }
+  EXPECT_THROW(arange(0, 1, 0), Error);
+}
+
+TEST(ArrayCreation, AutoChunksAimAtTheConfiguredBlockSize) {
+  config::ScopedSet small({{"array.chunk-size", Value("8KiB")}});
+  Array a = zeros({1000, 1000});  // 1024 float64 per block: 32 x 32
+  EXPECT_EQ(a.chunksize(), (Shape{32, 32}));
+  Array b = zeros({10, 100000}, ChunkSpec({-1, 0}));  // rows whole, columns auto
+  EXPECT_EQ(b.chunksize()[0], 10);
+  EXPECT_LE(b.chunksize()[1] * 10 * 8, 8192);
+}
+
+TEST(ArrayCreation, FromVectorAndFromFunction) {
+  Array v = from_vector<double>(Iota(12), {3, 4}, 2);
+  EXPECT_EQ(v.numblocks(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(v.compute().ToVector<double>(), Iota(12));
+  Array f = from_function(
+      [](const BlockInfo& b) {
+        NDArray out = NDArray::Empty(DType::kInt64, b.shape);
+        for (int64_t i = 0; i < out.size(); ++i) out.mutable_data<int64_t>()[i] = b.location[0].first + i;
+        return out;
+      },
+      {10}, 4, DType::kInt64);
+  EXPECT_EQ(f.compute().ToVector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  Array bad = from_function([](const BlockInfo&) { return NDArray::Zeros(DType::kInt64, {1}); }, {10}, 4, DType::kInt64);
+  try {
+    bad.compute();
+    FAIL() << "expected an error";
+  } catch (const TaskError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("came back with shape (1,)"));
+  }
+}
+
+TEST(ArrayRandom, SameSeedSameNumbersWhateverTheThreads) {
+  Array a = random::default_rng(42).normal(0, 1, {300, 200}, 64);
+  Array b = random::default_rng(42).normal(0, 1, {300, 200}, 64);
+  ComputeOptions sync;
+  sync.scheduler = "sync";
+  EXPECT_EQ(a.compute(), b.compute(sync));
+  NDArray c = random::default_rng(43).normal(0, 1, {300, 200}, 64).compute();
+  EXPECT_FALSE(a.compute() == c);
+  // Moments of 60000 normal draws.
+  double mean = a.mean().compute().item<double>(0), sd = a.std().compute().item<double>(0);
+  EXPECT_NEAR(mean, 0, 0.02);
+  EXPECT_NEAR(sd, 1, 0.02);
+  NDArray u = random::default_rng(1).uniform(2, 3, {1000}, 100).compute();
+  for (double x : u.ToVector<double>()) ASSERT_TRUE(x >= 2 && x < 3);
+  NDArray k = random::default_rng(1).integers(-3, 4, {1000}, 100).compute();
+  for (int64_t x : k.ToVector<int64_t>()) ASSERT_TRUE(x >= -3 && x < 4);
+}
+
+TEST(ArrayElementwise, ChainsFuseIntoOneTaskPerBlock) {
+  Array x = from_vector<double>(Iota(20), {4, 5}, 2);
+  Array y = from_vector<double>(Iota(20, 100), {4, 5}, 2);
+  Array z = (x + 1) * 2 - y;
+  EXPECT_EQ(LayerTasks(z), 6u);                      // 2 x 3 blocks
+  EXPECT_EQ(z.layer()->deps.size(), 2u);             // reads x and y directly
+  NDArray r = z.compute();
+  for (int i = 0; i < 20; ++i) EXPECT_DOUBLE_EQ(r.item<double>(i), (i + 1.0) * 2 - (i + 100.0));
+}
+
+TEST(ArrayElementwise, BroadcastingAcrossRanksAndUnitAxes) {
+  Array m = from_vector<double>(Iota(12), {3, 4}, 2);
+  Array row = from_vector<double>({10, 20, 30, 40}, {4}, 3);   // chunks differ: rechunked
+  Array col = from_vector<double>({1, 2, 3}, {3, 1}, 1);
+  NDArray r = (m + row - col).compute();
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 4; ++j) EXPECT_DOUBLE_EQ(r.at<double>({i, j}), i * 4 + j + 10.0 * (j + 1) - (i + 1));
+  }
+  try {
+    (m + from_vector<double>({1, 2, 3}, {3}, 1)).compute();
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("could not be broadcast together with shapes (3, 4) (3,)"));
+  }
+}
+
+TEST(ArrayElementwise, NumPyTypePromotion) {
+  Array i32 = full({4}, 3, 2, DType::kInt32);
+  Array f32 = full({4}, 1.5, 2, DType::kFloat32);
+  Array u8 = full({4}, 2, 2, DType::kUInt8);
+  EXPECT_EQ((i32 + 1).dtype(), DType::kInt32);        // weak int scalar
+  EXPECT_EQ((i32 + 1.5).dtype(), DType::kFloat64);    // float scalar on ints
+  EXPECT_EQ((f32 * 2.0).dtype(), DType::kFloat32);    // weak float scalar
+  EXPECT_EQ((i32 + f32).dtype(), DType::kFloat64);
+  EXPECT_EQ((u8 + f32).dtype(), DType::kFloat32);
+  EXPECT_EQ((u8 + i32).dtype(), DType::kInt32);
+  EXPECT_EQ((i32 / i32).dtype(), DType::kFloat64);
+  EXPECT_EQ((i32 < 2).dtype(), DType::kBool);
+  EXPECT_EQ(sqrt(i32).dtype(), DType::kFloat64);
+  EXPECT_EQ((i32 + 1.5).compute().ToVector<double>(), std::vector<double>(4, 4.5));
+  EXPECT_THROW(f32 & f32, TypeError);
+  Array b = i32 > 2;
+  EXPECT_THROW(b - b, TypeError);
+}
+
+TEST(ArrayElementwise, PythonDivisionAndModuloSemantics) {
+  Array a = from_vector<int64_t>({7, -7, 7, -7, 5}, {5}, 2);
+  Array b = from_vector<int64_t>({2, 2, -2, -2, 0}, {5}, 2);
+  EXPECT_EQ(floor_divide(a, b).compute().ToVector<int64_t>(), (std::vector<int64_t>{3, -4, -4, 3, 0}));
+  EXPECT_EQ((a % b).compute().ToVector<int64_t>(), (std::vector<int64_t>{1, 1, -1, -1, 0}));
+  EXPECT_EQ(pow(a, 2).compute().ToVector<int64_t>(), (std::vector<int64_t>{49, 49, 49, 49, 25}));
+  Array f = from_vector<double>({7.5, -7.5}, {2}, 1);
+  EXPECT_EQ(floor_divide(f, 2.0).compute().ToVector<double>(), (std::vector<double>{3, -4}));
+  EXPECT_EQ((f % 2.0).compute().ToVector<double>(), (std::vector<double>{1.5, 0.5}));
+}
+
+TEST(ArrayElementwise, MathLogicWhereClipIsnan) {
+  Array x = from_vector<double>({-2, -1, 0, 1, 4, NAN}, {6}, 4);
+  NDArray r = where(isnan(x), 0.0, clip(x, -1.0, 2.0)).compute();
+  EXPECT_EQ(r.ToVector<double>(), (std::vector<double>{-1, -1, 0, 1, 2, 0}));
+  NDArray s = sqrt(abs(x)).compute();
+  EXPECT_DOUBLE_EQ(s.item<double>(4), 2.0);
+  NDArray l = ((x > 0) | (x < -1.5)).compute();
+  EXPECT_EQ(l.ToVector<bool>(), (std::vector<bool>{true, false, false, true, true, false}));
+  NDArray n = logical_not(x > 0).compute();
+  EXPECT_EQ(n.ToVector<bool>(), (std::vector<bool>{true, true, true, false, false, true}));
+  EXPECT_NEAR(exp(log(from_vector<double>({3.0}, {1}))).compute().item<double>(0), 3.0, 1e-12);
+  EXPECT_NEAR((sin(x) * sin(x) + cos(x) * cos(x)).compute().item<double>(3), 1.0, 1e-12);
+  EXPECT_EQ(x.astype(DType::kInt32).compute().ToVector<int32_t>(), (std::vector<int32_t>{-2, -1, 0, 1, 4, 0}));
+}
+
+class ArrayReduction : public ::testing::TestWithParam<int> {};  // split_every
+
+TEST_P(ArrayReduction, MatchesDenseLoopsOverAnyAxes) {
+  const int split = GetParam();
+  std::vector<double> v = Iota(4 * 6 * 5);
+  for (double& d : v) d = std::fmod(d * 7.3, 11.0) - 5;
+  Array x = from_vector<double>(v, {4, 6, 5}, ChunkSpec({3, 2, 2}));
+  ReduceOptions o{.split_every = split};
+  // sum over axis 1
+  NDArray s = x.sum(1, o).compute();
+  ASSERT_EQ(s.shape(), (Shape{4, 5}));
+  for (int i = 0; i < 4; ++i) {
+    for (int k = 0; k < 5; ++k) {
+      double want = 0;
+      for (int j = 0; j < 6; ++j) want += v[(i * 6 + j) * 5 + k];
+      EXPECT_NEAR(s.at<double>({i, k}), want, 1e-9);
+    }
+  }
+  // all axes: mean, var, std, min, max, prod
+  double sum = std::accumulate(v.begin(), v.end(), 0.0), mean = sum / v.size(), m2 = 0;
+  for (double d : v) m2 += (d - mean) * (d - mean);
+  EXPECT_NEAR(x.sum({}, o).compute().item<double>(0), sum, 1e-9);
+  EXPECT_NEAR(x.mean({}, o).compute().item<double>(0), mean, 1e-12);
+  EXPECT_NEAR(x.var({}, o).compute().item<double>(0), m2 / v.size(), 1e-9);
+  EXPECT_NEAR(x.std({}, ReduceOptions{.split_every = split, .ddof = 1}).compute().item<double>(0),
+              std::sqrt(m2 / (v.size() - 1)), 1e-9);
+  EXPECT_EQ(x.min({}, o).compute().item<double>(0), *std::min_element(v.begin(), v.end()));
+  EXPECT_EQ(x.max({}, o).compute().item<double>(0), *std::max_element(v.begin(), v.end()));
+  // axes (0, 2) with keepdims
+  NDArray m = x.max({0, 2}, ReduceOptions{.keepdims = true, .split_every = split}).compute();
+  ASSERT_EQ(m.shape(), (Shape{1, 6, 1}));
+  for (int j = 0; j < 6; ++j) {
+    double want = -1e9;
+    for (int i = 0; i < 4; ++i)
+      for (int k = 0; k < 5; ++k) want = std::max(want, v[(i * 6 + j) * 5 + k]);
+    EXPECT_EQ(m.at<double>({0, j, 0}), want);
+  }
+  // argmin / argmax, flat and along an axis
+  EXPECT_EQ(x.argmax(std::nullopt, o).compute().item<int64_t>(0), std::max_element(v.begin(), v.end()) - v.begin());
+  NDArray am = x.argmin(2, o).compute();
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 6; ++j) {
+      const double* row = &v[(i * 6 + j) * 5];
+      EXPECT_EQ(am.at<int64_t>({i, j}), std::min_element(row, row + 5) - row);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SplitEvery, ArrayReduction, ::testing::Values(2, 3, 8));
+
+TEST(ArrayReductionTypes, IntegerSumsWidenBoolAnyAllNanAware) {
+  Array i = from_vector<int32_t>({1, 2, 3, 4}, {4}, 3);
+  EXPECT_EQ(i.sum().dtype(), DType::kInt64);
+  EXPECT_EQ(i.sum().compute().item<int64_t>(0), 10);
+  EXPECT_EQ(i.prod().compute().item<int64_t>(0), 24);
+  EXPECT_EQ(i.mean().dtype(), DType::kFloat64);
+  EXPECT_EQ((i > 3).any().compute().item<bool>(0), true);
+  EXPECT_EQ((i > 0).all().compute().item<bool>(0), true);
+  EXPECT_EQ((i > 1).all().compute().item<bool>(0), false);
+  Array f = from_vector<double>({1, NAN, 3}, {3}, 2);
+  EXPECT_TRUE(std::isnan(f.sum().compute().item<double>(0)));
+  EXPECT_EQ(f.nansum().compute().item<double>(0), 4);
+  EXPECT_EQ(f.nanmean().compute().item<double>(0), 2);
+  EXPECT_TRUE(std::isnan(f.max().compute().item<double>(0)));
+}
+
+TEST(ArrayCumulative, CumsumAndCumprodAcrossBlocks) {
+  Array x = from_vector<int64_t>({1, 2, 3, 4, 5, 6}, {2, 3}, 1);
+  EXPECT_EQ(x.cumsum(1).compute().ToVector<int64_t>(), (std::vector<int64_t>{1, 3, 6, 4, 9, 15}));
+  EXPECT_EQ(x.cumsum(0).compute().ToVector<int64_t>(), (std::vector<int64_t>{1, 2, 3, 5, 7, 9}));
+  EXPECT_EQ(x.cumprod().compute().ToVector<int64_t>(), (std::vector<int64_t>{1, 2, 6, 24, 120, 720}));
+}
+
+TEST(ArrayIndexing, SlicesWithStepsNegativeIndicesAndNewaxis) {
+  std::vector<double> v = Iota(10 * 8);
+  Array x = from_vector<double>(v, {10, 8}, 3);
+  NDArray r = x[{Slice(1, 9, 3), Slice(std::nullopt, std::nullopt, -2)}].compute();
+  ASSERT_EQ(r.shape(), (Shape{3, 4}));
+  for (int a = 0; a < 3; ++a) {
+    for (int b = 0; b < 4; ++b) EXPECT_EQ(r.at<double>({a, b}), v[(1 + 3 * a) * 8 + (7 - 2 * b)]);
+  }
+  NDArray row = x[{-1}].compute();
+  EXPECT_EQ(row.shape(), (Shape{8}));
+  EXPECT_EQ(row.item<double>(0), 72);
+  NDArray e = x[{ellipsis, 2, newaxis}].compute();
+  EXPECT_EQ(e.shape(), (Shape{10, 1}));
+  EXPECT_EQ(e.at<double>({4, 0}), 34);
+  EXPECT_EQ(x[{Slice(5, 2)}].shape(), (Shape{0, 8}));
+  try {
+    x[{10}];
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_THAT(err.what(), HasSubstr("index 10 is out of bounds for axis 0 with size 10"));
+  }
+  EXPECT_THROW((x[{1, 2, 3}]), Error);
+}
+
+TEST(ArrayIndexing, TakeAndBooleanMasks) {
+  Array x = from_vector<double>(Iota(12), {4, 3}, 2);
+  NDArray t = x.take({3, 0, -1, 1}, 0).compute();
+  EXPECT_EQ(t.ToVector<double>(), (std::vector<double>{9, 10, 11, 0, 1, 2, 9, 10, 11, 3, 4, 5}));
+  NDArray c = x.compress(std::vector<bool>{true, false, true}, 1).compute();
+  EXPECT_EQ(c.ToVector<double>(), (std::vector<double>{0, 2, 3, 5, 6, 8, 9, 11}));
+  Array col0 = x[{Slice(), 0}];
+  NDArray m = x.compress(col0 > 4.0, 0).compute();
+  EXPECT_EQ(m.shape(), (Shape{2, 3}));
+  EXPECT_THROW(x.compress(std::vector<bool>{true}, 0), Error);
+  EXPECT_THROW(x.take({4}, 0), Error);
+}
+
+TEST(ArrayShape, TransposeReshapeRechunk) {
+  std::vector<double> v = Iota(6 * 4);
+  Array x = from_vector<double>(v, {6, 4}, ChunkSpec({4, 3}));
+  NDArray t = x.T().compute();
+  ASSERT_EQ(t.shape(), (Shape{4, 6}));
+  for (int i = 0; i < 6; ++i)
+    for (int j = 0; j < 4; ++j) EXPECT_EQ(t.at<double>({j, i}), v[i * 4 + j]);
+  EXPECT_EQ(x.reshape({24}).compute().ToVector<double>(), v);
+  EXPECT_EQ(x.reshape({2, 3, 4}).compute().ToVector<double>(), v);
+  EXPECT_EQ(x.reshape({4, -1}).compute().ToVector<double>(), v);
+  EXPECT_EQ(x.reshape({3, 8}).compute().ToVector<double>(), v);
+  EXPECT_THROW(x.reshape({5, 5}), Error);
+  Array r = x.rechunk(ChunkSpec({5, 1}));
+  EXPECT_EQ(r.chunks(), (Chunks{{5, 1}, {1, 1, 1, 1}}));
+  EXPECT_EQ(r.compute().ToVector<double>(), v);
+}
+
+TEST(ArrayShape, ConcatenateAndStack) {
+  Array a = from_vector<double>(Iota(6), {2, 3}, 1);
+  Array b = from_vector<int32_t>({6, 7, 8}, {1, 3}, 2);
+  Array c = concatenate({a, b}, 0);
+  EXPECT_EQ(c.dtype(), DType::kFloat64);
+  EXPECT_EQ(c.compute().ToVector<double>(), Iota(9));
+  NDArray s = stack({a, a + 10}, 1).compute();
+  ASSERT_EQ(s.shape(), (Shape{2, 2, 3}));
+  EXPECT_EQ(s.at<double>({1, 1, 2}), 15);
+  EXPECT_THROW(concatenate({a, from_vector<double>(Iota(4), {2, 2})}, 0), Error);
+}
+
+TEST(ArrayPrinting, ReprLikeDaskAndDenseLikeNumPy) {
+  Array x = zeros({100, 100}, 50);
+  std::string repr = x.sum(0).ToString();
+  EXPECT_THAT(repr, HasSubstr("skein.array<sum, shape=(100,), dtype=float64, chunksize=(50,), chunks=2"));
+  EXPECT_THAT(repr, HasSubstr("nbytes=800 B"));
+  EXPECT_EQ(from_vector<double>({1, 2, 3, 4}, {2, 2}).compute().ToString(), "array([[1., 2.],\n       [3., 4.]])");
+  EXPECT_EQ(from_vector<int32_t>({1, 2}).compute().ToString(), "array([1, 2], dtype=int32)");
+}
+
+}  // namespace
+}  // namespace skein

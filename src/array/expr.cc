@@ -1,0 +1,609 @@
+// Expression programs: encoding, checking, printing and evaluation (see
+// expr_internal.h).
+#include "expr_internal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <type_traits>
+
+#include "skein/core/serialize.h"
+
+namespace skein::array::internal {
+
+// ---- encoding ---------------------------------------------------------------
+
+std::string Program::Encode() const {
+  std::string out;
+  ByteWriter w(&out);
+  w.U32(static_cast<uint32_t>(num_inputs));
+  w.U32(static_cast<uint32_t>(nodes.size()));
+  for (const ExprNode& n : nodes) {
+    w.U8(static_cast<uint8_t>(n.kind));
+    w.U8(n.op);
+    w.U8(static_cast<uint8_t>(n.dtype));
+    w.U8(static_cast<uint8_t>(n.arg));
+    w.U32(static_cast<uint32_t>(n.a));
+    w.U32(static_cast<uint32_t>(n.b));
+    w.U32(static_cast<uint32_t>(n.c));
+    w.F64(n.f);
+    w.I64(n.i);
+  }
+  return out;
+}
+
+Program Program::Decode(std::string_view bytes) {
+  ByteReader r(bytes, "elementwise program");
+  Program p;
+  p.num_inputs = static_cast<int32_t>(r.U32());
+  uint32_t count = r.U32();
+  if (count == 0 || count > (1u << 16) || p.num_inputs < 0 || p.num_inputs > (1 << 16)) {
+    throw SerializationError("elementwise program: implausible sizes (" + std::to_string(count) + " nodes, " +
+                             std::to_string(p.num_inputs) + " inputs)");
+  }
+  auto bad = [&](size_t k, const std::string& what) {
+    return SerializationError("elementwise program: node " + std::to_string(k) + ": " + what);
+  };
+  for (uint32_t k = 0; k < count; ++k) {
+    ExprNode n;
+    uint8_t kind = r.U8();
+    n.op = r.U8();
+    uint8_t dt = r.U8(), arg = r.U8();
+    n.a = static_cast<int32_t>(r.U32());
+    n.b = static_cast<int32_t>(r.U32());
+    n.c = static_cast<int32_t>(r.U32());
+    n.f = r.F64();
+    n.i = r.I64();
+    if (kind > static_cast<uint8_t>(ExprKind::kCast)) throw bad(k, "unknown kind " + std::to_string(kind));
+    if (dt > static_cast<uint8_t>(DType::kFloat64) || arg > static_cast<uint8_t>(DType::kFloat64)) {
+      throw bad(k, "unknown dtype");
+    }
+    n.kind = static_cast<ExprKind>(kind);
+    n.dtype = static_cast<DType>(dt);
+    n.arg = static_cast<DType>(arg);
+    auto child_ok = [&](int32_t c) { return c >= 0 && static_cast<uint32_t>(c) < k; };
+    switch (n.kind) {
+      case ExprKind::kInput:
+        if (n.a < 0 || n.a >= p.num_inputs) throw bad(k, "input index " + std::to_string(n.a) + " out of range");
+        break;
+      case ExprKind::kScalar: break;
+      case ExprKind::kUnary:
+        if (n.op >= static_cast<uint8_t>(UnaryOp::kCount) || !child_ok(n.a)) throw bad(k, "bad unary node");
+        break;
+      case ExprKind::kBinary:
+        if (n.op >= static_cast<uint8_t>(BinaryOp::kCount) || !child_ok(n.a) || !child_ok(n.b)) {
+          throw bad(k, "bad binary node");
+        }
+        break;
+      case ExprKind::kWhere:
+        if (!child_ok(n.a) || !child_ok(n.b) || !child_ok(n.c)) throw bad(k, "bad where node");
+        break;
+      case ExprKind::kCast:
+        if (!child_ok(n.a)) throw bad(k, "bad cast node");
+        break;
+    }
+    p.nodes.push_back(n);
+  }
+  // Operand types must be what each node expects (a lying program must not
+  // make a kernel read the wrong element width).
+  for (size_t k = 0; k < p.nodes.size(); ++k) {
+    const ExprNode& n = p.nodes[k];
+    auto type_of = [&](int32_t c) { return p.nodes[static_cast<size_t>(c)].dtype; };
+    bool ok = true;
+    switch (n.kind) {
+      case ExprKind::kUnary: ok = type_of(n.a) == n.arg; break;
+      case ExprKind::kBinary: ok = type_of(n.a) == n.arg && type_of(n.b) == n.arg; break;
+      case ExprKind::kWhere: ok = type_of(n.a) == DType::kBool && type_of(n.b) == n.dtype && type_of(n.c) == n.dtype; break;
+      case ExprKind::kCast: ok = type_of(n.a) == n.arg; break;
+      default: break;
+    }
+    if (!ok) throw bad(k, "operand types do not match the node");
+  }
+  if (r.remaining() != 0) throw SerializationError("elementwise program: trailing bytes");
+  return p;
+}
+
+namespace {
+
+const char* UnaryName(UnaryOp op) {
+  static const char* kNames[] = {"negative", "abs", "sqrt", "exp", "log", "sin", "cos", "isnan", "logical_not", "invert"};
+  return kNames[static_cast<int>(op)];
+}
+const char* BinarySymbol(BinaryOp op) {
+  static const char* kNames[] = {"+",  "-",  "*",  "/",  "//", "%",  "**", "==", "!=", "<",  "<=",
+                                 ">",  ">=", "and", "or", "xor", "&", "|",  "^",  "maximum", "minimum"};
+  return kNames[static_cast<int>(op)];
+}
+
+}  // namespace
+
+std::string Program::ToString() const {
+  std::vector<std::string> text(nodes.size());
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    const ExprNode& n = nodes[k];
+    switch (n.kind) {
+      case ExprKind::kInput: text[k] = "in" + std::to_string(n.a); break;
+      case ExprKind::kScalar:
+        text[k] = IsFloat(n.dtype) ? std::to_string(n.f) : std::to_string(n.i);
+        break;
+      case ExprKind::kUnary: text[k] = std::string(UnaryName(static_cast<UnaryOp>(n.op))) + "(" + text[n.a] + ")"; break;
+      case ExprKind::kBinary: {
+        auto op = static_cast<BinaryOp>(n.op);
+        if (op == BinaryOp::kMax || op == BinaryOp::kMin) {
+          text[k] = std::string(BinarySymbol(op)) + "(" + text[n.a] + ", " + text[n.b] + ")";
+        } else {
+          text[k] = "(" + text[n.a] + " " + BinarySymbol(op) + " " + text[n.b] + ")";
+        }
+        break;
+      }
+      case ExprKind::kWhere: text[k] = "where(" + text[n.a] + ", " + text[n.b] + ", " + text[n.c] + ")"; break;
+      case ExprKind::kCast: text[k] = std::string(DTypeName(n.dtype)) + "(" + text[n.a] + ")"; break;
+    }
+  }
+  return text.empty() ? "" : text.back();
+}
+
+bool BroadcastShapes(std::span<const Shape> shapes, Shape* out) {
+  size_t nd = 0;
+  for (const Shape& s : shapes) nd = std::max(nd, s.size());
+  out->assign(nd, 1);
+  for (const Shape& s : shapes) {
+    for (size_t k = 0; k < s.size(); ++k) {
+      int64_t& o = (*out)[nd - s.size() + k];
+      int64_t v = s[k];
+      if (v == o || v == 1) continue;
+      if (o == 1) {
+        o = v;
+        continue;
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---- kernels ----------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kPiece = 1024;
+using Kernel = void (*)(const void* a, const void* b, const void* c, void* out, int64_t n);
+
+template <class T>
+T FloorDiv(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == 0) return a / b;  // inf or nan, as NumPy
+    T m = std::fmod(a, b);
+    T div = (a - m) / b;
+    if (m != 0 && ((b < 0) != (m < 0))) div -= 1;
+    return std::floor(div) == div ? div : std::floor(div);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return a && b;
+  } else {
+    if (b == 0) return 0;                                       // NumPy: 0 (with a warning)
+    if constexpr (std::is_signed_v<T>) {
+      if (b == -1) return static_cast<T>(0 - static_cast<std::make_unsigned_t<T>>(a));  // no INT_MIN / -1 trap
+      T q = a / b;
+      if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+      return q;
+    } else {
+      return a / b;
+    }
+  }
+}
+
+template <class T>
+T Mod(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (b == 0) return std::numeric_limits<T>::quiet_NaN();
+    T m = std::fmod(a, b);
+    if (m != 0 && ((b < 0) != (m < 0))) m += b;
+    return m;
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return false;
+  } else {
+    if (b == 0) return 0;
+    if constexpr (std::is_signed_v<T>) {
+      if (b == -1) return 0;
+      T m = a % b;
+      if (m != 0 && ((b < 0) != (m < 0))) m += b;
+      return m;
+    } else {
+      return a % b;
+    }
+  }
+}
+
+template <class T>
+T Pow(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return std::pow(a, b);
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return a || !b;
+  } else {
+    if constexpr (std::is_signed_v<T>) {
+      if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+    }
+    using U = std::make_unsigned_t<T>;
+    U base = static_cast<U>(a), result = 1;
+    for (auto e = static_cast<U>(b); e; e >>= 1) {  // wraps like NumPy's integer power
+      if (e & 1) result = static_cast<U>(result * base);
+      base = static_cast<U>(base * base);
+    }
+    return static_cast<T>(result);
+  }
+}
+
+template <class T>
+T Maximum(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return (a != a) ? a : (b != b) ? b : (a < b ? b : a);
+  } else {
+    return a < b ? b : a;
+  }
+}
+template <class T>
+T Minimum(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return (a != a) ? a : (b != b) ? b : (b < a ? b : a);
+  } else {
+    return b < a ? b : a;
+  }
+}
+
+// One loop per (op, type): the compiler vectorizes these.
+#define SKEIN_BINARY_KERNEL(NAME, R, ...)                                             \
+  template <class T>                                                                  \
+  void NAME(const void* pa, const void* pb, const void*, void* po, int64_t n) {       \
+    const T* __restrict x = static_cast<const T*>(pa);                                \
+    const T* __restrict y = static_cast<const T*>(pb);                                \
+    R* __restrict o = static_cast<R*>(po);                                            \
+    for (int64_t k = 0; k < n; ++k) {                                                 \
+      const T a = x[k], b = y[k];                                                     \
+      o[k] = static_cast<R>(__VA_ARGS__);                                                  \
+    }                                                                                 \
+  }
+SKEIN_BINARY_KERNEL(KAdd, T, std::is_same_v<T, bool> ? (a || b) : a + b)
+SKEIN_BINARY_KERNEL(KSub, T, a - b)
+SKEIN_BINARY_KERNEL(KMul, T, std::is_same_v<T, bool> ? (a && b) : a * b)
+SKEIN_BINARY_KERNEL(KDiv, T, a / b)
+SKEIN_BINARY_KERNEL(KFloorDiv, T, FloorDiv<T>(a, b))
+SKEIN_BINARY_KERNEL(KMod, T, Mod<T>(a, b))
+SKEIN_BINARY_KERNEL(KPow, T, Pow<T>(a, b))
+SKEIN_BINARY_KERNEL(KEq, bool, a == b)
+SKEIN_BINARY_KERNEL(KNe, bool, a != b)
+SKEIN_BINARY_KERNEL(KLt, bool, a < b)
+SKEIN_BINARY_KERNEL(KLe, bool, a <= b)
+SKEIN_BINARY_KERNEL(KGt, bool, a > b)
+SKEIN_BINARY_KERNEL(KGe, bool, a >= b)
+SKEIN_BINARY_KERNEL(KAnd, bool, a && b)
+SKEIN_BINARY_KERNEL(KOr, bool, a || b)
+SKEIN_BINARY_KERNEL(KXor, bool, a != b)
+SKEIN_BINARY_KERNEL(KMax, T, Maximum<T>(a, b))
+SKEIN_BINARY_KERNEL(KMin, T, Minimum<T>(a, b))
+#undef SKEIN_BINARY_KERNEL
+
+template <class T>
+void KBitAnd(const void* pa, const void* pb, const void*, void* po, int64_t n) {
+  if constexpr (std::is_integral_v<T>) {
+    const T* x = static_cast<const T*>(pa);
+    const T* y = static_cast<const T*>(pb);
+    T* o = static_cast<T*>(po);
+    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] & y[k]);
+  }
+}
+template <class T>
+void KBitOr(const void* pa, const void* pb, const void*, void* po, int64_t n) {
+  if constexpr (std::is_integral_v<T>) {
+    const T* x = static_cast<const T*>(pa);
+    const T* y = static_cast<const T*>(pb);
+    T* o = static_cast<T*>(po);
+    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] | y[k]);
+  }
+}
+template <class T>
+void KBitXor(const void* pa, const void* pb, const void*, void* po, int64_t n) {
+  if constexpr (std::is_integral_v<T>) {
+    const T* x = static_cast<const T*>(pa);
+    const T* y = static_cast<const T*>(pb);
+    T* o = static_cast<T*>(po);
+    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] ^ y[k]);
+  }
+}
+
+template <class T>
+Kernel BinaryKernel(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kAdd: return KAdd<T>;
+    case BinaryOp::kSub: return KSub<T>;
+    case BinaryOp::kMul: return KMul<T>;
+    case BinaryOp::kDiv: return std::is_floating_point_v<T> ? KDiv<T> : nullptr;  // integers: casts come first
+    case BinaryOp::kFloorDiv: return KFloorDiv<T>;
+    case BinaryOp::kMod: return KMod<T>;
+    case BinaryOp::kPow: return KPow<T>;
+    case BinaryOp::kEq: return KEq<T>;
+    case BinaryOp::kNe: return KNe<T>;
+    case BinaryOp::kLt: return KLt<T>;
+    case BinaryOp::kLe: return KLe<T>;
+    case BinaryOp::kGt: return KGt<T>;
+    case BinaryOp::kGe: return KGe<T>;
+    case BinaryOp::kAnd: return KAnd<T>;
+    case BinaryOp::kOr: return KOr<T>;
+    case BinaryOp::kXor: return KXor<T>;
+    case BinaryOp::kBitAnd: return std::is_integral_v<T> ? KBitAnd<T> : nullptr;
+    case BinaryOp::kBitOr: return std::is_integral_v<T> ? KBitOr<T> : nullptr;
+    case BinaryOp::kBitXor: return std::is_integral_v<T> ? KBitXor<T> : nullptr;
+    case BinaryOp::kMax: return KMax<T>;
+    case BinaryOp::kMin: return KMin<T>;
+    default: return nullptr;
+  }
+}
+
+#define SKEIN_UNARY_KERNEL(NAME, R, ...)                                      \
+  template <class T>                                                          \
+  void NAME(const void* pa, const void*, const void*, void* po, int64_t n) {  \
+    const T* __restrict x = static_cast<const T*>(pa);                        \
+    R* __restrict o = static_cast<R*>(po);                                    \
+    for (int64_t k = 0; k < n; ++k) {                                         \
+      const T a = x[k];                                                       \
+      o[k] = static_cast<R>(__VA_ARGS__);                                          \
+    }                                                                         \
+  }
+template <class T>
+T Abs(T a) {
+  if constexpr (std::is_floating_point_v<T>) return std::fabs(a);
+  else if constexpr (std::is_signed_v<T>) return a < 0 ? static_cast<T>(0 - static_cast<std::make_unsigned_t<T>>(a)) : a;
+  else return a;
+}
+template <class T>
+T Neg(T a) {
+  if constexpr (std::is_floating_point_v<T>) return -a;
+  else if constexpr (std::is_same_v<T, bool>) return a;
+  else return static_cast<T>(0 - static_cast<std::make_unsigned_t<T>>(a));  // wraps like NumPy
+}
+template <class T>
+T Invert(T a) {
+  if constexpr (std::is_same_v<T, bool>) return !a;
+  else if constexpr (std::is_integral_v<T>) return static_cast<T>(~a);
+  else return a;
+}
+template <class T>
+bool IsNan(T a) {
+  if constexpr (std::is_floating_point_v<T>) return a != a;
+  else return false;
+}
+template <class T>
+T FloatOnly(T a, T (*f)(T)) { return f(a); }
+SKEIN_UNARY_KERNEL(UNeg, T, Neg<T>(a))
+SKEIN_UNARY_KERNEL(UAbs, T, Abs<T>(a))
+SKEIN_UNARY_KERNEL(USqrt, T, std::sqrt(a))
+SKEIN_UNARY_KERNEL(UExp, T, std::exp(a))
+SKEIN_UNARY_KERNEL(ULog, T, std::log(a))
+SKEIN_UNARY_KERNEL(USin, T, std::sin(a))
+SKEIN_UNARY_KERNEL(UCos, T, std::cos(a))
+SKEIN_UNARY_KERNEL(UIsNan, bool, IsNan<T>(a))
+SKEIN_UNARY_KERNEL(UNot, bool, !a)
+SKEIN_UNARY_KERNEL(UInvert, T, Invert<T>(a))
+#undef SKEIN_UNARY_KERNEL
+
+template <class T>
+Kernel UnaryKernel(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kNeg: return UNeg<T>;
+    case UnaryOp::kAbs: return UAbs<T>;
+    case UnaryOp::kIsNan: return UIsNan<T>;
+    case UnaryOp::kNot: return UNot<T>;
+    case UnaryOp::kInvert: return std::is_floating_point_v<T> ? nullptr : UInvert<T>;
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case UnaryOp::kSqrt: return USqrt<T>;
+      case UnaryOp::kExp: return UExp<T>;
+      case UnaryOp::kLog: return ULog<T>;
+      case UnaryOp::kSin: return USin<T>;
+      case UnaryOp::kCos: return UCos<T>;
+      default: break;
+    }
+  }
+  return nullptr;
+}
+
+template <class T>
+void KWhere(const void* pc, const void* pa, const void* pb, void* po, int64_t n) {
+  const bool* c = static_cast<const bool*>(pc);
+  const T* x = static_cast<const T*>(pa);
+  const T* y = static_cast<const T*>(pb);
+  T* o = static_cast<T*>(po);
+  for (int64_t k = 0; k < n; ++k) o[k] = c[k] ? x[k] : y[k];
+}
+
+// Fills `n` elements with the element at `src`.
+void Splat(const std::byte* src, size_t item, std::byte* dst, int64_t n) {
+  switch (item) {
+    case 1: std::memset(dst, static_cast<int>(*src), static_cast<size_t>(n)); break;
+    case 4: { uint32_t v; std::memcpy(&v, src, 4); std::fill_n(reinterpret_cast<uint32_t*>(dst), n, v); break; }
+    default: { uint64_t v; std::memcpy(&v, src, 8); std::fill_n(reinterpret_cast<uint64_t*>(dst), n, v); break; }
+  }
+}
+
+struct Step {
+  ExprKind kind;
+  Kernel kernel = nullptr;
+  int32_t a = -1, b = -1, c = -1;
+  DType from, to;  // casts
+  size_t item;
+};
+
+}  // namespace
+
+NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs) {
+  if (static_cast<int32_t>(inputs.size()) != program.num_inputs) {
+    throw Error("elementwise: program takes " + std::to_string(program.num_inputs) + " inputs, task gave " +
+                std::to_string(inputs.size()));
+  }
+  // Result shape: the inputs broadcast together.
+  std::vector<Shape> shapes;
+  for (const NDArray* in : inputs) shapes.push_back(in->shape());
+  Shape out_shape;
+  if (!BroadcastShapes(shapes, &out_shape)) {
+    std::string s;
+    for (const Shape& sh : shapes) s += " " + ShapeToString(sh);
+    throw Error("elementwise: input blocks with shapes" + s + " do not broadcast");
+  }
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    for (const ExprNode& n : program.nodes) {
+      if (n.kind == ExprKind::kInput && n.a == static_cast<int32_t>(k) && n.dtype != inputs[k]->dtype()) {
+        throw TypeError("elementwise: input " + std::to_string(k) + " has dtype " +
+                        std::string(DTypeName(inputs[k]->dtype())) + ", the program expects " +
+                        std::string(DTypeName(n.dtype)));
+      }
+    }
+  }
+  const ExprNode& root = program.nodes.back();
+  NDArray out = NDArray::Empty(root.dtype, out_shape);
+  const int64_t total = out.size();
+  if (total == 0) return out;
+
+  // Iteration space: axes of extent 1 dropped, then adjacent axes merged
+  // where every input is either whole or broadcast on both (NumPy's
+  // coalescing), so most blocks run as one flat loop.
+  const size_t nd = out_shape.size();
+  const size_t ni = inputs.size();
+  std::vector<std::vector<bool>> whole(ni, std::vector<bool>(nd));
+  for (size_t k = 0; k < ni; ++k) {
+    const Shape& s = inputs[k]->shape();
+    for (size_t d = 0; d < nd; ++d) {
+      size_t off = nd - s.size();
+      whole[k][d] = d >= off && s[d - off] != 1;
+    }
+  }
+  std::vector<int64_t> dims;                    // merged extents
+  std::vector<std::vector<bool>> merged_whole;  // per merged axis, per input
+  for (size_t d = 0; d < nd; ++d) {
+    if (out_shape[d] == 1) continue;
+    std::vector<bool> w(ni);
+    for (size_t k = 0; k < ni; ++k) w[k] = whole[k][d];
+    if (!dims.empty() && merged_whole.back() == w) {
+      dims.back() *= out_shape[d];
+    } else {
+      dims.push_back(out_shape[d]);
+      merged_whole.push_back(std::move(w));
+    }
+  }
+  if (dims.empty()) {
+    dims.push_back(1);
+    merged_whole.push_back(std::vector<bool>(ni, true));
+  }
+  const size_t md = dims.size();
+  // Strides of each input over the merged axes (0 where broadcast).
+  std::vector<std::vector<int64_t>> strides(ni, std::vector<int64_t>(md, 0));
+  for (size_t k = 0; k < ni; ++k) {
+    int64_t s = 1;
+    for (size_t d = md; d-- > 0;) {
+      if (merged_whole[d][k]) {
+        strides[k][d] = s;
+        s *= dims[d];
+      }
+    }
+  }
+
+  // Plan: a kernel and a scratch buffer per node.
+  const size_t nn = program.nodes.size();
+  std::vector<Step> steps(nn);
+  for (size_t k = 0; k < nn; ++k) {
+    const ExprNode& n = program.nodes[k];
+    Step& s = steps[k];
+    s.kind = n.kind;
+    s.a = n.a;
+    s.b = n.b;
+    s.c = n.c;
+    s.item = ItemSize(n.dtype);
+    s.from = n.arg;
+    s.to = n.dtype;
+    if (n.kind == ExprKind::kUnary) {
+      s.kernel = VisitDType(n.arg, [&]<class T>(T) { return UnaryKernel<T>(static_cast<UnaryOp>(n.op)); });
+    } else if (n.kind == ExprKind::kBinary) {
+      s.kernel = VisitDType(n.arg, [&]<class T>(T) { return BinaryKernel<T>(static_cast<BinaryOp>(n.op)); });
+    } else if (n.kind == ExprKind::kWhere) {
+      s.kernel = VisitDType(n.dtype, [&]<class T>(T) { return Kernel(KWhere<T>); });
+    }
+    if ((n.kind == ExprKind::kUnary || n.kind == ExprKind::kBinary) && !s.kernel) {
+      throw TypeError("elementwise: operation " + std::to_string(n.op) + " is not defined for dtype " +
+                      std::string(DTypeName(n.arg)));
+    }
+  }
+  auto scratch = std::make_unique<uint64_t[]>(nn * kPiece);  // 8-byte aligned, kPiece elements per node
+  auto buf = [&](size_t k) { return reinterpret_cast<std::byte*>(scratch.get() + k * kPiece); };
+  for (size_t k = 0; k < nn; ++k) {
+    const ExprNode& n = program.nodes[k];
+    if (n.kind != ExprKind::kScalar) continue;
+    VisitDType(n.dtype, [&]<class T>(T) {
+      T v = IsFloat(n.dtype) ? static_cast<T>(n.f) : static_cast<T>(n.i);
+      std::fill_n(reinterpret_cast<T*>(buf(k)), kPiece, v);
+    });
+  }
+
+  std::vector<const void*> ptr(nn);
+  std::vector<int64_t> row_offset(ni);
+  std::vector<int64_t> idx(md, 0);
+  const int64_t inner = dims[md - 1];
+  const int64_t rows = total / inner;
+  std::byte* out_bytes = static_cast<std::byte*>(out.mutable_bytes());
+  const size_t out_item = ItemSize(root.dtype);
+  for (int64_t row = 0; row < rows; ++row) {
+    for (size_t k = 0; k < ni; ++k) {
+      int64_t o = 0;
+      for (size_t d = 0; d + 1 < md; ++d) o += idx[d] * strides[k][d];
+      row_offset[k] = o;
+    }
+    for (int64_t start = 0; start < inner; start += kPiece) {
+      const int64_t n = std::min(kPiece, inner - start);
+      std::byte* dst_root = out_bytes + (row * inner + start) * static_cast<int64_t>(out_item);
+      for (size_t k = 0; k < nn; ++k) {
+        const Step& s = steps[k];
+        std::byte* dst = k + 1 == nn ? dst_root : buf(k);
+        switch (s.kind) {
+          case ExprKind::kInput: {
+            const size_t in = static_cast<size_t>(s.a);
+            const std::byte* base = inputs[in]->bytes() + row_offset[in] * static_cast<int64_t>(s.item);
+            if (strides[in][md - 1] == 1) {
+              ptr[k] = base + start * static_cast<int64_t>(s.item);
+              if (k + 1 == nn) std::memcpy(dst, ptr[k], static_cast<size_t>(n) * s.item);
+            } else {
+              Splat(base, s.item, dst, n);
+              ptr[k] = dst;
+            }
+            break;
+          }
+          case ExprKind::kScalar:
+            ptr[k] = buf(k);
+            if (k + 1 == nn) std::memcpy(dst, buf(k), static_cast<size_t>(n) * s.item);
+            break;
+          case ExprKind::kUnary:
+          case ExprKind::kBinary:
+            s.kernel(ptr[s.a], s.b >= 0 ? ptr[s.b] : nullptr, nullptr, dst, n);
+            ptr[k] = dst;
+            break;
+          case ExprKind::kWhere:
+            s.kernel(ptr[s.a], ptr[s.b], ptr[s.c], dst, n);
+            ptr[k] = dst;
+            break;
+          case ExprKind::kCast:
+            ConvertElements(s.from, ptr[s.a], s.to, dst, n);
+            ptr[k] = dst;
+            break;
+        }
+      }
+    }
+    for (size_t d = md - 1; d-- > 0;) {
+      if (++idx[d] < dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
+}  // namespace skein::array::internal

@@ -1,0 +1,548 @@
+// Reduction kernels (see reduce_internal.h).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "reduce_internal.h"
+
+namespace skein::array::internal {
+namespace {
+
+// The block seen as merged axes: extent-1 axes dropped, neighbours with the
+// same reduced/kept status merged. Runs of the innermost axis are contiguous.
+struct Layout {
+  std::vector<int64_t> dims, in_strides, out_strides;
+  std::vector<bool> red;
+};
+
+Layout MakeLayout(const Shape& shape, const std::vector<bool>& reduced) {
+  Layout l;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    if (!l.dims.empty() && l.red.back() == reduced[d]) {
+      l.dims.back() *= shape[d];
+    } else {
+      l.dims.push_back(shape[d]);
+      l.red.push_back(reduced[d]);
+    }
+  }
+  if (l.dims.empty()) {
+    l.dims.push_back(1);
+    l.red.push_back(true);
+  }
+  const size_t n = l.dims.size();
+  l.in_strides.assign(n, 0);
+  l.out_strides.assign(n, 0);
+  int64_t si = 1, so = 1;
+  for (size_t d = n; d-- > 0;) {
+    l.in_strides[d] = si;
+    si *= l.dims[d];
+    if (!l.red[d]) {
+      l.out_strides[d] = so;
+      so *= l.dims[d];
+    }
+  }
+  return l;
+}
+
+// Calls fn(in_offset, out_offset, n, reduced_run) for every innermost run.
+// `first_only` visits only index 0 of every reduced axis.
+template <class Fn>
+void Traverse(const Layout& l, bool first_only, Fn&& fn) {
+  const size_t nd = l.dims.size();
+  const int64_t inner = (first_only && l.red[nd - 1]) ? 1 : l.dims[nd - 1];
+  std::vector<int64_t> idx(nd, 0);
+  int64_t in = 0, out = 0;
+  while (true) {
+    fn(in, out, inner, static_cast<bool>(l.red[nd - 1]));
+    size_t d = nd - 1;
+    while (true) {
+      if (d == 0) return;
+      --d;
+      const int64_t extent = (first_only && l.red[d]) ? 1 : l.dims[d];
+      if (++idx[d] < extent) {
+        in += l.in_strides[d];
+        out += l.out_strides[d];
+        break;
+      }
+      in -= l.in_strides[d] * (extent - 1);
+      out -= l.out_strides[d] * (extent - 1);
+      idx[d] = 0;
+    }
+  }
+}
+
+Shape KeepDimsShape(const Shape& shape, const std::vector<bool>& reduced) {
+  Shape s = shape;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (reduced[d]) s[d] = 1;
+  }
+  return s;
+}
+
+template <class T>
+using SumType = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+
+template <class T>
+bool IsNan(T v) {
+  if constexpr (std::is_floating_point_v<T>) return v != v;
+  else return false;
+}
+
+// Sum of a contiguous run with 8 independent accumulators (the compiler may
+// not reorder float additions itself; this lets it vectorize).
+template <class A, class T, bool kSkipNan>
+A SumRun(const T* x, int64_t n) {
+  A acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) {
+      A v = static_cast<A>(x[i + k]);
+      if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
+      acc[k] += v;
+    }
+  }
+  A s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) {
+    A v = static_cast<A>(x[i]);
+    if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
+    s += v;
+  }
+  return s;
+}
+
+template <class T>
+T MinOf(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return (a != a) ? a : (b != b) ? b : (b < a ? b : a);
+  else return b < a ? b : a;
+}
+template <class T>
+T MaxOf(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) return (a != a) ? a : (b != b) ? b : (a < b ? b : a);
+  else return a < b ? b : a;
+}
+
+// Is a strictly better than b for argmin (kMin) / argmax? NaN wins, first one kept.
+template <class T>
+bool Better(T a, T b, bool min) {
+  if (IsNan(b)) return false;
+  if (IsNan(a)) return true;
+  return min ? a < b : a > b;
+}
+
+template <class T>
+ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<bool>& reduced, int64_t index_base,
+                      std::span<const int64_t> index_strides) {
+  const T* x = block.data<T>();
+  const Shape out_shape = KeepDimsShape(block.shape(), reduced);
+  const Layout l = MakeLayout(block.shape(), reduced);
+  const bool empty = block.size() == 0;
+  switch (kind) {
+    case ReduceKind::kSum:
+    case ReduceKind::kNanSum:
+    case ReduceKind::kMean:
+    case ReduceKind::kNanMean: {
+      using A = SumType<T>;
+      const bool skip = kind == ReduceKind::kNanSum || kind == ReduceKind::kNanMean;
+      const bool mean = kind == ReduceKind::kMean || kind == ReduceKind::kNanMean;
+      DType at = mean ? DType::kFloat64 : DTypeOf<A>();
+      NDArray sum = NDArray::Zeros(at, out_shape);
+      NDArray count = NDArray::Zeros(DType::kFloat64, out_shape);
+      double* c = count.mutable_data<double>();
+      auto run = [&]<class S>(S* o) {
+        if (empty) return;
+        Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+          if (red) {
+            o[j] += static_cast<S>(skip ? SumRun<A, T, true>(x + i, n) : SumRun<A, T, false>(x + i, n));
+            if (mean) {
+              if (skip) {
+                int64_t valid = 0;
+                for (int64_t k = 0; k < n; ++k) valid += !IsNan(x[i + k]);
+                c[j] += static_cast<double>(valid);
+              } else {
+                c[j] += static_cast<double>(n);
+              }
+            }
+          } else {
+            for (int64_t k = 0; k < n; ++k) {
+              S v = static_cast<S>(x[i + k]);
+              if (skip && IsNan(v)) continue;
+              o[j + k] += v;
+              if (mean) c[j + k] += 1;
+            }
+          }
+        });
+      };
+      if (mean) {
+        run(sum.mutable_data<double>());
+        return {Value::From(std::move(sum)), Value::From(std::move(count))};
+      }
+      run(sum.mutable_data<A>());
+      return {Value::From(std::move(sum))};
+    }
+    case ReduceKind::kProd: {
+      using A = SumType<T>;
+      NDArray acc = NDArray::Empty(DTypeOf<A>(), out_shape);
+      A* o = acc.mutable_data<A>();
+      std::fill_n(o, acc.size(), A(1));
+      if (!empty) {
+        Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+          if (red) {
+            A p = 1;
+            for (int64_t k = 0; k < n; ++k) p *= static_cast<A>(x[i + k]);
+            o[j] *= p;
+          } else {
+            for (int64_t k = 0; k < n; ++k) o[j + k] *= static_cast<A>(x[i + k]);
+          }
+        });
+      }
+      return {Value::From(std::move(acc))};
+    }
+    case ReduceKind::kMin:
+    case ReduceKind::kMax: {
+      if (empty) throw Error("zero-size array to reduction operation " + std::string(kind == ReduceKind::kMin ? "minimum" : "maximum") + " which has no identity");
+      const bool mn = kind == ReduceKind::kMin;
+      NDArray acc = NDArray::Empty(block.dtype(), out_shape);
+      T* o = acc.mutable_data<T>();
+      Traverse(l, true, [&](int64_t i, int64_t j, int64_t n, bool red) {
+        if (red) o[j] = x[i];
+        else std::copy_n(x + i, n, o + j);
+      });
+      Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+        if (red) {
+          T m = o[j];
+          for (int64_t k = 0; k < n; ++k) m = mn ? MinOf(m, x[i + k]) : MaxOf(m, x[i + k]);
+          o[j] = m;
+        } else {
+          for (int64_t k = 0; k < n; ++k) o[j + k] = mn ? MinOf(o[j + k], x[i + k]) : MaxOf(o[j + k], x[i + k]);
+        }
+      });
+      return {Value::From(std::move(acc))};
+    }
+    case ReduceKind::kAny:
+    case ReduceKind::kAll: {
+      const bool any = kind == ReduceKind::kAny;
+      NDArray acc = NDArray::Empty(DType::kBool, out_shape);
+      bool* o = acc.mutable_data<bool>();
+      std::fill_n(o, acc.size(), !any);
+      if (!empty) {
+        Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+          for (int64_t k = 0; k < n; ++k) {
+            bool v = x[i + k] != T(0);
+            bool& dst = o[red ? j : j + k];
+            dst = any ? (dst || v) : (dst && v);
+          }
+        });
+      }
+      return {Value::From(std::move(acc))};
+    }
+    case ReduceKind::kVar:
+    case ReduceKind::kStd: {
+      // Shifted sums around K, the first value of each output (one pass, no
+      // division per element, stable when K is near the mean).
+      NDArray shift = NDArray::Zeros(DType::kFloat64, out_shape);
+      NDArray s1 = NDArray::Zeros(DType::kFloat64, out_shape);
+      NDArray s2 = NDArray::Zeros(DType::kFloat64, out_shape);
+      double* K = shift.mutable_data<double>();
+      double* a = s1.mutable_data<double>();
+      double* b = s2.mutable_data<double>();
+      if (!empty) {
+        Traverse(l, true, [&](int64_t i, int64_t j, int64_t n, bool red) {
+          if (red) K[j] = static_cast<double>(x[i]);
+          else for (int64_t k = 0; k < n; ++k) K[j + k] = static_cast<double>(x[i + k]);
+        });
+        Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+          if (red) {
+            const double k0 = K[j];
+            double p[4] = {}, q[4] = {};
+            int64_t k = 0;
+            for (; k + 4 <= n; k += 4) {
+              for (int u = 0; u < 4; ++u) {
+                double d = static_cast<double>(x[i + k + u]) - k0;
+                p[u] += d;
+                q[u] += d * d;
+              }
+            }
+            double ps = (p[0] + p[1]) + (p[2] + p[3]), qs = (q[0] + q[1]) + (q[2] + q[3]);
+            for (; k < n; ++k) {
+              double d = static_cast<double>(x[i + k]) - k0;
+              ps += d;
+              qs += d * d;
+            }
+            a[j] += ps;
+            b[j] += qs;
+          } else {
+            for (int64_t k = 0; k < n; ++k) {
+              double d = static_cast<double>(x[i + k]) - K[j + k];
+              a[j + k] += d;
+              b[j + k] += d * d;
+            }
+          }
+        });
+      }
+      const double n = static_cast<double>(block.size() / std::max<int64_t>(1, shift.size()));
+      NDArray count = NDArray::Empty(DType::kFloat64, out_shape);
+      double* c = count.mutable_data<double>();
+      for (int64_t j = 0; j < shift.size(); ++j) {
+        c[j] = n;
+        const double mean_shift = n > 0 ? a[j] / n : 0;
+        b[j] = n > 0 ? std::max(0.0, b[j] - a[j] * mean_shift) : 0;  // M2
+        a[j] = K[j] + mean_shift;                                   // mean
+      }
+      return {Value::From(std::move(count)), Value::From(std::move(s1)), Value::From(std::move(s2))};
+    }
+    case ReduceKind::kArgMin:
+    case ReduceKind::kArgMax: {
+      if (empty) throw Error("attempt to get " + std::string(kind == ReduceKind::kArgMin ? "argmin" : "argmax") + " of an empty sequence");
+      const bool mn = kind == ReduceKind::kArgMin;
+      NDArray best = NDArray::Empty(block.dtype(), out_shape);
+      NDArray where = NDArray::Empty(DType::kInt64, out_shape);
+      T* v = best.mutable_data<T>();
+      int64_t* w = where.mutable_data<int64_t>();
+      Traverse(l, true, [&](int64_t i, int64_t j, int64_t n, bool red) {
+        if (red) {
+          v[j] = x[i];
+          w[j] = i;
+        } else {
+          for (int64_t k = 0; k < n; ++k) {
+            v[j + k] = x[i + k];
+            w[j + k] = i + k;
+          }
+        }
+      });
+      Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t o = red ? j : j + k;
+          if (Better(x[i + k], v[o], mn)) {
+            v[o] = x[i + k];
+            w[o] = i + k;
+          }
+        }
+      });
+      // Block offsets -> the reported index.
+      const Shape bs = ContiguousStrides(block.shape());
+      for (int64_t j = 0; j < where.size(); ++j) {
+        int64_t rem = w[j], idx = index_base;
+        for (size_t d = 0; d < bs.size(); ++d) {
+          idx += (rem / bs[d]) * index_strides[d];
+          rem %= bs[d];
+        }
+        w[j] = idx;
+      }
+      return {Value::From(std::move(best)), Value::From(std::move(where))};
+    }
+  }
+  throw Error("unknown reduction");
+}
+
+}  // namespace
+
+DType ReduceResultType(ReduceKind kind, DType in) {
+  switch (kind) {
+    case ReduceKind::kSum:
+    case ReduceKind::kProd:
+    case ReduceKind::kNanSum: return IsFloat(in) ? in : DType::kInt64;
+    case ReduceKind::kMin:
+    case ReduceKind::kMax: return in;
+    case ReduceKind::kAny:
+    case ReduceKind::kAll: return DType::kBool;
+    case ReduceKind::kArgMin:
+    case ReduceKind::kArgMax: return DType::kInt64;
+    default: return IsFloat(in) ? in : DType::kFloat64;
+  }
+}
+
+ValueList ReduceBlock(ReduceKind kind, const NDArray& block, const std::vector<bool>& reduced, int64_t index_base,
+                      std::span<const int64_t> index_strides) {
+  if (reduced.size() != static_cast<size_t>(block.ndim())) {
+    throw Error("reduction: axes of rank " + std::to_string(reduced.size()) + " for a block of shape " +
+                ShapeToString(block.shape()));
+  }
+  return VisitDType(block.dtype(), [&]<class T>(T) { return ReduceTyped<T>(kind, block, reduced, index_base, index_strides); });
+}
+
+namespace {
+
+const NDArray& Part(const Value& partial, size_t k) {
+  const ValueList& l = partial.get<ValueList>();
+  if (k >= l.size()) throw Error("reduction: malformed partial result");
+  return l[k].get<NDArray>();
+}
+
+NDArray Copy(const NDArray& a) {
+  NDArray out = NDArray::Empty(a.dtype(), a.shape());
+  if (a.size()) std::memcpy(out.mutable_bytes(), a.bytes(), a.buffer().size());
+  return out;
+}
+
+}  // namespace
+
+ValueList CombinePartials(ReduceKind kind, std::span<const Value> partials) {
+  if (partials.empty()) throw Error("reduction: nothing to combine");
+  if (partials.size() == 1) return partials[0].get<ValueList>();
+  const size_t parts = partials[0].get<ValueList>().size();
+  std::vector<NDArray> acc;
+  for (size_t k = 0; k < parts; ++k) acc.push_back(Copy(Part(partials[0], k)));
+  const int64_t n = acc[0].size();
+  for (size_t p = 1; p < partials.size(); ++p) {
+    for (size_t k = 0; k < parts; ++k) {
+      const NDArray& b = Part(partials[p], k);
+      if (b.shape() != acc[k].shape() || b.dtype() != acc[k].dtype()) throw Error("reduction: partials do not match");
+    }
+    switch (kind) {
+      case ReduceKind::kVar:
+      case ReduceKind::kStd: {
+        double* na = acc[0].mutable_data<double>();
+        double* ma = acc[1].mutable_data<double>();
+        double* qa = acc[2].mutable_data<double>();
+        const double* nb = Part(partials[p], 0).data<double>();
+        const double* mb = Part(partials[p], 1).data<double>();
+        const double* qb = Part(partials[p], 2).data<double>();
+        for (int64_t j = 0; j < n; ++j) {
+          const double total = na[j] + nb[j];
+          if (total == 0) continue;
+          const double delta = mb[j] - ma[j];
+          ma[j] += delta * nb[j] / total;
+          qa[j] += qb[j] + delta * delta * na[j] * nb[j] / total;
+          na[j] = total;
+        }
+        break;
+      }
+      case ReduceKind::kArgMin:
+      case ReduceKind::kArgMax: {
+        const bool mn = kind == ReduceKind::kArgMin;
+        VisitDType(acc[0].dtype(), [&]<class T>(T) {
+          T* v = acc[0].mutable_data<T>();
+          int64_t* w = acc[1].mutable_data<int64_t>();
+          const T* vb = Part(partials[p], 0).data<T>();
+          const int64_t* wb = Part(partials[p], 1).data<int64_t>();
+          for (int64_t j = 0; j < n; ++j) {
+            // Earlier blocks come first: ties keep the smaller index.
+            if (Better(vb[j], v[j], mn) || (!Better(v[j], vb[j], mn) && !IsNan(v[j]) && wb[j] < w[j])) {
+              v[j] = vb[j];
+              w[j] = wb[j];
+            }
+          }
+        });
+        break;
+      }
+      default: {
+        for (size_t k = 0; k < parts; ++k) {
+          VisitDType(acc[k].dtype(), [&]<class T>(T) {
+            T* a = acc[k].mutable_data<T>();
+            const T* b = Part(partials[p], k).data<T>();
+            for (int64_t j = 0; j < n; ++j) {
+              switch (kind) {
+                case ReduceKind::kProd: a[j] = static_cast<T>(a[j] * b[j]); break;
+                case ReduceKind::kMin: a[j] = MinOf(a[j], b[j]); break;
+                case ReduceKind::kMax: a[j] = MaxOf(a[j], b[j]); break;
+                case ReduceKind::kAny: a[j] = a[j] || b[j]; break;
+                case ReduceKind::kAll: a[j] = a[j] && b[j]; break;
+                default: a[j] = static_cast<T>(a[j] + b[j]); break;
+              }
+            }
+          });
+        }
+        break;
+      }
+    }
+  }
+  ValueList out;
+  for (NDArray& a : acc) out.push_back(Value::From(std::move(a)));
+  return out;
+}
+
+NDArray FinishPartial(ReduceKind kind, DType in, const ValueList& partial, const Shape& out_shape, int ddof) {
+  const DType rt = ReduceResultType(kind, in);
+  auto part = [&](size_t k) -> const NDArray& {
+    if (k >= partial.size()) throw Error("reduction: malformed partial result");
+    return partial[k].get<NDArray>();
+  };
+  NDArray out;
+  switch (kind) {
+    case ReduceKind::kMean:
+    case ReduceKind::kNanMean: {
+      const NDArray& s = part(0);
+      const NDArray& c = part(1);
+      NDArray m = NDArray::Empty(DType::kFloat64, s.shape());
+      double* o = m.mutable_data<double>();
+      for (int64_t j = 0; j < s.size(); ++j) o[j] = s.data<double>()[j] / c.data<double>()[j];  // 0/0 = nan, as NumPy
+      out = m.AsType(rt);
+      break;
+    }
+    case ReduceKind::kVar:
+    case ReduceKind::kStd: {
+      const NDArray& c = part(0);
+      const NDArray& q = part(2);
+      NDArray v = NDArray::Empty(DType::kFloat64, c.shape());
+      double* o = v.mutable_data<double>();
+      for (int64_t j = 0; j < c.size(); ++j) {
+        const double dof = c.data<double>()[j] - ddof;
+        o[j] = dof > 0 ? q.data<double>()[j] / dof : std::numeric_limits<double>::quiet_NaN();
+        if (kind == ReduceKind::kStd) o[j] = std::sqrt(o[j]);
+      }
+      out = v.AsType(rt);
+      break;
+    }
+    case ReduceKind::kArgMin:
+    case ReduceKind::kArgMax: out = part(1); break;
+    default: out = part(0).AsType(rt); break;
+  }
+  return out.Reshape(out_shape);
+}
+
+NDArray Cumulative(const NDArray& block, int axis, bool product, DType out_type) {
+  NDArray in = block.AsType(out_type);
+  NDArray out = NDArray::Empty(out_type, block.shape());
+  const Shape& s = block.shape();
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  for (int d = axis + 1; d < block.ndim(); ++d) inner *= s[d];
+  const int64_t n = s[axis];
+  VisitDType(out_type, [&]<class T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      const T* x = in.data<T>();
+      T* o = out.mutable_data<T>();
+      for (int64_t a = 0; a < outer; ++a) {
+        const int64_t base = a * n * inner;
+        for (int64_t i = 0; i < inner && n > 0; ++i) o[base + i] = x[base + i];
+        for (int64_t k = 1; k < n; ++k) {
+          const int64_t row = base + k * inner, prev = row - inner;
+          for (int64_t i = 0; i < inner; ++i) o[row + i] = product ? o[prev + i] * x[row + i] : o[prev + i] + x[row + i];
+        }
+      }
+    }
+  });
+  return out;
+}
+
+NDArray ApplyCarry(const NDArray& block, const NDArray& previous, int axis, bool product) {
+  const Shape& s = block.shape();
+  const Shape& p = previous.shape();
+  if (p.size() != s.size() || block.dtype() != previous.dtype()) throw Error("cumulative: blocks do not match");
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  for (int d = axis + 1; d < block.ndim(); ++d) inner *= s[d];
+  const int64_t n = s[axis], pn = p[axis];
+  NDArray out = NDArray::Empty(block.dtype(), s);
+  if (pn == 0) return block;
+  VisitDType(block.dtype(), [&]<class T>(T) {
+    if constexpr (!std::is_same_v<T, bool>) {
+      const T* x = block.data<T>();
+      const T* c = previous.data<T>();
+      T* o = out.mutable_data<T>();
+      for (int64_t a = 0; a < outer; ++a) {
+        const T* carry = c + (a * pn + pn - 1) * inner;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t row = (a * n + k) * inner;
+          for (int64_t i = 0; i < inner; ++i) o[row + i] = product ? x[row + i] * carry[i] : x[row + i] + carry[i];
+        }
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace skein::array::internal
