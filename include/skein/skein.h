@@ -8,6 +8,10 @@
 #pragma once
 
 #include "skein/api/client.h"
+#include "skein/array/array.h"
+#include "skein/array/creation.h"
+#include "skein/array/linalg.h"
+#include "skein/array/ufunc.h"
 #include "skein/api/delayed.h"
 #include "skein/api/diagnostics.h"
 #include "skein/core/config.h"

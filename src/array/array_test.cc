@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "skein/array/creation.h"
+#include "skein/array/linalg.h"
 #include "skein/array/ufunc.h"
 #include "skein/core/config.h"
 
@@ -315,6 +316,74 @@ TEST(ArrayPrinting, ReprLikeDaskAndDenseLikeNumPy) {
   EXPECT_THAT(repr, HasSubstr("nbytes=800 B"));
   EXPECT_EQ(from_vector<double>({1, 2, 3, 4}, {2, 2}).compute().ToString(), "array([[1., 2.],\n       [3., 4.]])");
   EXPECT_EQ(from_vector<int32_t>({1, 2}).compute().ToString(), "array([1, 2], dtype=int32)");
+}
+
+}  // namespace
+}  // namespace skein
+
+namespace skein {
+namespace {
+
+NDArray DenseMatmul(const NDArray& a, const NDArray& b) {
+  const int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  NDArray out = NDArray::Zeros(DType::kFloat64, {m, n});
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < k; ++p)
+      for (int64_t j = 0; j < n; ++j) out.mutable_data<double>()[i * n + j] += a.at<double>({i, p}) * b.at<double>({p, j});
+  return out;
+}
+
+TEST(ArrayLinalg, MatmulMatchesDenseProductWithMismatchedChunks) {
+  Array a = random::default_rng(3).normal(0, 1, {37, 23}, ChunkSpec({10, 7}));
+  Array b = random::default_rng(4).normal(0, 1, {23, 19}, ChunkSpec({5, 8}));
+  NDArray want = DenseMatmul(a.compute(), b.compute());
+  NDArray got = matmul(a, b).compute();
+  ASSERT_EQ(got.shape(), (Shape{37, 19}));
+  for (int64_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got.item<double>(i), want.item<double>(i), 1e-9);
+  // Integers go through the plain loop.
+  Array ia = from_vector<int64_t>({1, 2, 3, 4}, {2, 2}, 1);
+  EXPECT_EQ(matmul(ia, ia).compute().ToVector<int64_t>(), (std::vector<int64_t>{7, 10, 15, 22}));
+  // Vector operands.
+  Array v = from_vector<double>({1, 1}, {2});
+  EXPECT_EQ(dot(ia.astype(DType::kFloat64), v).compute().ToVector<double>(), (std::vector<double>{3, 7}));
+  try {
+    matmul(a, a);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("(37, 23) @ (37, 23)"));
+  }
+}
+
+TEST(ArrayLinalg, TensordotOverTwoAxes) {
+  Array x = random::default_rng(5).random({4, 3, 5}, 2);
+  Array y = random::default_rng(6).random({3, 5, 2}, 2);
+  NDArray xd = x.compute(), yd = y.compute();
+  NDArray t = tensordot(x, y, {1, 2}, {0, 1}).compute();
+  ASSERT_EQ(t.shape(), (Shape{4, 2}));
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      double want = 0;
+      for (int p = 0; p < 3; ++p)
+        for (int q = 0; q < 5; ++q) want += xd.at<double>({i, p, q}) * yd.at<double>({p, q, j});
+      EXPECT_NEAR(t.at<double>({i, j}), want, 1e-12);
+    }
+  }
+}
+
+TEST(ArrayLinalg, TallSkinnyQRReconstructsTheMatrix) {
+  Array a = random::default_rng(8).normal(0, 1, {200, 6}, ChunkSpec({50, 6}));
+  auto [q, r] = linalg::tsqr(a);
+  EXPECT_EQ(q.shape(), (Shape{200, 6}));
+  EXPECT_EQ(r.shape(), (Shape{6, 6}));
+  NDArray ad = a.compute(), qr = matmul(q, r).compute(), qtq = matmul(q.T(), q).compute(), rd = r.compute();
+  for (int64_t i = 0; i < ad.size(); ++i) EXPECT_NEAR(qr.item<double>(i), ad.item<double>(i), 1e-10);
+  for (int i = 0; i < 6; ++i) {
+    for (int j = 0; j < 6; ++j) {
+      EXPECT_NEAR(qtq.at<double>({i, j}), i == j ? 1.0 : 0.0, 1e-10);
+      if (i > j) EXPECT_EQ(rd.at<double>({i, j}), 0.0);
+    }
+  }
+  EXPECT_THROW(linalg::tsqr(random::default_rng(1).random({20, 10}, 5)), Error);
 }
 
 }  // namespace

@@ -535,7 +535,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs)
                       std::string(DTypeName(n.arg)));
     }
   }
-  auto scratch = std::make_unique<uint64_t[]>(nn * kPiece);  // 8-byte aligned, kPiece elements per node
+  std::unique_ptr<uint64_t[]> scratch(new uint64_t[nn * kPiece]);  // 8-byte aligned, kPiece elements per node (not zeroed)
   auto buf = [&](size_t k) { return reinterpret_cast<std::byte*>(scratch.get() + k * kPiece); };
   for (size_t k = 0; k < nn; ++k) {
     const ExprNode& n = program.nodes[k];

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <new>
 #include <ostream>
 #include <sstream>
@@ -17,19 +19,64 @@ namespace {
 std::atomic<int64_t> g_live_bytes{0};
 std::atomic<int64_t> g_peak_bytes{0};
 
+// Freed element buffers of 1 MiB or more are kept (up to kCacheBytes) and
+// handed out again for the same size: blocks of one array are mostly the
+// same size, and fresh memory costs a page fault per 4 KiB on first touch,
+// which would cost more than the arithmetic on it.
+class BlockCache {
+ public:
+  static constexpr int64_t kMinBytes = 1 << 20;
+  static constexpr int64_t kCacheBytes = int64_t{256} << 20;
+
+  std::byte* Take(int64_t n) {
+    if (n >= kMinBytes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(n);
+      if (it != free_.end()) {
+        std::byte* p = it->second;
+        free_.erase(it);
+        cached_ -= n;
+        return p;
+      }
+    }
+    return static_cast<std::byte*>(::operator new(std::max<int64_t>(n, 1), std::align_val_t(64)));
+  }
+  void Give(std::byte* p, int64_t n) {
+    if (n >= kMinBytes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + n <= kCacheBytes) {
+        free_.emplace(n, p);
+        cached_ += n;
+        return;
+      }
+    }
+    ::operator delete(p, std::align_val_t(64));
+  }
+
+ private:
+  std::mutex mu_;
+  std::multimap<int64_t, std::byte*> free_;
+  int64_t cached_ = 0;
+};
+
+BlockCache& Cache() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: blocks may die at exit
+  return *cache;
+}
+
 // Element memory: 64-byte aligned (whole cache lines, aligned SIMD loads) and
 // not zero-filled (most kernels overwrite every element anyway).
 struct Allocation {
   std::byte* data;
   int64_t size;
-  explicit Allocation(int64_t n) : data(static_cast<std::byte*>(::operator new(std::max<int64_t>(n, 1), std::align_val_t(64)))), size(n) {
+  explicit Allocation(int64_t n) : data(Cache().Take(n)), size(n) {
     int64_t live = g_live_bytes.fetch_add(n, std::memory_order_relaxed) + n;
     int64_t peak = g_peak_bytes.load(std::memory_order_relaxed);
     while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live, std::memory_order_relaxed)) {
     }
   }
   ~Allocation() {
-    ::operator delete(data, std::align_val_t(64));
+    Cache().Give(data, size);
     g_live_bytes.fetch_sub(size, std::memory_order_relaxed);
   }
 };

@@ -124,6 +124,34 @@ T MaxOf(T a, T b) {
   else return a < b ? b : a;
 }
 
+// Min or max of a contiguous run (n >= 1), NaN if any element is NaN: plain
+// comparisons in 8 lanes (vectorizable), NaN checked once at the end.
+template <class T, bool kMin>
+T ExtremeRun(const T* x, int64_t n) {
+  T lane[8];
+  for (int k = 0; k < 8; ++k) lane[k] = x[0];
+  bool nan = false;
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) {
+      const T v = x[i + k];
+      if constexpr (std::is_floating_point_v<T>) nan |= (v != v);
+      lane[k] = kMin ? (v < lane[k] ? v : lane[k]) : (v > lane[k] ? v : lane[k]);
+    }
+  }
+  for (; i < n; ++i) {
+    const T v = x[i];
+    if constexpr (std::is_floating_point_v<T>) nan |= (v != v);
+    lane[0] = kMin ? (v < lane[0] ? v : lane[0]) : (v > lane[0] ? v : lane[0]);
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    if (nan) return std::numeric_limits<T>::quiet_NaN();
+  }
+  T m = lane[0];
+  for (int k = 1; k < 8; ++k) m = kMin ? (lane[k] < m ? lane[k] : m) : (lane[k] > m ? lane[k] : m);
+  return m;
+}
+
 // Is a strictly better than b for argmin (kMin) / argmax? NaN wins, first one kept.
 template <class T>
 bool Better(T a, T b, bool min) {
@@ -165,10 +193,18 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
                 c[j] += static_cast<double>(n);
               }
             }
+          } else if (!skip) {
+            // Separate loops without branches vectorize.
+            S* __restrict dst = o + j;
+            for (int64_t k = 0; k < n; ++k) dst[k] += static_cast<S>(x[i + k]);
+            if (mean) {
+              double* __restrict cnt = c + j;
+              for (int64_t k = 0; k < n; ++k) cnt[k] += 1;
+            }
           } else {
             for (int64_t k = 0; k < n; ++k) {
               S v = static_cast<S>(x[i + k]);
-              if (skip && IsNan(v)) continue;
+              if (IsNan(v)) continue;
               o[j + k] += v;
               if (mean) c[j + k] += 1;
             }
@@ -212,9 +248,7 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
       });
       Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
         if (red) {
-          T m = o[j];
-          for (int64_t k = 0; k < n; ++k) m = mn ? MinOf(m, x[i + k]) : MaxOf(m, x[i + k]);
-          o[j] = m;
+          o[j] = mn ? MinOf(o[j], ExtremeRun<T, true>(x + i, n)) : MaxOf(o[j], ExtremeRun<T, false>(x + i, n));
         } else {
           for (int64_t k = 0; k < n; ++k) o[j + k] = mn ? MinOf(o[j + k], x[i + k]) : MaxOf(o[j + k], x[i + k]);
         }

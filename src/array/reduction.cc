@@ -2,6 +2,9 @@
 // blocks (see array.h, reduce_internal.h).
 #include <algorithm>
 
+#include "block_copy_internal.h"
+
+#include "fusion_internal.h"
 #include "ops_internal.h"
 #include "reduce_internal.h"
 #include "skein/array/array.h"
@@ -16,17 +19,70 @@ using array::internal::ShapeValue;
 
 namespace {
 
-// "array.reduce-chunk" params: [kind, reduced mask, index base, index strides].
+// Rows per slab when a chunk task evaluates a fused elementwise program:
+// about 256 KiB of float64, so the slab stays in L2 cache.
+constexpr int64_t kSlabElements = 32768;
+
+// Puts `part` (a partial of rows [row, ...) of a block) into `whole`, the
+// partial of the whole block whose first axis is kept.
+void PlaceRows(ValueList* whole, const ValueList& part, const Shape& whole_shape, int64_t row) {
+  if (whole->empty()) {
+    for (const Value& v : part) {
+      whole->push_back(Value::From(NDArray::Empty(v.get<NDArray>().dtype(), whole_shape)));
+    }
+  }
+  for (size_t k = 0; k < part.size(); ++k) {
+    const NDArray& src = part[k].get<NDArray>();
+    NDArray dst = (*whole)[k].get<NDArray>();  // shares the buffer being filled
+    Shape zero(src.ndim(), 0), at(src.ndim(), 0);
+    at[0] = row;
+    array::internal::CopyRegion(src, zero, src.shape(), &dst, at);
+  }
+}
+
+// "array.reduce-chunk" params: [kind, reduced mask, index base, index
+// strides, program (optional)]. Without a program, args[0] is the block;
+// with one, args are the program's input blocks and the block is evaluated
+// slab by slab, never whole.
 const OpPtr& ChunkOp() {
   static const OpPtr op = RegisterOp("array.reduce-chunk", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
     auto kind = static_cast<ReduceKind>(p.at(0).as<int64_t>());
     std::vector<int64_t> mask = p.at(1).as<std::vector<int64_t>>();
     std::vector<bool> reduced(mask.begin(), mask.end());
+    const int64_t base = p.at(2).as<int64_t>();
     std::vector<int64_t> strides = p.at(3).as<std::vector<int64_t>>();
-    const NDArray& block = args[0].get<NDArray>();
     if (strides.size() != reduced.size()) throw Error("reduction: malformed task " + ctx.key.ToString());
-    return Value(array::internal::ReduceBlock(kind, block, reduced, p.at(2).as<int64_t>(), strides));
+    if (p.size() < 5) return Value(array::internal::ReduceBlock(kind, args[0].get<NDArray>(), reduced, base, strides));
+    array::internal::Program program = array::internal::Program::Decode(p.at(4).get<std::string>());
+    std::vector<const NDArray*> in;
+    for (const Value& v : args) in.push_back(&v.get<NDArray>());
+    ValueList partial;
+    Shape whole_shape;
+    array::internal::EvaluateInSlabs(program, in, kSlabElements, [&](const NDArray& slab, int64_t row) {
+      if (slab.ndim() != static_cast<int>(reduced.size())) throw Error("reduction: malformed task " + ctx.key.ToString());
+      const int64_t slab_base = base + (slab.ndim() ? row * strides[0] : 0);
+      ValueList part = array::internal::ReduceBlock(kind, slab, reduced, slab_base, strides);
+      if (slab.ndim() == 0 || reduced[0]) {
+        if (partial.empty()) {
+          partial = std::move(part);
+        } else {
+          Value both[] = {Value(std::move(partial)), Value(std::move(part))};
+          partial = array::internal::CombinePartials(kind, both);
+        }
+        return;
+      }
+      if (whole_shape.empty()) {
+        whole_shape = part[0].get<NDArray>().shape();
+        std::vector<Shape> shapes;
+        for (const NDArray* x : in) shapes.push_back(x->shape());
+        Shape full;
+        array::internal::BroadcastShapes(shapes, &full);
+        whole_shape[0] = full[0];
+      }
+      PlaceRows(&partial, part, whole_shape, row);
+    });
+    return Value(std::move(partial));
   });
   return op;
 }
@@ -98,7 +154,10 @@ Array Reduce(const Array& x, ReduceKind kind, const Axes& axes, const ReduceOpti
   ValueList mask;
   for (bool r : reduced) mask.push_back(int64_t{r});
   const Value mask_value(std::move(mask));
-  // Chunk partials.
+  // Chunk partials. An elementwise input is not computed on its own: its
+  // program runs inside the chunk tasks.
+  const std::shared_ptr<const internal::Fusable>& fused = x.node()->fusable;
+  const Value program = fused ? Value(fused->program.Encode()) : Value();
   for (const auto& block : AllBlocks(x.chunks())) {
     int64_t base = 0;
     Shape strides(nd, 0);
@@ -111,9 +170,15 @@ Array Reduce(const Array& x, ReduceKind kind, const Axes& axes, const ReduceOpti
         strides[d] = 1;
       }
     }
-    g.AddUnchecked(Key(chunk_name, block),
-                   Task::Call(ChunkOp(), {Arg::Ref(x.key(block))},
-                              Value(ValueList{int64_t(kind), mask_value, base, ShapeValue(strides)})));
+    if (fused) {
+      g.AddUnchecked(Key(chunk_name, block),
+                     Task::Call(ChunkOp(), array::internal::InputBlockRefs(fused->inputs, x.shape(), block),
+                                Value(ValueList{int64_t(kind), mask_value, base, ShapeValue(strides), program})));
+    } else {
+      g.AddUnchecked(Key(chunk_name, block),
+                     Task::Call(ChunkOp(), {Arg::Ref(x.key(block))},
+                                Value(ValueList{int64_t(kind), mask_value, base, ShapeValue(strides)})));
+    }
   }
   // Trees: one per output block, over the blocks along the reduced axes.
   std::vector<int64_t> nb = x.numblocks();
@@ -146,7 +211,8 @@ Array Reduce(const Array& x, ReduceKind kind, const Axes& axes, const ReduceOpti
                        .group = out_block};
     AddTreeReduction(&g, inputs, out_name + "-partial", spec);
   }
-  return internal::MakeArray(out_name, std::move(out_shape), std::move(out_chunks), out_type, std::move(g), {x.layer()});
+  return internal::MakeArray(out_name, std::move(out_shape), std::move(out_chunks), out_type, std::move(g),
+                             fused ? internal::LayersOf(fused->inputs) : std::vector<LayerPtr>{x.layer()});
 }
 
 }  // namespace

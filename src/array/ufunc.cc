@@ -5,19 +5,61 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "expr_internal.h"
+#include "fusion_internal.h"
 #include "skein/core/op.h"
 
 namespace skein {
 
-namespace internal {
-/// An elementwise array's expression over its inputs, which later elementwise
-/// operations copy into their own program instead of reading its blocks.
-struct Fusable {
-  array::internal::Program program;
-  std::vector<Array> inputs;
-};
-}  // namespace internal
+namespace array::internal {
+
+std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Shape& shape, std::span<const int64_t> block) {
+  const size_t nd = shape.size();
+  std::vector<Arg> args;
+  args.reserve(inputs.size());
+  for (const Array& in : inputs) {
+    std::vector<int64_t> b(in.ndim());
+    for (int d = 0; d < in.ndim(); ++d) {
+      size_t od = nd - static_cast<size_t>(in.ndim()) + static_cast<size_t>(d);
+      b[d] = in.shape()[d] == 1 && shape[od] != 1 ? 0 : block[od];
+    }
+    args.push_back(Arg::Ref(in.key(b)));
+  }
+  return args;
+}
+
+void EvaluateInSlabs(const Program& program, std::span<const NDArray* const> inputs, int64_t max_elements,
+                     const std::function<void(const NDArray& slab, int64_t first_row)>& fn) {
+  std::vector<Shape> shapes;
+  for (const NDArray* in : inputs) shapes.push_back(in->shape());
+  Shape out;
+  if (!BroadcastShapes(shapes, &out) || out.empty() || out[0] <= 1) {
+    fn(Evaluate(program, inputs), 0);
+    return;
+  }
+  const int64_t row = ShapeSize(std::span(out).subspan(1));
+  const int64_t rows_per = std::max<int64_t>(1, max_elements / std::max<int64_t>(row, 1));
+  std::vector<NDArray> views(inputs.size());
+  std::vector<const NDArray*> ptrs(inputs.size());
+  for (int64_t r0 = 0; r0 < out[0]; r0 += rows_per) {
+    const int64_t r1 = std::min(out[0], r0 + rows_per);
+    for (size_t k = 0; k < inputs.size(); ++k) {
+      const NDArray& in = *inputs[k];
+      if (in.ndim() == static_cast<int>(out.size()) && in.shape()[0] == out[0]) {
+        // Rows [r0, r1) of a row-major block are contiguous: a view, no copy.
+        Shape s = in.shape();
+        s[0] = r1 - r0;
+        const size_t bytes_per_row = static_cast<size_t>(ShapeSize(std::span(in.shape()).subspan(1))) * in.itemsize();
+        views[k] = NDArray::FromBuffer(in.dtype(), s, in.buffer().Slice(r0 * bytes_per_row, (r1 - r0) * bytes_per_row));
+        ptrs[k] = &views[k];
+      } else {
+        ptrs[k] = &in;  // broadcast along the first axis
+      }
+    }
+    fn(Evaluate(program, ptrs), r0);
+  }
+}
+
+}  // namespace array::internal
 
 namespace {
 
@@ -120,19 +162,8 @@ class Builder {
     Graph g;
     const std::string params = prog_.Encode();
     const Value params_value(params);
-    const size_t nd = shape_.size();
     for (const auto& block : AllBlocks(chunks_)) {
-      std::vector<Arg> args;
-      args.reserve(inputs_.size());
-      for (const Array& in : inputs_) {
-        // Right-aligned; axes the input broadcasts along read its block 0.
-        std::vector<int64_t> b(in.ndim());
-        for (int d = 0; d < in.ndim(); ++d) {
-          size_t od = nd - static_cast<size_t>(in.ndim()) + static_cast<size_t>(d);
-          b[d] = in.shape()[d] == 1 && shape_[od] != 1 ? 0 : block[od];
-        }
-        args.push_back(Arg::Ref(in.key(b)));
-      }
+      std::vector<Arg> args = array::internal::InputBlockRefs(inputs_, shape_, block);
       g.AddUnchecked(Key(name, block), Task::Call(ElemwiseOp(), std::move(args), params_value));
     }
     DType dtype = prog_.nodes.back().dtype;
