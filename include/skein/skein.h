@@ -12,6 +12,8 @@
 #include "skein/array/creation.h"
 #include "skein/array/linalg.h"
 #include "skein/array/ufunc.h"
+#include "skein/io/npy.h"
+#include "skein/io/store.h"
 #include "skein/api/delayed.h"
 #include "skein/api/diagnostics.h"
 #include "skein/core/config.h"

@@ -1,0 +1,41 @@
+// Small POSIX file helpers shared by the readers and writers: every error is
+// an IOError naming the path and the reason.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace skein::io::internal {
+
+/// An open file descriptor, closed on destruction.
+class File {
+ public:
+  static File OpenRead(const std::string& path);
+  /// Creates (or truncates) for writing.
+  static File Create(const std::string& path);
+  /// Opens an existing file for writing without truncating.
+  static File OpenWrite(const std::string& path);
+  File(File&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  ~File();
+  int64_t Size() const;
+  /// Reads exactly `n` bytes at `offset`; IOError naming the path if the file is shorter.
+  void ReadAt(int64_t offset, void* out, int64_t n) const;
+  void WriteAt(int64_t offset, const void* data, int64_t n) const;
+  void Truncate(int64_t size) const;
+  void Sync() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  File(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  int fd_;
+  std::string path_;
+};
+
+/// "<path>.tmp-<random>": where outputs are written before the rename.
+std::string TempNameFor(const std::string& path);
+void RenamePath(const std::string& from, const std::string& to);
+/// Removes a file or directory tree; never throws.
+void RemoveAll(const std::string& path) noexcept;
+
+}  // namespace skein::io::internal

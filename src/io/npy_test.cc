@@ -1,0 +1,113 @@
+// .npy files: round trips, lazy block reads, parallel stores, NumPy interop
+// and malformed files.
+#include "skein/io/npy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "skein/array/creation.h"
+#include "skein/array/ufunc.h"
+
+namespace skein {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+class NpyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("skein-npy-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  static void WriteBytes(const std::string& path, const std::string& bytes) {
+    std::ofstream(path, std::ios::binary) << bytes;
+  }
+  fs::path dir_;
+};
+
+TEST_F(NpyTest, RoundTripsEveryDType) {
+  write_npy(Path("f.npy"), NDArray::FromVector<double>({1.5, -2, 3, 4, 5, 6}, {2, 3}));
+  EXPECT_EQ(read_npy(Path("f.npy")), NDArray::FromVector<double>({1.5, -2, 3, 4, 5, 6}, {2, 3}));
+  write_npy(Path("i.npy"), NDArray::FromVector<int32_t>({1, -2, 3}));
+  EXPECT_EQ(read_npy(Path("i.npy")).ToVector<int32_t>(), (std::vector<int32_t>{1, -2, 3}));
+  write_npy(Path("b.npy"), NDArray::FromVector<bool>({true, false}));
+  EXPECT_EQ(read_npy(Path("b.npy")).ToVector<bool>(), (std::vector<bool>{true, false}));
+  write_npy(Path("s.npy"), NDArray::Scalar<int64_t>(7));
+  EXPECT_EQ(read_npy(Path("s.npy")).shape(), Shape{});
+}
+
+TEST_F(NpyTest, FromNpyReadsBlocksAndStoreWritesInParallel) {
+  Array x = random::default_rng(2).normal(0, 1, {45, 31}, ChunkSpec({10, 7}));
+  NDArray dense = x.compute();
+  write_npy(Path("x.npy"), dense);
+  Array lazy = from_npy(Path("x.npy"), ChunkSpec({8, 9}));
+  EXPECT_EQ(lazy.compute(), dense);
+  NDArray part = lazy[{Slice(3, 40, 4), 5}].compute();
+  EXPECT_EQ(part, (x[{Slice(3, 40, 4), 5}].compute()));
+  store({x, x * 2}, {NpyTarget(Path("a.npy")), NpyTarget(Path("b.npy"))});
+  EXPECT_EQ(read_npy(Path("a.npy")), dense);
+  EXPECT_EQ(read_npy(Path("b.npy")), (x * 2).compute());
+}
+
+TEST_F(NpyTest, AFailedStoreLeavesNothingBehind) {
+  Array bad = from_function([](const BlockInfo& b) -> NDArray {
+    if (b.index[0] == 2) throw std::runtime_error("block 2 failed");
+    return NDArray::Zeros(DType::kFloat64, b.shape);
+  }, {40}, 10, DType::kFloat64);
+  EXPECT_THROW(store({bad}, {NpyTarget(Path("out.npy"))}), TaskError);
+  EXPECT_TRUE(fs::is_empty(dir_)) << "temporary or final files were left";
+}
+
+TEST_F(NpyTest, MalformedFilesGetClearErrors) {
+  auto expect_error = [&](const std::string& bytes, const std::string& what) {
+    WriteBytes(Path("bad.npy"), bytes);
+    try {
+      read_npy(Path("bad.npy"));
+      ADD_FAILURE() << "no error for " << what;
+    } catch (const IOError& e) {
+      EXPECT_THAT(e.what(), HasSubstr(what));
+      EXPECT_THAT(e.what(), HasSubstr("bad.npy"));
+    }
+  };
+  expect_error("hello world, not numpy", "missing magic");
+  expect_error(std::string("\x93NUMPY\x01\x00\xff\xff", 10), "exceeds the file");
+  std::string good;
+  write_npy(Path("g.npy"), NDArray::FromVector<double>({1, 2, 3, 4}));
+  {
+    std::ifstream in(Path("g.npy"), std::ios::binary);
+    good.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  expect_error(good.substr(0, good.size() - 8), "is truncated");
+  std::string c8 = good;
+  c8.replace(c8.find("<f8"), 3, "<c8");
+  expect_error(c8, "unsupported .npy dtype '<c8'");
+  EXPECT_THROW(read_npy(Path("missing.npy")), IOError);
+}
+
+// NumPy writes, skein reads, and the other way round (when python3-numpy is there).
+TEST_F(NpyTest, InteropWithNumPy) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0) GTEST_SKIP() << "python3-numpy not installed";
+  std::string script = "import numpy as np; np.save('" + Path("np.npy") +
+                       "', np.arange(24, dtype=np.int32).reshape(2, 3, 4)); np.save('" + Path("npf.npy") +
+                       "', np.asfortranarray(np.arange(6.0).reshape(2, 3)))";
+  ASSERT_EQ(std::system(("/usr/bin/python3 -c \"" + script + "\"").c_str()), 0);
+  NDArray a = read_npy(Path("np.npy"));
+  EXPECT_EQ(a.shape(), (Shape{2, 3, 4}));
+  EXPECT_EQ(a.at<int32_t>({1, 2, 3}), 23);
+  EXPECT_EQ(read_npy(Path("npf.npy")).ToVector<double>(), (std::vector<double>{0, 1, 2, 3, 4, 5}));
+  store({arange(0, 12, 1, 5).reshape({3, 4})}, {NpyTarget(Path("ours.npy"))});
+  std::string check = "import numpy as np; a = np.load('" + Path("ours.npy") +
+                      "'); assert a.shape == (3, 4) and a.dtype == np.int64 and (a.ravel() == np.arange(12)).all()";
+  EXPECT_EQ(std::system(("/usr/bin/python3 -c \"" + check + "\"").c_str()), 0);
+}
+
+}  // namespace
+}  // namespace skein
