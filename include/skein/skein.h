@@ -9,6 +9,7 @@
 
 #include "skein/api/client.h"
 #include "skein/array/array.h"
+#include "skein/array/blockwise.h"
 #include "skein/array/creation.h"
 #include "skein/array/linalg.h"
 #include "skein/array/ufunc.h"
