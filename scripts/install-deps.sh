@@ -8,7 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev liblz4-dev libyaml-cpp-dev
-  libopenblas-dev liblapacke-dev libhdf5-dev zlib1g-dev  # arrays: BLAS/LAPACK, HDF5, zarr's zlib
+  libopenblas-dev liblapacke-dev                 # arrays: BLAS/LAPACK
+  libsimdjson-dev libblosc-dev zlib1g-dev libhdf5-dev  # io: Zarr metadata and codecs, HDF5
   python3  # bench/run prints its ratio table with it (bench_smoke test)
 )
 # Optional extras, e.g. `scripts/install-deps.sh graphviz python3-dask`.

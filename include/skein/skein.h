@@ -15,6 +15,7 @@
 #include "skein/array/ufunc.h"
 #include "skein/io/npy.h"
 #include "skein/io/store.h"
+#include "skein/io/zarr.h"
 #include "skein/api/delayed.h"
 #include "skein/api/diagnostics.h"
 #include "skein/core/config.h"
