@@ -42,7 +42,10 @@ Key AddTreeReduction(Graph* g, const std::vector<Key>& inputs, std::string_view 
 /// The common case: one op for every level, level keys only.
 inline Key AddTreeReduction(Graph* g, const std::vector<Key>& inputs, const OpPtr& combine,
                             std::string_view name, int split_every = 8) {
-  return AddTreeReduction(g, inputs, name, TreeReduction{.combine = combine, .split_every = split_every});
+  TreeReduction spec;
+  spec.combine = combine;
+  spec.split_every = split_every;
+  return AddTreeReduction(g, inputs, name, spec);
 }
 
 }  // namespace skein
