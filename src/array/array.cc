@@ -12,8 +12,10 @@ namespace skein {
 
 namespace internal {
 
-Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph tasks, std::vector<LayerPtr> deps) {
+Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph tasks, std::vector<LayerPtr> deps,
+                std::shared_ptr<const Fusable> fusable) {
   auto node = std::make_shared<ArrayNode>();
+  node->fusable = std::move(fusable);
   node->layer = Layer::Make(name, std::move(tasks), std::move(deps));
   node->name = std::move(name);
   node->shape = std::move(shape);

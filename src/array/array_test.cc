@@ -380,7 +380,9 @@ TEST(ArrayLinalg, TallSkinnyQRReconstructsTheMatrix) {
   for (int i = 0; i < 6; ++i) {
     for (int j = 0; j < 6; ++j) {
       EXPECT_NEAR(qtq.at<double>({i, j}), i == j ? 1.0 : 0.0, 1e-10);
-      if (i > j) EXPECT_EQ(rd.at<double>({i, j}), 0.0);
+      if (i > j) {
+        EXPECT_EQ(rd.at<double>({i, j}), 0.0);
+      }
     }
   }
   EXPECT_THROW(linalg::tsqr(random::default_rng(1).random({20, 10}, 5)), Error);

@@ -87,7 +87,7 @@ struct AxisHalo {
 
 AxisHalo PlanAxis(const std::vector<int64_t>& sizes, int64_t b, int64_t depth, Boundary::Kind kind) {
   const std::vector<int64_t> off = BlockOffsets(sizes);
-  const int64_t n = off.back(), nb = static_cast<int64_t>(sizes.size());
+  const int64_t n = off.back();
   const int64_t lo = off[b], hi = off[b + 1];
   AxisHalo h;
   int64_t start = lo - depth, stop = hi + depth;
@@ -117,7 +117,6 @@ AxisHalo PlanAxis(const std::vector<int64_t>& sizes, int64_t b, int64_t depth, B
     h.which.push_back(it - h.blocks.begin());
     h.local.push_back(src - off[blk]);
   }
-  (void)nb;
   return h;
 }
 

@@ -283,35 +283,19 @@ SKEIN_BINARY_KERNEL(KOr, bool, a || b)
 SKEIN_BINARY_KERNEL(KXor, bool, a != b)
 SKEIN_BINARY_KERNEL(KMax, T, Maximum<T>(a, b))
 SKEIN_BINARY_KERNEL(KMin, T, Minimum<T>(a, b))
-#undef SKEIN_BINARY_KERNEL
 
+// Bitwise ops exist for integer and bool types only; BinaryKernel never
+// picks them for floats, which get the left operand so the code compiles.
 template <class T>
-void KBitAnd(const void* pa, const void* pb, const void*, void* po, int64_t n) {
-  if constexpr (std::is_integral_v<T>) {
-    const T* x = static_cast<const T*>(pa);
-    const T* y = static_cast<const T*>(pb);
-    T* o = static_cast<T*>(po);
-    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] & y[k]);
-  }
-}
+T BitAnd(T a, T b) { if constexpr (std::is_integral_v<T>) return static_cast<T>(a & b); else return a; }
 template <class T>
-void KBitOr(const void* pa, const void* pb, const void*, void* po, int64_t n) {
-  if constexpr (std::is_integral_v<T>) {
-    const T* x = static_cast<const T*>(pa);
-    const T* y = static_cast<const T*>(pb);
-    T* o = static_cast<T*>(po);
-    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] | y[k]);
-  }
-}
+T BitOr(T a, T b) { if constexpr (std::is_integral_v<T>) return static_cast<T>(a | b); else return a; }
 template <class T>
-void KBitXor(const void* pa, const void* pb, const void*, void* po, int64_t n) {
-  if constexpr (std::is_integral_v<T>) {
-    const T* x = static_cast<const T*>(pa);
-    const T* y = static_cast<const T*>(pb);
-    T* o = static_cast<T*>(po);
-    for (int64_t k = 0; k < n; ++k) o[k] = static_cast<T>(x[k] ^ y[k]);
-  }
-}
+T BitXor(T a, T b) { if constexpr (std::is_integral_v<T>) return static_cast<T>(a ^ b); else return a; }
+SKEIN_BINARY_KERNEL(KBitAnd, T, BitAnd<T>(a, b))
+SKEIN_BINARY_KERNEL(KBitOr, T, BitOr<T>(a, b))
+SKEIN_BINARY_KERNEL(KBitXor, T, BitXor<T>(a, b))
+#undef SKEIN_BINARY_KERNEL
 
 template <class T>
 Kernel BinaryKernel(BinaryOp op) {
@@ -374,8 +358,6 @@ bool IsNan(T a) {
   if constexpr (std::is_floating_point_v<T>) return a != a;
   else return false;
 }
-template <class T>
-T FloatOnly(T a, T (*f)(T)) { return f(a); }
 SKEIN_UNARY_KERNEL(UNeg, T, Neg<T>(a))
 SKEIN_UNARY_KERNEL(UAbs, T, Abs<T>(a))
 SKEIN_UNARY_KERNEL(USqrt, T, std::sqrt(a))

@@ -167,10 +167,8 @@ class Builder {
       g.AddUnchecked(Key(name, block), Task::Call(ElemwiseOp(), std::move(args), params_value));
     }
     DType dtype = prog_.nodes.back().dtype;
-    Array out = internal::MakeArray(name, shape_, chunks_, dtype, std::move(g), internal::LayersOf(inputs_));
-    auto fusable = std::make_shared<internal::Fusable>(internal::Fusable{prog_, inputs_});
-    const_cast<internal::ArrayNode&>(*out.node()).fusable = std::move(fusable);
-    return out;
+    return internal::MakeArray(name, shape_, chunks_, dtype, std::move(g), internal::LayersOf(inputs_),
+                               std::make_shared<const internal::Fusable>(internal::Fusable{prog_, inputs_}));
   }
 
  private:

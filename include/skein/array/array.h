@@ -212,8 +212,10 @@ struct ArrayNode {
   std::shared_ptr<const Fusable> fusable;
 };
 
-/// An array over a new layer whose tasks compute blocks (name, i, j, ...).
-Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph tasks, std::vector<LayerPtr> deps);
+/// An array over a new layer whose tasks compute blocks (name, i, j, ...);
+/// `fusable` for elementwise results (see ufunc.cc).
+Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph tasks, std::vector<LayerPtr> deps,
+                std::shared_ptr<const Fusable> fusable = nullptr);
 /// The array with its layer's dependencies: `arrays`' layers.
 std::vector<LayerPtr> LayersOf(const std::vector<Array>& arrays);
 /// "op-<16 hex>".
