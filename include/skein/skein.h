@@ -13,6 +13,7 @@
 #include "skein/array/creation.h"
 #include "skein/array/linalg.h"
 #include "skein/array/ufunc.h"
+#include "skein/io/hdf5.h"
 #include "skein/io/npy.h"
 #include "skein/io/store.h"
 #include "skein/io/zarr.h"

@@ -43,6 +43,9 @@ class ChunkSpec {
   /// Block sizes for an array of `shape` and `dtype`; Error naming the shape
   /// and the spec if they do not fit (wrong rank, sizes that do not add up).
   Chunks Normalize(const Shape& shape, DType dtype) const;
+  /// True when every axis is "auto" (what readers use to align blocks with
+  /// a file's own chunks).
+  bool IsAuto() const { return !explicit_ && per_axis_.empty() && all_.value_or(0) == 0; }
 
  private:
   std::optional<int64_t> all_;
