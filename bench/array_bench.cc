@@ -89,12 +89,14 @@ void Emit(const char* c, const char* engine, double secs, double answer, int64_t
 int main(int argc, char** argv) {
   int64_t n = 10000, chunk = 1000, m = 5000;
   int repeat = 5, threads = 2;
+  std::string only;  // --case NAME: run one case (for profiling)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--n")) n = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--chunk")) chunk = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--m")) m = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--case")) only = argv[i + 1];
   }
   const double bytes = static_cast<double>(n) * static_cast<double>(n) * 8;
   const double bw = ReadBandwidth(static_cast<size_t>(bytes), threads);
@@ -127,6 +129,7 @@ int main(int argc, char** argv) {
       {"sqrt_max", [&] { return skein::sqrt(x * 2 + 1).max(); }, bytes},
   };
   for (const Case& c : cases) {
+    if (!only.empty() && only != c.name) continue;
     std::vector<double> times;
     double answer = 0;
     for (int r = 0; r <= repeat; ++r) {

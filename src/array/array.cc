@@ -1,6 +1,7 @@
 // Array: metadata, graph, compute, persist and printing (see array.h).
 #include "skein/array/array.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -27,7 +28,9 @@ Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph
 std::vector<LayerPtr> LayersOf(const std::vector<Array>& arrays) {
   std::vector<LayerPtr> out;
   out.reserve(arrays.size());
-  for (const Array& a : arrays) out.push_back(a.layer());
+  for (const Array& a : arrays) {
+    if (std::find(out.begin(), out.end(), a.layer()) == out.end()) out.push_back(a.layer());  // x and x.T read one layer
+  }
   return out;
 }
 

@@ -109,6 +109,37 @@ TEST(ArrayElementwise, ChainsFuseIntoOneTaskPerBlock) {
   for (int i = 0; i < 20; ++i) EXPECT_DOUBLE_EQ(r.item<double>(i), (i + 1.0) * 2 - (i + 100.0));
 }
 
+TEST(ArrayElementwise, TransposesFuseIntoTheOpsThatReadThem) {
+  Array x = from_vector<double>(Iota(36), {6, 6}, 3);
+  Array s = x + x.T();
+  EXPECT_EQ(LayerTasks(s), 4u);
+  ASSERT_EQ(s.layer()->deps.size(), 1u);
+  EXPECT_EQ(s.layer()->deps[0]->name, x.name()) << "x + x.T reads x's blocks, not transposed copies";
+  // Chunks that do not line up: x.T is rechunked first (not fused), same values.
+  Array u = from_vector<double>(Iota(36), {6, 6}, ChunkSpec({4, 3}));
+  for (const Array& sum : {s, u + u.T()}) {
+    NDArray r = sum.compute();
+    for (int i = 0; i < 6; ++i) {
+      for (int j = 0; j < 6; ++j) ASSERT_DOUBLE_EQ(r.at<double>({i, j}), (i * 6 + j) + (j * 6 + i));
+    }
+  }
+  // A reduction over a fused transpose, with a broadcast row and unequal chunks.
+  Array y = from_vector<double>(Iota(24), {2, 3, 4}, ChunkSpec({1, 2, 3}));
+  Array t = y.transpose({2, 0, 1});  // (4, 2, 3)
+  Array v = from_vector<double>({1, 10, 100}, {3}, 2);
+  NDArray got = (t * v).sum(1).compute();  // (4, 3)
+  for (int a = 0; a < 4; ++a) {
+    for (int c = 0; c < 3; ++c) {
+      double want = 0;
+      for (int b = 0; b < 2; ++b) want += (b * 12 + c * 4 + a) * (c == 0 ? 1 : c == 1 ? 10 : 100);
+      ASSERT_DOUBLE_EQ(got.at<double>({a, c}), want);
+    }
+  }
+  EXPECT_EQ(x.T().sum(0).compute(), x.sum(1).compute());
+  EXPECT_EQ(x.T().compute(), (x.T() * 1).compute());  // the transpose on its own and fused agree
+  EXPECT_EQ((x.T().T() - x).max().compute().item<double>(0), 0.0);
+}
+
 TEST(ArrayElementwise, BroadcastingAcrossRanksAndUnitAxes) {
   Array m = from_vector<double>(Iota(12), {3, 4}, 2);
   Array row = from_vector<double>({10, 20, 30, 40}, {4}, 3);   // chunks differ: rechunked
@@ -234,6 +265,31 @@ TEST(ArrayReductionTypes, IntegerSumsWidenBoolAnyAllNanAware) {
   EXPECT_EQ(f.nansum().compute().item<double>(0), 4);
   EXPECT_EQ(f.nanmean().compute().item<double>(0), 2);
   EXPECT_TRUE(std::isnan(f.max().compute().item<double>(0)));
+  // Long runs take the vectorized min/max: a NaN anywhere wins, infinities
+  // are ordinary values, every integer width and float32 agree with a loop.
+  for (int at : {0, 7, 8, 50, 99}) {
+    std::vector<double> v(100);
+    for (int k = 0; k < 100; ++k) v[k] = std::sin(k) * 10;
+    v[at] = NAN;
+    Array a = from_vector<double>(v, {100}, 100);
+    EXPECT_TRUE(std::isnan(a.max().compute().item<double>(0))) << at;
+    EXPECT_TRUE(std::isnan(a.min().compute().item<double>(0))) << at;
+    v[at] = INFINITY;
+    Array b = from_vector<double>(v, {100}, 100);
+    EXPECT_EQ(b.max().compute().item<double>(0), INFINITY);
+    EXPECT_EQ(b.min().compute().item<double>(0), *std::min_element(v.begin(), v.end()));
+    EXPECT_EQ(b.astype(DType::kFloat32).min().compute().item<float>(0), static_cast<float>(b.min().compute().item<double>(0)));
+  }
+  std::vector<int64_t> w(77);
+  for (int k = 0; k < 77; ++k) w[k] = (k * 7919) % 101 - 50;
+  Array iw = from_vector<int64_t>(w, {77}, 77);
+  for (DType t : {DType::kInt64, DType::kInt32, DType::kUInt8}) {
+    Array c = t == DType::kUInt8 ? abs(iw).astype(t) : iw.astype(t);
+    const int64_t mx = t == DType::kUInt8 ? 50 : *std::max_element(w.begin(), w.end());
+    EXPECT_EQ(c.max().astype(DType::kInt64).compute().item<int64_t>(0), mx) << DTypeName(t);
+    EXPECT_EQ(c.min().astype(DType::kInt64).compute().item<int64_t>(0),
+              t == DType::kUInt8 ? 0 : *std::min_element(w.begin(), w.end())) << DTypeName(t);
+  }
 }
 
 TEST(ArrayCumulative, CumsumAndCumprodAcrossBlocks) {

@@ -31,6 +31,11 @@ std::string Program::Encode() const {
     w.F64(n.f);
     w.I64(n.i);
   }
+  w.U32(static_cast<uint32_t>(input_axes.size()));
+  for (const auto& axes : input_axes) {
+    w.U8(static_cast<uint8_t>(axes.size()));
+    for (int8_t a : axes) w.U8(static_cast<uint8_t>(a));
+  }
   return out;
 }
 
@@ -101,6 +106,25 @@ Program Program::Decode(std::string_view bytes) {
     }
     if (!ok) throw bad(k, "operand types do not match the node");
   }
+  const uint32_t permuted = r.U32();
+  if (permuted != 0 && permuted != static_cast<uint32_t>(p.num_inputs)) {
+    throw SerializationError("elementwise program: " + std::to_string(permuted) + " input permutations for " +
+                             std::to_string(p.num_inputs) + " inputs");
+  }
+  for (uint32_t k = 0; k < permuted; ++k) {
+    const uint8_t len = r.U8();
+    std::vector<int8_t> axes(len);
+    std::vector<bool> seen(len, false);
+    for (auto& a : axes) {
+      const uint8_t v = r.U8();
+      if (v >= len || seen[v]) {
+        throw SerializationError("elementwise program: input " + std::to_string(k) + ": axes are not a permutation");
+      }
+      seen[v] = true;
+      a = static_cast<int8_t>(v);
+    }
+    p.input_axes.push_back(std::move(axes));
+  }
   if (r.remaining() != 0) throw SerializationError("elementwise program: trailing bytes");
   return p;
 }
@@ -124,7 +148,15 @@ std::string Program::ToString() const {
   for (size_t k = 0; k < nodes.size(); ++k) {
     const ExprNode& n = nodes[k];
     switch (n.kind) {
-      case ExprKind::kInput: text[k] = "in" + std::to_string(n.a); break;
+      case ExprKind::kInput: {
+        text[k] = "in" + std::to_string(n.a);
+        if (!input_axes.empty() && !input_axes[static_cast<size_t>(n.a)].empty()) {
+          std::string axes;
+          for (int8_t a : input_axes[static_cast<size_t>(n.a)]) axes += (axes.empty() ? "" : ",") + std::to_string(a);
+          text[k] = "transpose(" + text[k] + ", (" + axes + "))";
+        }
+        break;
+      }
       case ExprKind::kScalar:
         text[k] = IsFloat(n.dtype) ? std::to_string(n.f) : std::to_string(n.i);
         break;
@@ -162,6 +194,22 @@ bool BroadcastShapes(std::span<const Shape> shapes, Shape* out) {
     }
   }
   return true;
+}
+
+bool ResultShape(const Program& program, std::span<const NDArray* const> inputs, Shape* out) {
+  std::vector<Shape> shapes;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
+    if (!axes || axes->empty()) {
+      shapes.push_back(inputs[k]->shape());
+      continue;
+    }
+    if (static_cast<int>(axes->size()) != inputs[k]->ndim()) return false;
+    Shape s;
+    for (int8_t a : *axes) s.push_back(inputs[k]->shape()[a]);
+    shapes.push_back(std::move(s));
+  }
+  return BroadcastShapes(shapes, out);
 }
 
 // ---- kernels ----------------------------------------------------------------
@@ -411,6 +459,69 @@ void Splat(const std::byte* src, size_t item, std::byte* dst, int64_t n) {
   }
 }
 
+// dst[i] = src[i * step] for elements of `item` bytes.
+void Gather(const std::byte* src, int64_t step, size_t item, std::byte* dst, int64_t n) {
+  auto run = [&]<class T>(T) {
+    const T* s = reinterpret_cast<const T*>(src);
+    T* d = reinterpret_cast<T*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i * step];
+  };
+  switch (item) {
+    case 1: run(uint8_t{}); break;
+    case 4: run(uint32_t{}); break;
+    default: run(uint64_t{}); break;
+  }
+}
+
+// Copies the elements of a strided view (`dims`, element `strides`) into
+// row-major order at `dst`, transposing the last two axes in 32 x 32 tiles
+// so that reads and writes both stay within a few cache lines.
+void PackRows(const std::byte* src, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, size_t item,
+              std::byte* dst) {
+  const size_t md = dims.size();
+  const int64_t rows = dims[md - 2], cols = dims[md - 1], sr = strides[md - 2], sc = strides[md - 1];
+  int64_t outer = 1;
+  for (size_t d = 0; d + 2 < md; ++d) outer *= dims[d];
+  auto run = [&]<class T>(T) {
+    constexpr int64_t kTile = 32, kAhead = 64;
+    const T* in = reinterpret_cast<const T*>(src);
+    T* out = reinterpret_cast<T*>(dst);
+    std::vector<int64_t> idx(md, 0);
+    for (int64_t o = 0; o < outer; ++o) {
+      int64_t off = 0;
+      for (size_t d = 0; d + 2 < md; ++d) off += idx[d] * strides[d];
+      const T* s = in + off;
+      T* t = out + o * rows * cols;
+      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+        const int64_t i1 = std::min(rows, i0 + kTile);
+        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+          const int64_t j1 = std::min(cols, j0 + kTile);
+          for (int64_t j = j0; j < j1; ++j) {
+            // The hardware prefetchers do not follow reads that jump a page
+            // per column: ask for the column kAhead on (its first rows' lines).
+            if (sr == 1 && j + kAhead < cols) {
+              const T* next = s + i0 + (j + kAhead) * sc;
+              for (int64_t b = 0; b < (i1 - i0) * static_cast<int64_t>(sizeof(T)); b += 64) {
+                __builtin_prefetch(reinterpret_cast<const char*>(next) + b);
+              }
+            }
+            for (int64_t i = i0; i < i1; ++i) t[i * cols + j] = s[i * sr + j * sc];
+          }
+        }
+      }
+      for (size_t d = md - 2; d-- > 0;) {
+        if (++idx[d] < dims[d]) break;
+        idx[d] = 0;
+      }
+    }
+  };
+  switch (item) {
+    case 1: run(uint8_t{}); break;
+    case 4: run(uint32_t{}); break;
+    default: run(uint64_t{}); break;
+  }
+}
+
 struct Step {
   ExprKind kind;
   Kernel kernel = nullptr;
@@ -421,21 +532,38 @@ struct Step {
 
 }  // namespace
 
-NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs) {
+NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin, int64_t row_end) {
   if (static_cast<int32_t>(inputs.size()) != program.num_inputs) {
     throw Error("elementwise: program takes " + std::to_string(program.num_inputs) + " inputs, task gave " +
                 std::to_string(inputs.size()));
   }
-  // Result shape: the inputs broadcast together.
-  std::vector<Shape> shapes;
-  for (const NDArray* in : inputs) shapes.push_back(in->shape());
-  Shape out_shape;
-  if (!BroadcastShapes(shapes, &out_shape)) {
-    std::string s;
-    for (const Shape& sh : shapes) s += " " + ShapeToString(sh);
-    throw Error("elementwise: input blocks with shapes" + s + " do not broadcast");
+  const size_t ni = inputs.size();
+  // Each input as a view: its shape and element strides seen through its
+  // axis permutation (a fused transpose reads the block in place).
+  std::vector<Shape> shapes(ni), view_strides(ni);
+  for (size_t k = 0; k < ni; ++k) {
+    const NDArray& in = *inputs[k];
+    Shape c(in.ndim());
+    for (int64_t d = in.ndim() - 1, s = 1; d >= 0; --d) {
+      c[d] = s;
+      s *= in.shape()[d];
+    }
+    const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
+    if (!axes || axes->empty()) {
+      shapes[k] = in.shape();
+      view_strides[k] = std::move(c);
+      continue;
+    }
+    if (static_cast<int>(axes->size()) != in.ndim()) {
+      throw Error("elementwise: input " + std::to_string(k) + " of shape " + ShapeToString(in.shape()) + " read through " +
+                  std::to_string(axes->size()) + " permuted axes");
+    }
+    for (int8_t a : *axes) {
+      shapes[k].push_back(in.shape()[a]);
+      view_strides[k].push_back(c[a]);
+    }
   }
-  for (size_t k = 0; k < inputs.size(); ++k) {
+  for (size_t k = 0; k < ni; ++k) {
     for (const ExprNode& n : program.nodes) {
       if (n.kind == ExprKind::kInput && n.a == static_cast<int32_t>(k) && n.dtype != inputs[k]->dtype()) {
         throw TypeError("elementwise: input " + std::to_string(k) + " has dtype " +
@@ -444,51 +572,75 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs)
       }
     }
   }
+  // Result shape: the inputs broadcast together, cut to the row range.
+  Shape out_shape;
+  if (!BroadcastShapes(shapes, &out_shape)) {
+    std::string s;
+    for (const Shape& sh : shapes) s += " " + ShapeToString(sh);
+    throw Error("elementwise: input blocks with shapes" + s + " do not broadcast");
+  }
+  const size_t nd = out_shape.size();
+  if (nd > 0 && row_end >= 0) {
+    if (row_begin < 0 || row_begin > row_end || row_end > out_shape[0]) throw Error("elementwise: bad row range");
+    out_shape[0] = row_end - row_begin;
+  } else {
+    row_begin = 0;
+  }
   const ExprNode& root = program.nodes.back();
   NDArray out = NDArray::Empty(root.dtype, out_shape);
   const int64_t total = out.size();
   if (total == 0) return out;
 
-  // Iteration space: axes of extent 1 dropped, then adjacent axes merged
-  // where every input is either whole or broadcast on both (NumPy's
-  // coalescing), so most blocks run as one flat loop.
-  const size_t nd = out_shape.size();
-  const size_t ni = inputs.size();
-  std::vector<std::vector<bool>> whole(ni, std::vector<bool>(nd));
+  // Element strides of every input over the result's axes (0 where
+  // broadcast), and where the row range starts in each.
+  std::vector<Shape> full(ni, Shape(nd, 0));
+  std::vector<int64_t> start_offset(ni, 0);
   for (size_t k = 0; k < ni; ++k) {
-    const Shape& s = inputs[k]->shape();
-    for (size_t d = 0; d < nd; ++d) {
-      size_t off = nd - s.size();
-      whole[k][d] = d >= off && s[d - off] != 1;
+    const size_t off = nd - shapes[k].size();
+    for (size_t d = off; d < nd; ++d) {
+      if (shapes[k][d - off] != 1) full[k][d] = view_strides[k][d - off];
     }
+    if (nd > 0) start_offset[k] = row_begin * full[k][0];
   }
-  std::vector<int64_t> dims;                    // merged extents
-  std::vector<std::vector<bool>> merged_whole;  // per merged axis, per input
+  // Iteration space: axes of extent 1 dropped, then adjacent axes merged
+  // where every input steps through them as one (NumPy's coalescing), so
+  // most blocks run as one flat loop.
+  std::vector<int64_t> dims;                // merged extents
+  std::vector<std::vector<int64_t>> strides(ni);  // per input, per merged axis
   for (size_t d = 0; d < nd; ++d) {
     if (out_shape[d] == 1) continue;
-    std::vector<bool> w(ni);
-    for (size_t k = 0; k < ni; ++k) w[k] = whole[k][d];
-    if (!dims.empty() && merged_whole.back() == w) {
+    bool merge = !dims.empty();
+    for (size_t k = 0; k < ni && merge; ++k) merge = strides[k].back() == full[k][d] * out_shape[d];
+    if (merge) {
       dims.back() *= out_shape[d];
+      for (size_t k = 0; k < ni; ++k) strides[k].back() = full[k][d];
     } else {
       dims.push_back(out_shape[d]);
-      merged_whole.push_back(std::move(w));
+      for (size_t k = 0; k < ni; ++k) strides[k].push_back(full[k][d]);
     }
   }
   if (dims.empty()) {
     dims.push_back(1);
-    merged_whole.push_back(std::vector<bool>(ni, true));
+    for (size_t k = 0; k < ni; ++k) strides[k].push_back(0);
   }
   const size_t md = dims.size();
-  // Strides of each input over the merged axes (0 where broadcast).
-  std::vector<std::vector<int64_t>> strides(ni, std::vector<int64_t>(md, 0));
+  // Where each input's elements start, and inputs read across their rows (a
+  // fused transpose) packed first into row order with a cache-tiled copy:
+  // gathering them element by element would touch a cache line per element.
+  std::vector<const std::byte*> base(ni);
+  std::vector<std::unique_ptr<uint64_t[]>> packed;
   for (size_t k = 0; k < ni; ++k) {
-    int64_t s = 1;
-    for (size_t d = md; d-- > 0;) {
-      if (merged_whole[d][k]) {
-        strides[k][d] = s;
-        s *= dims[d];
-      }
+    const size_t item = inputs[k]->itemsize();
+    base[k] = inputs[k]->bytes() + start_offset[k] * static_cast<int64_t>(item);
+    const int64_t inner = strides[k][md - 1];
+    if (inner == 0 || inner == 1 || md < 2) continue;
+    packed.emplace_back(new uint64_t[static_cast<size_t>(total)]);
+    auto* dst = reinterpret_cast<std::byte*>(packed.back().get());
+    PackRows(base[k], dims, strides[k], item, dst);
+    base[k] = dst;
+    for (size_t d = md, step = 1; d-- > 0;) {
+      strides[k][d] = static_cast<int64_t>(step);
+      step *= static_cast<size_t>(dims[d]);
     }
   }
 
@@ -550,12 +702,16 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs)
         switch (s.kind) {
           case ExprKind::kInput: {
             const size_t in = static_cast<size_t>(s.a);
-            const std::byte* base = inputs[in]->bytes() + row_offset[in] * static_cast<int64_t>(s.item);
-            if (strides[in][md - 1] == 1) {
-              ptr[k] = base + start * static_cast<int64_t>(s.item);
+            const std::byte* first = base[in] + row_offset[in] * static_cast<int64_t>(s.item);
+            const int64_t step = strides[in][md - 1];
+            if (step == 1) {
+              ptr[k] = first + start * static_cast<int64_t>(s.item);
               if (k + 1 == nn) std::memcpy(dst, ptr[k], static_cast<size_t>(n) * s.item);
-            } else {
-              Splat(base, s.item, dst, n);
+            } else if (step == 0) {
+              Splat(first, s.item, dst, n);
+              ptr[k] = dst;
+            } else {  // read across rows of a one-axis iteration: gathered
+              Gather(first + start * step * static_cast<int64_t>(s.item), step, s.item, dst, n);
               ptr[k] = dst;
             }
             break;

@@ -48,6 +48,10 @@ struct ExprNode {
 struct Program {
   std::vector<ExprNode> nodes;
   int32_t num_inputs = 0;
+  /// Per input, the axis permutation it is read through (a fused transpose:
+  /// view axis d is the block's axis input_axes[k][d]); empty for none. Either
+  /// empty or num_inputs long.
+  std::vector<std::vector<int8_t>> input_axes;
 
   std::string Encode() const;
   /// Error naming what is wrong when `bytes` is not a valid program.
@@ -56,11 +60,20 @@ struct Program {
   std::string ToString() const;
 };
 
-/// Runs `program` on one block's inputs (each broadcastable to the result).
-NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs);
+/// Runs `program` on one block's inputs (each, seen through its axis
+/// permutation, broadcastable to the result). With a row range, only rows
+/// [row_begin, row_end) along the result's first axis are computed (the
+/// reductions' slabs).
+NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin = 0,
+                 int64_t row_end = -1);
 
-/// The broadcast shape of `shapes` (NumPy rules); empty optional if they do
-/// not broadcast.
+/// The broadcast shape of `shapes` (NumPy rules); false if they do not
+/// broadcast.
 bool BroadcastShapes(std::span<const Shape> shapes, Shape* out);
+
+/// The shape of the result of `program` over these input blocks (each seen
+/// through its permutation); false if they do not broadcast or a
+/// permutation does not fit its block.
+bool ResultShape(const Program& program, std::span<const NDArray* const> inputs, Shape* out);
 
 }  // namespace skein::array::internal

@@ -24,9 +24,11 @@ struct Fusable {
 
 namespace skein::array::internal {
 
-/// References to the blocks of `inputs` that block `block` of an elementwise
-/// result of `shape` reads (right-aligned; broadcast axes read block 0).
-std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Shape& shape, std::span<const int64_t> block);
+/// References to the blocks of `inputs` (read through `program`'s input
+/// permutations) that block `block` of an elementwise result of `shape`
+/// reads (right-aligned; broadcast axes read block 0).
+std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Program& program, const Shape& shape,
+                                std::span<const int64_t> block);
 
 /// Evaluates `program` over `inputs` in slabs of whole rows along the first
 /// axis, about `max_elements` each, calling fn(slab, first_row) in order.

@@ -124,31 +124,33 @@ T MaxOf(T a, T b) {
   else return a < b ? b : a;
 }
 
-// Min or max of a contiguous run (n >= 1), NaN if any element is NaN: plain
-// comparisons in 8 lanes (vectorizable), NaN checked once at the end.
+// Min or max of a contiguous run (n >= 1), NaN if any element is NaN. Lanes
+// of compare-and-blend in GCC vector types (one SIMD register's worth: the
+// plain loop is not vectorized because of the NaN test); a NaN, once taken
+// into a lane, stays there, since no comparison with it is true.
 template <class T, bool kMin>
 T ExtremeRun(const T* x, int64_t n) {
-  T lane[8];
-  for (int k = 0; k < 8; ++k) lane[k] = x[0];
-  bool nan = false;
+  auto take = [](auto v, auto cur) {
+    auto better = kMin ? v < cur : v > cur;
+    if constexpr (std::is_floating_point_v<T>) return (better | (v != v)) ? v : cur;
+    else return better ? v : cur;
+  };
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) {
-      const T v = x[i + k];
-      if constexpr (std::is_floating_point_v<T>) nan |= (v != v);
-      lane[k] = kMin ? (v < lane[k] ? v : lane[k]) : (v > lane[k] ? v : lane[k]);
+  T m = x[0];
+  if constexpr (!std::is_same_v<T, bool>) {
+    constexpr int kLanes = 64 / sizeof(T);
+    using V [[gnu::vector_size(64)]] = T;
+    if (n >= 2 * kLanes) {
+      V lane, v;
+      std::memcpy(&lane, x, sizeof(V));
+      for (i = kLanes; i + kLanes <= n; i += kLanes) {
+        std::memcpy(&v, x + i, sizeof(V));
+        lane = take(v, lane);
+      }
+      for (int k = 0; k < kLanes; ++k) m = take(lane[k], m);
     }
   }
-  for (; i < n; ++i) {
-    const T v = x[i];
-    if constexpr (std::is_floating_point_v<T>) nan |= (v != v);
-    lane[0] = kMin ? (v < lane[0] ? v : lane[0]) : (v > lane[0] ? v : lane[0]);
-  }
-  if constexpr (std::is_floating_point_v<T>) {
-    if (nan) return std::numeric_limits<T>::quiet_NaN();
-  }
-  T m = lane[0];
-  for (int k = 1; k < 8; ++k) m = kMin ? (lane[k] < m ? lane[k] : m) : (lane[k] > m ? lane[k] : m);
+  for (; i < n; ++i) m = take(x[i], m);
   return m;
 }
 

@@ -74,10 +74,8 @@ const OpPtr& ChunkOp() {
       }
       if (whole_shape.empty()) {
         whole_shape = part[0].get<NDArray>().shape();
-        std::vector<Shape> shapes;
-        for (const NDArray* x : in) shapes.push_back(x->shape());
         Shape full;
-        array::internal::BroadcastShapes(shapes, &full);
+        array::internal::ResultShape(program, in, &full);
         whole_shape[0] = full[0];
       }
       PlaceRows(&partial, part, whole_shape, row);
@@ -172,7 +170,7 @@ Array Reduce(const Array& x, ReduceKind kind, const Axes& axes, const ReduceOpti
     }
     if (fused) {
       g.AddUnchecked(Key(chunk_name, block),
-                     Task::Call(ChunkOp(), array::internal::InputBlockRefs(fused->inputs, x.shape(), block),
+                     Task::Call(ChunkOp(), array::internal::InputBlockRefs(fused->inputs, fused->program, x.shape(), block),
                                 Value(ValueList{int64_t(kind), mask_value, base, ShapeValue(strides), program})));
     } else {
       g.AddUnchecked(Key(chunk_name, block),

@@ -3,6 +3,7 @@
 #include <numeric>
 
 #include "block_copy_internal.h"
+#include "fusion_internal.h"
 #include "ops_internal.h"
 #include "skein/array/array.h"
 #include "skein/array/ufunc.h"
@@ -76,7 +77,16 @@ Array Array::transpose(std::vector<int> axes) const {
     for (int d = 0; d < nd; ++d) in[axes[d]] = block[d];
     g.AddUnchecked(Key(name, block), Task::Call(TransposeOp(), {Arg::Ref(key(in))}, params));
   }
-  return internal::MakeArray(name, std::move(out_shape), std::move(out_chunks), dtype(), std::move(g), {layer()});
+  // Elementwise operations and reductions that read this transpose read x's
+  // blocks in place through the permutation instead (one pass over memory).
+  array::internal::Program read;
+  read.nodes.push_back(array::internal::ExprNode{array::internal::ExprKind::kInput});
+  read.nodes[0].dtype = dtype();
+  read.nodes[0].a = 0;
+  read.num_inputs = 1;
+  read.input_axes.push_back(std::vector<int8_t>(axes.begin(), axes.end()));
+  return internal::MakeArray(name, std::move(out_shape), std::move(out_chunks), dtype(), std::move(g), {layer()},
+                             std::make_shared<const internal::Fusable>(internal::Fusable{std::move(read), {*this}}));
 }
 
 Array Array::reshape(Shape new_shape) const {

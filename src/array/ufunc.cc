@@ -12,15 +12,20 @@ namespace skein {
 
 namespace array::internal {
 
-std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Shape& shape, std::span<const int64_t> block) {
+std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Program& program, const Shape& shape,
+                                std::span<const int64_t> block) {
   const size_t nd = shape.size();
   std::vector<Arg> args;
   args.reserve(inputs.size());
-  for (const Array& in : inputs) {
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Array& in = inputs[k];
+    const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
     std::vector<int64_t> b(in.ndim());
     for (int d = 0; d < in.ndim(); ++d) {
+      // View axis d is the input's axis `a`.
+      const int a = axes && !axes->empty() ? (*axes)[d] : d;
       size_t od = nd - static_cast<size_t>(in.ndim()) + static_cast<size_t>(d);
-      b[d] = in.shape()[d] == 1 && shape[od] != 1 ? 0 : block[od];
+      b[a] = in.shape()[a] == 1 && shape[od] != 1 ? 0 : block[od];
     }
     args.push_back(Arg::Ref(in.key(b)));
   }
@@ -29,33 +34,16 @@ std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Shape& s
 
 void EvaluateInSlabs(const Program& program, std::span<const NDArray* const> inputs, int64_t max_elements,
                      const std::function<void(const NDArray& slab, int64_t first_row)>& fn) {
-  std::vector<Shape> shapes;
-  for (const NDArray* in : inputs) shapes.push_back(in->shape());
   Shape out;
-  if (!BroadcastShapes(shapes, &out) || out.empty() || out[0] <= 1) {
+  if (!ResultShape(program, inputs, &out) || out.empty() || out[0] <= 1) {
     fn(Evaluate(program, inputs), 0);
     return;
   }
   const int64_t row = ShapeSize(std::span(out).subspan(1));
   const int64_t rows_per = std::max<int64_t>(1, max_elements / std::max<int64_t>(row, 1));
-  std::vector<NDArray> views(inputs.size());
-  std::vector<const NDArray*> ptrs(inputs.size());
   for (int64_t r0 = 0; r0 < out[0]; r0 += rows_per) {
     const int64_t r1 = std::min(out[0], r0 + rows_per);
-    for (size_t k = 0; k < inputs.size(); ++k) {
-      const NDArray& in = *inputs[k];
-      if (in.ndim() == static_cast<int>(out.size()) && in.shape()[0] == out[0]) {
-        // Rows [r0, r1) of a row-major block are contiguous: a view, no copy.
-        Shape s = in.shape();
-        s[0] = r1 - r0;
-        const size_t bytes_per_row = static_cast<size_t>(ShapeSize(std::span(in.shape()).subspan(1))) * in.itemsize();
-        views[k] = NDArray::FromBuffer(in.dtype(), s, in.buffer().Slice(r0 * bytes_per_row, (r1 - r0) * bytes_per_row));
-        ptrs[k] = &views[k];
-      } else {
-        ptrs[k] = &in;  // broadcast along the first axis
-      }
-    }
-    fn(Evaluate(program, ptrs), r0);
+    fn(Evaluate(program, inputs, r0, r1), r0);
   }
 }
 
@@ -111,7 +99,9 @@ class Builder {
       for (size_t k = 0; k < map.size(); ++k) {
         ExprNode n = fusable->program.nodes[k];
         if (n.kind == ExprKind::kInput) {
-          map[k] = Input(fusable->inputs[static_cast<size_t>(n.a)]);
+          const auto& axes = fusable->program.input_axes;
+          map[k] = Input(fusable->inputs[static_cast<size_t>(n.a)],
+                         axes.empty() ? std::vector<int8_t>{} : axes[static_cast<size_t>(n.a)]);
           continue;
         }
         if (n.a >= 0) n.a = map[static_cast<size_t>(n.a)];
@@ -163,7 +153,7 @@ class Builder {
     const std::string params = prog_.Encode();
     const Value params_value(params);
     for (const auto& block : AllBlocks(chunks_)) {
-      std::vector<Arg> args = array::internal::InputBlockRefs(inputs_, shape_, block);
+      std::vector<Arg> args = array::internal::InputBlockRefs(inputs_, prog_, shape_, block);
       g.AddUnchecked(Key(name, block), Task::Call(ElemwiseOp(), std::move(args), params_value));
     }
     DType dtype = prog_.nodes.back().dtype;
@@ -176,15 +166,20 @@ class Builder {
     prog_.nodes.push_back(n);
     return static_cast<int>(prog_.nodes.size()) - 1;
   }
-  int Input(const Array& a) {
-    auto it = input_index_.find(a.name());
+  // An input array read as it is, or through an axis permutation (x and
+  // x.T are two inputs over the same blocks).
+  int Input(const Array& a, const std::vector<int8_t>& axes = {}) {
+    std::string id = a.name();
+    for (int8_t d : axes) id += "," + std::to_string(d);
+    auto it = input_index_.find(id);
     int k;
     if (it != input_index_.end()) {
       k = it->second;
     } else {
       k = prog_.num_inputs++;
-      input_index_.emplace(a.name(), k);
+      input_index_.emplace(id, k);
       inputs_.push_back(a);
+      prog_.input_axes.push_back(axes);
     }
     ExprNode n{ExprKind::kInput};
     n.dtype = a.dtype();

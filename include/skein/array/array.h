@@ -216,7 +216,7 @@ struct ArrayNode {
 /// `fusable` for elementwise results (see ufunc.cc).
 Array MakeArray(std::string name, Shape shape, Chunks chunks, DType dtype, Graph tasks, std::vector<LayerPtr> deps,
                 std::shared_ptr<const Fusable> fusable = nullptr);
-/// The array with its layer's dependencies: `arrays`' layers.
+/// The distinct layers of `arrays` (a new layer's dependencies).
 std::vector<LayerPtr> LayersOf(const std::vector<Array>& arrays);
 /// "op-<16 hex>".
 std::string NewArrayName(std::string_view op);
