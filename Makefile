@@ -31,12 +31,14 @@ test-tsan: deps
 	cmake --preset tsan && cmake --build --preset tsan -j $(JOBS)
 	ctest --preset tsan -j $(JOBS) -L sanitize $(CTEST_ARGS)
 
-# Decoders under libFuzzer for a bounded time (FUZZ_SECONDS, default 60).
+# Decoders under libFuzzer, each for a bounded time (FUZZ_SECONDS, default 60).
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
-	mkdir -p build/fuzz/corpus
-	./build/fuzz/fuzz/value_decode_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 build/fuzz/corpus
+	for f in value_decode_fuzzer array_program_fuzzer npy_fuzzer zarr_fuzzer; do \
+	  mkdir -p build/fuzz/corpus/$$f && \
+	  ./build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 build/fuzz/corpus/$$f fuzz/seeds/$$f || exit 1; \
+	done
 
 bench: build
 	./bench/run

@@ -4,6 +4,7 @@
 #include "skein/io/npy.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <mutex>
 
@@ -121,6 +122,7 @@ NpyHeader ReadHeader(const File& f) {
   } catch (const Error&) {
     Bad(path, "shape " + shape + " is too large");
   }
+  if (n > INT64_MAX / static_cast<int64_t>(ItemSize(h.dtype))) Bad(path, "shape " + shape + " is too large");
   const int64_t want = n * static_cast<int64_t>(ItemSize(h.dtype));
   if (size - h.data_offset < want) {
     throw IOError("'" + path + "' is truncated: shape " + ShapeToString(h.shape) + " of " +

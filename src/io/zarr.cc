@@ -8,6 +8,7 @@
 #include <zstd.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,8 @@ namespace skein {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr int64_t kMaxChunks = int64_t{1} << 24;
 
 struct ZarrMeta {
   Shape shape, chunks;
@@ -109,10 +112,16 @@ ZarrMeta ReadMeta(const std::string& path) {
     if (m.shape[d] < 0 || m.chunks[d] <= 0) Bad(path, "bad shape or chunks in .zarray");
   }
   try {
-    ShapeSize(m.shape);
-    ShapeSize(m.chunks);
+    if (ShapeSize(m.shape) > INT64_MAX / 8 || ShapeSize(m.chunks) > INT64_MAX / 8) throw Error("");
   } catch (const Error&) {
     Bad(path, "shape or chunks too large");
+  }
+  // A graph of more chunks than this is a lie or a mistake, not a dataset.
+  double count = 1;
+  for (size_t d = 0; d < m.shape.size(); ++d) count *= std::ceil(static_cast<double>(m.shape[d]) / static_cast<double>(m.chunks[d]));
+  if (count > static_cast<double>(kMaxChunks)) {
+    Bad(path, "shape " + ShapeToString(m.shape) + " in chunks " + ShapeToString(m.chunks) + " makes more than " +
+                  std::to_string(kMaxChunks) + " chunks");
   }
   return m;
 }
@@ -127,22 +136,34 @@ std::string ChunkName(std::span<const int64_t> block, char sep) {
 }
 
 // Decoded bytes of one chunk file (exactly `raw_size` of them).
+// Sizes are checked against what the compressed bytes can hold before the
+// output is allocated, so metadata that lies about the chunk shape cannot
+// make a reader allocate without bound.
 std::string Decode(const std::string& data, const std::string& compressor, size_t raw_size, const std::string& where) {
-  std::string out(raw_size, '\0');
   if (compressor == "none") {
     if (data.size() != raw_size) throw IOError(where + ": " + std::to_string(data.size()) + " bytes, expected " + std::to_string(raw_size));
     return data;
   }
+  auto corrupt = [&] { return IOError(where + ": corrupt " + compressor + " chunk"); };
+  if (compressor == "zstd") {
+    const unsigned long long declared = ZSTD_getFrameContentSize(data.data(), data.size());
+    if (declared == ZSTD_CONTENTSIZE_ERROR || (declared != ZSTD_CONTENTSIZE_UNKNOWN && declared != raw_size)) throw corrupt();
+    if (declared == ZSTD_CONTENTSIZE_UNKNOWN && raw_size / 32768 > data.size()) throw corrupt();
+  } else if (compressor == "blosc") {
+    size_t nbytes = 0, cbytes = 0, bsize = 0;
+    if (data.size() < 16) throw corrupt();
+    blosc_cbuffer_sizes(data.data(), &nbytes, &cbytes, &bsize);
+    if (nbytes != raw_size || cbytes > data.size()) throw corrupt();
+  } else if (raw_size / 1032 > data.size() + 64) {  // deflate cannot expand more than ~1032:1
+    throw corrupt();
+  }
+  std::string out(raw_size, '\0');
   if (compressor == "zstd") {
     size_t n = ZSTD_decompress(out.data(), raw_size, data.data(), data.size());
     if (ZSTD_isError(n) || n != raw_size) throw IOError(where + ": corrupt zstd chunk");
     return out;
   }
   if (compressor == "blosc") {
-    size_t nbytes = 0, cbytes = 0, bsize = 0;
-    if (data.size() < 16) throw IOError(where + ": corrupt blosc chunk");
-    blosc_cbuffer_sizes(data.data(), &nbytes, &cbytes, &bsize);
-    if (nbytes != raw_size || cbytes > data.size()) throw IOError(where + ": corrupt blosc chunk");
     int n = blosc_decompress_ctx(data.data(), out.data(), raw_size, 1);
     if (n < 0 || static_cast<size_t>(n) != raw_size) throw IOError(where + ": corrupt blosc chunk");
     return out;

@@ -70,6 +70,21 @@ TEST_F(ZarrErrors, MissingChunksReadAsFillAndBrokenStoresFailClearly) {
   } catch (const IOError& e) {
     EXPECT_THAT(e.what(), HasSubstr("unsupported dtype <c16"));
   }
+  // Metadata that lies about the chunk size or count fails before any big allocation.
+  to_zarr(arange(0, 10, 1, 10).astype(DType::kFloat64), Path("lie.zarr"), "zstd");
+  std::ofstream(Path("lie.zarr/.zarray"), std::ios::trunc)
+      << R"({"zarr_format": 2, "shape": [10], "chunks": [1099511627776], "dtype": "<f8",
+             "compressor": {"id": "zstd", "level": 1}, "fill_value": 0, "order": "C", "filters": null})";
+  try {
+    from_zarr(Path("lie.zarr")).compute();
+    FAIL();
+  } catch (const TaskError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("corrupt zstd chunk"));
+  }
+  std::ofstream(Path("lie.zarr/.zarray"), std::ios::trunc)
+      << R"({"zarr_format": 2, "shape": [1099511627776], "chunks": [1], "dtype": "<f8",
+             "compressor": null, "fill_value": 0, "order": "C", "filters": null})";
+  EXPECT_THROW(from_zarr(Path("lie.zarr")), IOError);
   Array irregular = arange(0, 10, 1, ChunkSpec(Chunks{{3, 5, 2}}));
   EXPECT_THROW(to_zarr(irregular, Path("irr.zarr")), Error);
   EXPECT_FALSE(fs::exists(Path("irr.zarr")));
