@@ -8,6 +8,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "expr_internal.h"
 #include "skein/array/creation.h"
 #include "skein/array/linalg.h"
 #include "skein/array/ufunc.h"
@@ -446,3 +447,44 @@ TEST(ArrayLinalg, TallSkinnyQRReconstructsTheMatrix) {
 
 }  // namespace
 }  // namespace skein
+
+namespace skein::array::internal {
+namespace {
+
+// Programs arrive as bytes in task parameters: the decoder must reject any
+// that would make the evaluator read outside its buffers (found by fuzzing).
+TEST(ArrayProgramDecode, RejectsLyingProgramsAndRoundTripsGoodOnes) {
+  Program p;
+  p.num_inputs = 1;
+  ExprNode in{ExprKind::kInput};
+  in.a = 0;
+  ExprNode sq{ExprKind::kUnary, static_cast<uint8_t>(UnaryOp::kSqrt)};
+  sq.a = 0;
+  p.nodes = {in, sq};
+  p.input_axes = {{1, 0}};
+  Program back = Program::Decode(p.Encode());
+  EXPECT_EQ(back.Encode(), p.Encode());
+  EXPECT_EQ(back.ToString(), "sqrt(transpose(in0, (1,0)))");
+  Program lying = p;
+  lying.nodes[1].b = 7;  // a unary node with a second operand
+  EXPECT_THROW(Program::Decode(lying.Encode()), SerializationError);
+  lying = p;
+  lying.nodes[1].dtype = DType::kBool;  // sqrt writes float64, not bool
+  EXPECT_THROW(Program::Decode(lying.Encode()), SerializationError);
+  lying = p;
+  lying.input_axes = {{1, 1}};  // not a permutation
+  EXPECT_THROW(Program::Decode(lying.Encode()), SerializationError);
+  lying = p;
+  lying.input_axes = {{0, 1}, {1, 0}};  // more permutations than inputs
+  EXPECT_THROW(Program::Decode(lying.Encode()), SerializationError);
+  lying = p;
+  lying.nodes[0].a = 3;  // input index out of range
+  EXPECT_THROW(Program::Decode(lying.Encode()), SerializationError);
+  // A permutation that does not fit the block it is applied to.
+  NDArray block = NDArray::Zeros(DType::kFloat64, {4});
+  const NDArray* ptr = &block;
+  EXPECT_THROW(Evaluate(back, std::span(&ptr, 1)), Error);
+}
+
+}  // namespace
+}  // namespace skein::array::internal

@@ -69,6 +69,10 @@ Program Program::Decode(std::string_view bytes) {
     n.dtype = static_cast<DType>(dt);
     n.arg = static_cast<DType>(arg);
     auto child_ok = [&](int32_t c) { return c >= 0 && static_cast<uint32_t>(c) < k; };
+    // Children a node does not use must be -1: the evaluator trusts them.
+    const int used = n.kind == ExprKind::kWhere ? 3 : n.kind == ExprKind::kBinary ? 2
+                     : (n.kind == ExprKind::kUnary || n.kind == ExprKind::kCast || n.kind == ExprKind::kInput) ? 1 : 0;
+    if ((used < 2 && n.b != -1) || (used < 3 && n.c != -1) || (used < 1 && n.a != -1)) throw bad(k, "unused operand set");
     switch (n.kind) {
       case ExprKind::kInput:
         if (n.a < 0 || n.a >= p.num_inputs) throw bad(k, "input index " + std::to_string(n.a) + " out of range");
@@ -98,8 +102,20 @@ Program Program::Decode(std::string_view bytes) {
     auto type_of = [&](int32_t c) { return p.nodes[static_cast<size_t>(c)].dtype; };
     bool ok = true;
     switch (n.kind) {
-      case ExprKind::kUnary: ok = type_of(n.a) == n.arg; break;
-      case ExprKind::kBinary: ok = type_of(n.a) == n.arg && type_of(n.b) == n.arg; break;
+      case ExprKind::kUnary: {
+        // ... and the result type what the kernel writes (its output width).
+        const auto op = static_cast<UnaryOp>(n.op);
+        const DType out = op == UnaryOp::kIsNan || op == UnaryOp::kNot ? DType::kBool : n.arg;
+        ok = type_of(n.a) == n.arg && n.dtype == out;
+        break;
+      }
+      case ExprKind::kBinary: {
+        const auto op = static_cast<BinaryOp>(n.op);
+        const bool to_bool = (op >= BinaryOp::kEq && op <= BinaryOp::kGe) || op == BinaryOp::kAnd ||
+                             op == BinaryOp::kOr || op == BinaryOp::kXor;
+        ok = type_of(n.a) == n.arg && type_of(n.b) == n.arg && n.dtype == (to_bool ? DType::kBool : n.arg);
+        break;
+      }
       case ExprKind::kWhere: ok = type_of(n.a) == DType::kBool && type_of(n.b) == n.dtype && type_of(n.c) == n.dtype; break;
       case ExprKind::kCast: ok = type_of(n.a) == n.arg; break;
       default: break;
