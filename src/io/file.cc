@@ -102,4 +102,11 @@ void RemoveAll(const std::string& path) noexcept {
   std::filesystem::remove_all(path, ec);
 }
 
+void CheckBoolBytes(const void* data, int64_t n, const std::string& where) {
+  const auto* b = static_cast<const uint8_t*>(data);
+  for (int64_t i = 0; i < n; ++i) {
+    if (b[i] > 1) throw IOError(where + ": bool element " + std::to_string(i) + " is " + std::to_string(b[i]));
+  }
+}
+
 }  // namespace skein::io::internal

@@ -38,4 +38,9 @@ void RenamePath(const std::string& from, const std::string& to);
 /// Removes a file or directory tree; never throws.
 void RemoveAll(const std::string& path) noexcept;
 
+/// Bytes read as bool elements must each be 0 or 1 (anything else is
+/// undefined behaviour once loaded as bool): IOError naming `where` and the
+/// element otherwise.
+void CheckBoolBytes(const void* data, int64_t n, const std::string& where);
+
 }  // namespace skein::io::internal

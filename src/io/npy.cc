@@ -256,19 +256,14 @@ NDArray read_npy(const std::string& path) {
     Shape rev(h.shape.rbegin(), h.shape.rend());
     NDArray raw = NDArray::Empty(h.dtype, rev);
     f.ReadAt(h.data_offset, raw.mutable_bytes(), static_cast<int64_t>(raw.buffer().size()));
+    if (h.dtype == DType::kBool) io::internal::CheckBoolBytes(raw.bytes(), raw.size(), "'" + path + "'");
     std::vector<int> perm;
     for (int d = static_cast<int>(rev.size()) - 1; d >= 0; --d) perm.push_back(d);
     return array::internal::Transpose(raw, perm);
   }
   NDArray out = NDArray::Empty(h.dtype, h.shape);
   f.ReadAt(h.data_offset, out.mutable_bytes(), static_cast<int64_t>(out.buffer().size()));
-  if (h.dtype == DType::kBool) {
-    // A bool byte must be 0 or 1; anything else would be undefined behaviour.
-    auto* b = static_cast<uint8_t*>(out.mutable_bytes());
-    for (int64_t i = 0; i < out.size(); ++i) {
-      if (b[i] > 1) throw IOError("'" + path + "': bool element " + std::to_string(i) + " is " + std::to_string(b[i]));
-    }
-  }
+  if (h.dtype == DType::kBool) io::internal::CheckBoolBytes(out.bytes(), out.size(), "'" + path + "'");
   return out;
 }
 

@@ -89,6 +89,17 @@ TEST_F(NpyTest, MalformedFilesGetClearErrors) {
   std::string c8 = good;
   c8.replace(c8.find("<f8"), 3, "<c8");
   expect_error(c8, "unsupported .npy dtype '<c8'");
+  // Bool bytes other than 0 and 1, in C and in Fortran order (found by fuzzing).
+  write_npy(Path("b.npy"), NDArray::FromVector<bool>({true, false, true, false}, {2, 2}));
+  std::string bools;
+  {
+    std::ifstream in(Path("b.npy"), std::ios::binary);
+    bools.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bools[bools.size() - 2] = ' ';
+  expect_error(bools, "bool element 2 is 32");
+  bools.replace(bools.find("False"), 5, "True ");
+  expect_error(bools, "bool element 2 is 32");
   EXPECT_THROW(read_npy(Path("missing.npy")), IOError);
 }
 

@@ -232,6 +232,7 @@ const OpPtr& ReadChunkOp() {
     }
     const size_t raw = static_cast<size_t>(ShapeSize(cshape)) * ItemSize(t);
     std::string bytes = Decode(ReadText(file), compressor, raw, "Zarr chunk '" + file + "'");
+    if (t == DType::kBool) io::internal::CheckBoolBytes(bytes.data(), static_cast<int64_t>(bytes.size()), "Zarr chunk '" + file + "'");
     NDArray chunk = NDArray::FromBuffer(t, cshape, Buffer(std::move(bytes)));
     if (cshape == bshape) return Value::From(std::move(chunk));
     Shape zero(bshape.size(), 0);
