@@ -212,18 +212,40 @@ bool BroadcastShapes(std::span<const Shape> shapes, Shape* out) {
   return true;
 }
 
+namespace {
+
+// Input k as the program sees it: the block's shape and element strides,
+// read through the input's axis permutation (a fused transpose reads the
+// block in place). False if the permutation does not fit the block.
+bool InputView(const Program& program, size_t k, const NDArray& in, Shape* shape, Shape* strides) {
+  Shape c(in.ndim());
+  for (int64_t d = in.ndim() - 1, step = 1; d >= 0; --d) {
+    c[d] = step;
+    step *= in.shape()[d];
+  }
+  const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
+  if (!axes || axes->empty()) {
+    *shape = in.shape();
+    *strides = std::move(c);
+    return true;
+  }
+  if (static_cast<int>(axes->size()) != in.ndim()) return false;
+  shape->clear();
+  strides->clear();
+  for (int8_t a : *axes) {
+    shape->push_back(in.shape()[a]);
+    strides->push_back(c[a]);
+  }
+  return true;
+}
+
+}  // namespace
+
 bool ResultShape(const Program& program, std::span<const NDArray* const> inputs, Shape* out) {
-  std::vector<Shape> shapes;
+  std::vector<Shape> shapes(inputs.size());
+  Shape strides;
   for (size_t k = 0; k < inputs.size(); ++k) {
-    const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
-    if (!axes || axes->empty()) {
-      shapes.push_back(inputs[k]->shape());
-      continue;
-    }
-    if (static_cast<int>(axes->size()) != inputs[k]->ndim()) return false;
-    Shape s;
-    for (int8_t a : *axes) s.push_back(inputs[k]->shape()[a]);
-    shapes.push_back(std::move(s));
+    if (!InputView(program, k, *inputs[k], &shapes[k], &strides)) return false;
   }
   return BroadcastShapes(shapes, out);
 }
@@ -475,27 +497,15 @@ void Splat(const std::byte* src, size_t item, std::byte* dst, int64_t n) {
   }
 }
 
-// dst[i] = src[i * step] for elements of `item` bytes.
-void Gather(const std::byte* src, int64_t step, size_t item, std::byte* dst, int64_t n) {
-  auto run = [&]<class T>(T) {
-    const T* s = reinterpret_cast<const T*>(src);
-    T* d = reinterpret_cast<T*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = s[i * step];
-  };
-  switch (item) {
-    case 1: run(uint8_t{}); break;
-    case 4: run(uint32_t{}); break;
-    default: run(uint64_t{}); break;
-  }
-}
-
 // Copies the elements of a strided view (`dims`, element `strides`) into
 // row-major order at `dst`, transposing the last two axes in 32 x 32 tiles
-// so that reads and writes both stay within a few cache lines.
+// so that reads and writes both stay within a few cache lines (one axis:
+// a single row).
 void PackRows(const std::byte* src, const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, size_t item,
               std::byte* dst) {
   const size_t md = dims.size();
-  const int64_t rows = dims[md - 2], cols = dims[md - 1], sr = strides[md - 2], sc = strides[md - 1];
+  const int64_t rows = md >= 2 ? dims[md - 2] : 1, sr = md >= 2 ? strides[md - 2] : 0;
+  const int64_t cols = dims[md - 1], sc = strides[md - 1];
   int64_t outer = 1;
   for (size_t d = 0; d + 2 < md; ++d) outer *= dims[d];
   auto run = [&]<class T>(T) {
@@ -525,7 +535,7 @@ void PackRows(const std::byte* src, const std::vector<int64_t>& dims, const std:
           }
         }
       }
-      for (size_t d = md - 2; d-- > 0;) {
+      for (size_t d = md > 2 ? md - 2 : 0; d-- > 0;) {
         if (++idx[d] < dims[d]) break;
         idx[d] = 0;
       }
@@ -554,29 +564,11 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
                 std::to_string(inputs.size()));
   }
   const size_t ni = inputs.size();
-  // Each input as a view: its shape and element strides seen through its
-  // axis permutation (a fused transpose reads the block in place).
   std::vector<Shape> shapes(ni), view_strides(ni);
   for (size_t k = 0; k < ni; ++k) {
-    const NDArray& in = *inputs[k];
-    Shape c(in.ndim());
-    for (int64_t d = in.ndim() - 1, s = 1; d >= 0; --d) {
-      c[d] = s;
-      s *= in.shape()[d];
-    }
-    const std::vector<int8_t>* axes = program.input_axes.empty() ? nullptr : &program.input_axes[k];
-    if (!axes || axes->empty()) {
-      shapes[k] = in.shape();
-      view_strides[k] = std::move(c);
-      continue;
-    }
-    if (static_cast<int>(axes->size()) != in.ndim()) {
-      throw Error("elementwise: input " + std::to_string(k) + " of shape " + ShapeToString(in.shape()) + " read through " +
-                  std::to_string(axes->size()) + " permuted axes");
-    }
-    for (int8_t a : *axes) {
-      shapes[k].push_back(in.shape()[a]);
-      view_strides[k].push_back(c[a]);
+    if (!InputView(program, k, *inputs[k], &shapes[k], &view_strides[k])) {
+      throw Error("elementwise: input " + std::to_string(k) + " of shape " + ShapeToString(inputs[k]->shape()) +
+                  " read through " + std::to_string(program.input_axes[k].size()) + " permuted axes");
     }
   }
   for (size_t k = 0; k < ni; ++k) {
@@ -649,7 +641,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     const size_t item = inputs[k]->itemsize();
     base[k] = inputs[k]->bytes() + start_offset[k] * static_cast<int64_t>(item);
     const int64_t inner = strides[k][md - 1];
-    if (inner == 0 || inner == 1 || md < 2) continue;
+    if (inner == 0 || inner == 1) continue;
     packed.emplace_back(new uint64_t[static_cast<size_t>(total)]);
     auto* dst = reinterpret_cast<std::byte*>(packed.back().get());
     PackRows(base[k], dims, strides[k], item, dst);
@@ -723,11 +715,8 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
             if (step == 1) {
               ptr[k] = first + start * static_cast<int64_t>(s.item);
               if (k + 1 == nn) std::memcpy(dst, ptr[k], static_cast<size_t>(n) * s.item);
-            } else if (step == 0) {
+            } else {  // broadcast (inputs read across rows were packed above)
               Splat(first, s.item, dst, n);
-              ptr[k] = dst;
-            } else {  // read across rows of a one-axis iteration: gathered
-              Gather(first + start * step * static_cast<int64_t>(s.item), step, s.item, dst, n);
               ptr[k] = dst;
             }
             break;

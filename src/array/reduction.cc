@@ -240,14 +240,20 @@ Array Array::argmax(std::optional<int> axis, ReduceOptions o) const {
 
 namespace {
 
+// The axis a cumulative task's params name, checked against its block.
+int CumulativeAxis(const ValueList& p, const NDArray& block, const OpContext& ctx) {
+  const int axis = static_cast<int>(p.at(0).as<int64_t>());
+  if (axis < 0 || axis >= block.ndim()) throw Error("cumulative: bad axis in task " + ctx.key.ToString());
+  return axis;
+}
+
 // "array.cumulative" params: [axis, product, out dtype]; "array.cum-carry":
 // [axis, product] over (this block's local result, the previous block's final).
 const OpPtr& CumulativeOp() {
   static const OpPtr op = RegisterOp("array.cumulative", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
     const NDArray& b = args[0].get<NDArray>();
-    int axis = static_cast<int>(p.at(0).as<int64_t>());
-    if (axis < 0 || axis >= b.ndim()) throw Error("cumulative: bad axis in task " + ctx.key.ToString());
+    const int axis = CumulativeAxis(p, b, ctx);
     return Value::From(array::internal::Cumulative(b, axis, p.at(1).as<bool>(), static_cast<DType>(p.at(2).as<int64_t>())));
   });
   return op;
@@ -256,8 +262,7 @@ const OpPtr& CarryOp() {
   static const OpPtr op = RegisterOp("array.cum-carry", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
     const NDArray& b = args[0].get<NDArray>();
-    int axis = static_cast<int>(p.at(0).as<int64_t>());
-    if (axis < 0 || axis >= b.ndim()) throw Error("cumulative: bad axis in task " + ctx.key.ToString());
+    const int axis = CumulativeAxis(p, b, ctx);
     return Value::From(array::internal::ApplyCarry(b, args[1].get<NDArray>(), axis, p.at(1).as<bool>()));
   });
   return op;

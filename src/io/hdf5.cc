@@ -95,28 +95,22 @@ Handle BoolType(const std::string& where) {
   return t;
 }
 
-// The element type in memory for reading or writing `t`.
-Handle MemoryType(DType t, const std::string& where) {
-  switch (t) {
-    case DType::kBool: return BoolType(where);
-    case DType::kUInt8: return Handle(H5Tcopy(H5T_NATIVE_UINT8), H5Tclose, where);
-    case DType::kInt32: return Handle(H5Tcopy(H5T_NATIVE_INT32), H5Tclose, where);
-    case DType::kInt64: return Handle(H5Tcopy(H5T_NATIVE_INT64), H5Tclose, where);
-    case DType::kFloat32: return Handle(H5Tcopy(H5T_NATIVE_FLOAT), H5Tclose, where);
-    default: return Handle(H5Tcopy(H5T_NATIVE_DOUBLE), H5Tclose, where);
-  }
-}
+enum class TypeUse { kMemory, kFile };
 
-// The element type written to new files: little-endian, as NumPy and h5py do.
-Handle FileType(DType t, const std::string& where) {
+// The element type of `t` in memory (native), or as written to new files
+// (little-endian, as NumPy and h5py write); bool is h5py's enum either way.
+Handle ElementType(DType t, TypeUse use, const std::string& where) {
+  const bool file = use == TypeUse::kFile;
+  hid_t base;
   switch (t) {
     case DType::kBool: return BoolType(where);
-    case DType::kUInt8: return Handle(H5Tcopy(H5T_STD_U8LE), H5Tclose, where);
-    case DType::kInt32: return Handle(H5Tcopy(H5T_STD_I32LE), H5Tclose, where);
-    case DType::kInt64: return Handle(H5Tcopy(H5T_STD_I64LE), H5Tclose, where);
-    case DType::kFloat32: return Handle(H5Tcopy(H5T_IEEE_F32LE), H5Tclose, where);
-    default: return Handle(H5Tcopy(H5T_IEEE_F64LE), H5Tclose, where);
+    case DType::kUInt8: base = file ? H5T_STD_U8LE : H5T_NATIVE_UINT8; break;
+    case DType::kInt32: base = file ? H5T_STD_I32LE : H5T_NATIVE_INT32; break;
+    case DType::kInt64: base = file ? H5T_STD_I64LE : H5T_NATIVE_INT64; break;
+    case DType::kFloat32: base = file ? H5T_IEEE_F32LE : H5T_NATIVE_FLOAT; break;
+    default: base = file ? H5T_IEEE_F64LE : H5T_NATIVE_DOUBLE; break;
   }
+  return Handle(H5Tcopy(base), H5Tclose, where);
 }
 
 // Our dtype for a dataset's element type (lossless widening of the integer
@@ -211,7 +205,7 @@ const OpPtr& ReadBlockOp() {
     Handle file_type(H5Dget_type(d), H5Tclose, where);
     if (DTypeOf(file_type, where) != t) throw IOError(where + ": element type changed since the array was made");
     auto [file_space, mem_space] = Slab(d, start, count, where);
-    Handle mem_type = MemoryType(t, where);
+    Handle mem_type = ElementType(t, TypeUse::kMemory, where);
     Check(H5Dread(d, mem_type, mem_space, file_space, H5P_DEFAULT, out.mutable_bytes()), where);
     return Value::From(std::move(out));
   });
@@ -291,7 +285,7 @@ class Hdf5Writer final : public ArrayWriter {
         Check(H5Pset_deflate(dcpl, static_cast<unsigned>(options_.level)), where);
       }
     }
-    Handle type = FileType(dtype, where);
+    Handle type = ElementType(dtype, TypeUse::kFile, where);
     dtype_ = dtype;
     dataset_id_ = Handle(H5Dcreate2(file_->file, link_.c_str(), type, space, lcpl, dcpl, H5P_DEFAULT), H5Dclose, where);
   }
@@ -302,7 +296,7 @@ class Hdf5Writer final : public ArrayWriter {
     std::lock_guard lock(Hdf5Lock());
     QuietErrors();
     auto [file_space, mem_space] = Slab(dataset_id_, start, data.shape(), where);
-    Handle mem_type = MemoryType(dtype_, where);
+    Handle mem_type = ElementType(dtype_, TypeUse::kMemory, where);
     Check(H5Dwrite(dataset_id_, mem_type, mem_space, file_space, H5P_DEFAULT, data.bytes()), where);
   }
 

@@ -14,6 +14,7 @@
 #include "skein/array/creation.h"
 #include "skein/array/ufunc.h"
 #include "skein/core/config.h"
+#include "temp_dir_test_util.h"
 
 namespace skein {
 namespace {
@@ -21,15 +22,8 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class Hdf5Test : public ::testing::Test {
+class Hdf5Test : public io::testing::TempDirTest<> {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skein-hdf5-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   static bool HaveH5py() { return std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") == 0; }
   int Python(const std::string& script) const {
     std::ofstream(Path("s.py")) << script;
@@ -46,7 +40,6 @@ class Hdf5Test : public ::testing::Test {
       EXPECT_THAT(e.what(), HasSubstr(what));
     }
   }
-  fs::path dir_;
 };
 
 TEST_F(Hdf5Test, RoundTripsEveryDtypeWithEdgeBlocks) {

@@ -11,6 +11,7 @@
 
 #include "skein/array/creation.h"
 #include "skein/array/ufunc.h"
+#include "temp_dir_test_util.h"
 
 namespace skein {
 namespace {
@@ -18,19 +19,11 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class NpyTest : public ::testing::Test {
+class NpyTest : public io::testing::TempDirTest<> {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skein-npy-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   static void WriteBytes(const std::string& path, const std::string& bytes) {
     std::ofstream(path, std::ios::binary) << bytes;
   }
-  fs::path dir_;
 };
 
 TEST_F(NpyTest, RoundTripsEveryDType) {

@@ -11,6 +11,7 @@
 
 #include "skein/array/creation.h"
 #include "skein/array/ufunc.h"
+#include "temp_dir_test_util.h"
 
 namespace skein {
 namespace {
@@ -18,16 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-class ZarrTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("skein-zarr-" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  fs::path dir_;
-};
+using ZarrTest = io::testing::TempDirTest<::testing::TestWithParam<std::string>>;
 
 TEST_P(ZarrTest, RoundTripsWithEdgeChunks) {
   Array x = random::default_rng(4).normal(0, 1, {23, 17}, ChunkSpec({10, 5}));
