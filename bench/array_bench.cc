@@ -148,7 +148,7 @@ int main(int argc, char** argv) {
   }
 
   // matmul: OpenBLAS on the whole matrices (all threads), then skein blockwise.
-  if (m > 0) {
+  if (m > 0 && (only.empty() || only == "matmul")) {
     std::vector<double> a(static_cast<size_t>(m * m)), b(static_cast<size_t>(m * m)), c(static_cast<size_t>(m * m));
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < m; ++j) {

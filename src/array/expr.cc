@@ -3,6 +3,7 @@
 #include "expr_internal.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -254,7 +255,10 @@ bool ResultShape(const Program& program, std::span<const NDArray* const> inputs,
 
 namespace {
 
-constexpr int64_t kPiece = 1024;
+// Scratch bytes the per-node piece buffers may use together (half of L1).
+constexpr int64_t kL1Budget = 16384;
+// How far ahead of the piece being computed streamed inputs are prefetched.
+constexpr int64_t kAheadBytes = 8192;
 using Kernel = void (*)(const void* a, const void* b, const void* c, void* out, int64_t n);
 
 template <class T>
@@ -558,7 +562,8 @@ struct Step {
 
 }  // namespace
 
-NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin, int64_t row_end) {
+NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin, int64_t row_end,
+                 NDArray* storage) {
   if (static_cast<int32_t>(inputs.size()) != program.num_inputs) {
     throw Error("elementwise: program takes " + std::to_string(program.num_inputs) + " inputs, task gave " +
                 std::to_string(inputs.size()));
@@ -595,7 +600,16 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     row_begin = 0;
   }
   const ExprNode& root = program.nodes.back();
-  NDArray out = NDArray::Empty(root.dtype, out_shape);
+  NDArray out;
+  std::byte* out_bytes = nullptr;
+  const int64_t out_bytes_needed = ShapeSize(out_shape) * static_cast<int64_t>(ItemSize(root.dtype));
+  if (storage && static_cast<int64_t>(storage->buffer().size()) >= out_bytes_needed) {
+    out = NDArray::FromBuffer(root.dtype, out_shape, storage->buffer().Slice(0, static_cast<size_t>(out_bytes_needed)));
+    out_bytes = static_cast<std::byte*>(storage->mutable_bytes());
+  } else {
+    out = NDArray::Empty(root.dtype, out_shape);
+    out_bytes = static_cast<std::byte*>(out.mutable_bytes());
+  }
   const int64_t total = out.size();
   if (total == 0) return out;
 
@@ -637,10 +651,12 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
   // gathering them element by element would touch a cache line per element.
   std::vector<const std::byte*> base(ni);
   std::vector<std::unique_ptr<uint64_t[]>> packed;
+  std::vector<char> streamed(ni, 0);  // read in place along rows (prefetched)
   for (size_t k = 0; k < ni; ++k) {
     const size_t item = inputs[k]->itemsize();
     base[k] = inputs[k]->bytes() + start_offset[k] * static_cast<int64_t>(item);
     const int64_t inner = strides[k][md - 1];
+    streamed[k] = inner == 1;
     if (inner == 0 || inner == 1) continue;
     packed.emplace_back(new uint64_t[static_cast<size_t>(total)]);
     auto* dst = reinterpret_cast<std::byte*>(packed.back().get());
@@ -677,6 +693,10 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
                       std::string(DTypeName(n.arg)));
     }
   }
+  // Pieces small enough that every node's scratch stays in L1 (a long
+  // program with 1024-element pieces would spill to L2 between kernels).
+  const int64_t kPiece = std::clamp<int64_t>(
+      static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(kL1Budget / (8 * static_cast<int64_t>(nn))))), 128, 1024);
   std::unique_ptr<uint64_t[]> scratch(new uint64_t[nn * kPiece]);  // 8-byte aligned, kPiece elements per node (not zeroed)
   auto buf = [&](size_t k) { return reinterpret_cast<std::byte*>(scratch.get() + k * kPiece); };
   for (size_t k = 0; k < nn; ++k) {
@@ -691,9 +711,9 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
   std::vector<const void*> ptr(nn);
   std::vector<int64_t> row_offset(ni);
   std::vector<int64_t> idx(md, 0);
+  std::vector<const std::byte*> pf_begin(ni), pf_end(ni);
   const int64_t inner = dims[md - 1];
   const int64_t rows = total / inner;
-  std::byte* out_bytes = static_cast<std::byte*>(out.mutable_bytes());
   const size_t out_item = ItemSize(root.dtype);
   for (int64_t row = 0; row < rows; ++row) {
     for (size_t k = 0; k < ni; ++k) {
@@ -704,7 +724,27 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     for (int64_t start = 0; start < inner; start += kPiece) {
       const int64_t n = std::min(kPiece, inner - start);
       std::byte* dst_root = out_bytes + (row * inner + start) * static_cast<int64_t>(out_item);
+      // Software prefetch of the streamed inputs kAheadBytes on, spread over
+      // the steps so that compute-heavy kernels (sqrt, exp) overlap the
+      // memory traffic instead of waiting for it piece by piece.
+      int64_t pf_lines = 0;
+      for (size_t in = 0; in < ni; ++in) {
+        if (!streamed[in]) continue;
+        const int64_t item = static_cast<int64_t>(inputs[in]->itemsize());
+        const int64_t ahead = kAheadBytes / item;
+        const int64_t b0 = std::min(inner, start + ahead), b1 = std::min(inner, start + ahead + kPiece);
+        pf_begin[in] = base[in] + (row_offset[in] + b0) * item;
+        pf_end[in] = base[in] + (row_offset[in] + b1) * item;
+        pf_lines = std::max<int64_t>(pf_lines, (b1 - b0) * item / 64 + 1);
+      }
+      const int64_t pf_per_step = (pf_lines + static_cast<int64_t>(nn) - 1) / static_cast<int64_t>(nn);
       for (size_t k = 0; k < nn; ++k) {
+        for (size_t in = 0; in < ni && pf_lines > 0; ++in) {
+          if (!streamed[in]) continue;
+          for (int64_t l = 0; l < pf_per_step && pf_begin[in] < pf_end[in]; ++l, pf_begin[in] += 64) {
+            __builtin_prefetch(pf_begin[in]);
+          }
+        }
         const Step& s = steps[k];
         std::byte* dst = k + 1 == nn ? dst_root : buf(k);
         switch (s.kind) {

@@ -64,8 +64,13 @@ struct Program {
 /// permutation, broadcastable to the result). With a row range, only rows
 /// [row_begin, row_end) along the result's first axis are computed (the
 /// reductions' slabs).
+///
+/// With `storage`, the result is written into its first bytes when it is
+/// large enough (the slab loops reuse one buffer instead of allocating, and
+/// page-faulting, a fresh one per slab); the result then aliases `storage`
+/// and is only valid until the next call with it.
 NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin = 0,
-                 int64_t row_end = -1);
+                 int64_t row_end = -1, NDArray* storage = nullptr);
 
 /// The broadcast shape of `shapes` (NumPy rules); false if they do not
 /// broadcast.

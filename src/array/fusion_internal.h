@@ -32,6 +32,7 @@ std::vector<Arg> InputBlockRefs(const std::vector<Array>& inputs, const Program&
 
 /// Evaluates `program` over `inputs` in slabs of whole rows along the first
 /// axis, about `max_elements` each, calling fn(slab, first_row) in order.
+/// The slabs share one buffer: fn must not keep `slab` past its return.
 void EvaluateInSlabs(const Program& program, std::span<const NDArray* const> inputs, int64_t max_elements,
                      const std::function<void(const NDArray& slab, int64_t first_row)>& fn);
 

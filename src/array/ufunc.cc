@@ -41,9 +41,12 @@ void EvaluateInSlabs(const Program& program, std::span<const NDArray* const> inp
   }
   const int64_t row = ShapeSize(std::span(out).subspan(1));
   const int64_t rows_per = std::max<int64_t>(1, max_elements / std::max<int64_t>(row, 1));
+  // One buffer serves every slab: the slab is gone once fn returns.
+  NDArray storage =
+      NDArray::Empty(program.nodes.back().dtype, {std::min(rows_per, out[0]) * std::max<int64_t>(row, 1)});
   for (int64_t r0 = 0; r0 < out[0]; r0 += rows_per) {
     const int64_t r1 = std::min(out[0], r0 + rows_per);
-    fn(Evaluate(program, inputs, r0, r1), r0);
+    fn(Evaluate(program, inputs, r0, r1, &storage), r0);
   }
 }
 
