@@ -1,0 +1,179 @@
+// skein/dataframe/column.h — one column of a dataframe partition, laid out as
+// Apache Arrow lays out arrays.
+//
+// A Column is immutable and shares its buffers: a validity bitmap (bit i set:
+// row i is valid; empty when there are no nulls), then
+//   - fixed-width types: the values (bool bit-packed, as in Arrow);
+//   - string: int32 offsets (length + 1) and the UTF-8 bytes;
+//   - category: int32 codes, plus a dictionary column of strings.
+// That is the Arrow memory layout, so columns cross the Arrow C Data
+// Interface (arrow_c.h) without copying.
+//
+//   skein::Column a = skein::Column::FromVector<int64_t>({1, 2, 3});
+//   skein::Column s = skein::Column::FromStrings({"x", std::nullopt, "z"});
+//   bool valid = s.IsValid(1);        // false
+//   std::string_view v = s.StringAt(2);   // "z"
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "skein/core/buffer.h"
+#include "skein/core/error.h"
+
+namespace skein {
+
+/// Element types of dataframe columns.
+enum class TypeId : uint8_t {
+  kInt64,
+  kInt32,
+  kFloat64,
+  kFloat32,
+  kBool,
+  kString,
+  kTimestamp,  ///< int64 nanoseconds since the Unix epoch, no time zone
+  kDate,       ///< int32 days since the Unix epoch
+  kCategory,   ///< int32 codes into a dictionary of strings
+};
+
+/// pandas-style names: "int64", "int32", "float64", "float32", "bool",
+/// "string", "datetime64[ns]", "date32", "category".
+std::string_view TypeName(TypeId t);
+/// The inverse of TypeName (also "str", "object", "timestamp", "date",
+/// "datetime"); Error naming `name` when it is none of them.
+TypeId TypeFromName(std::string_view name);
+/// Bytes per value of a fixed-width type (bool: 0, it is bit-packed;
+/// string: 0).
+size_t FixedWidth(TypeId t);
+bool IsNumeric(TypeId t);  ///< int64, int32, float64, float32
+bool IsInteger(TypeId t);  ///< int64, int32
+bool IsFloating(TypeId t);  ///< float64, float32
+
+namespace bits {
+inline bool Get(const uint8_t* b, int64_t i) { return (b[i >> 3] >> (i & 7)) & 1; }
+inline void Set(uint8_t* b, int64_t i) { b[i >> 3] |= static_cast<uint8_t>(1u << (i & 7)); }
+inline void Clear(uint8_t* b, int64_t i) { b[i >> 3] &= static_cast<uint8_t>(~(1u << (i & 7))); }
+inline int64_t Bytes(int64_t n) { return (n + 7) / 8; }
+}  // namespace bits
+
+/// One column. Immutable once built; safe for concurrent reads.
+class Column {
+ public:
+  /// An empty int64 column.
+  Column() = default;
+
+  /// Takes the parts of an Arrow array; checks the buffer sizes against
+  /// `length` and `type` (Error naming what is short).
+  static Column Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets = {},
+                     std::shared_ptr<const Column> dictionary = nullptr);
+  template <class T>
+  static Column FromVector(const std::vector<T>& values, const std::vector<bool>& valid = {});
+  static Column FromStrings(const std::vector<std::optional<std::string>>& values);
+  static Column FromBools(const std::vector<std::optional<bool>>& values);
+  /// `length` nulls of `type`.
+  static Column Nulls(TypeId type, int64_t length);
+
+  TypeId type() const { return type_; }
+  int64_t length() const { return length_; }
+  int64_t null_count() const { return null_count_; }
+  bool has_nulls() const { return null_count_ > 0; }
+  bool IsValid(int64_t i) const { return validity_.empty() || bits::Get(validity_bits(), i); }
+  bool IsNull(int64_t i) const { return !IsValid(i); }
+
+  const Buffer& validity() const { return validity_; }
+  const Buffer& values() const { return values_; }
+  const Buffer& offsets() const { return offsets_; }
+  const std::shared_ptr<const Column>& dictionary() const { return dictionary_; }
+  const uint8_t* validity_bits() const { return reinterpret_cast<const uint8_t*>(validity_.data()); }
+
+  /// Fixed-width values as T (int64_t for timestamps, int32_t for dates and
+  /// category codes); TypeError when T does not match the storage.
+  template <class T>
+  const T* data() const {
+    CheckStorage(sizeof(T), std::is_floating_point_v<T>);
+    return reinterpret_cast<const T*>(values_.data());
+  }
+  bool BoolAt(int64_t i) const { return bits::Get(reinterpret_cast<const uint8_t*>(values_.data()), i); }
+  const int32_t* string_offsets() const { return reinterpret_cast<const int32_t*>(offsets_.data()); }
+  /// String (or category label) of row i; "" for a null.
+  std::string_view StringAt(int64_t i) const;
+  /// Row i as a double (numeric, bool, timestamp, date); NaN for a null.
+  double NumberAt(int64_t i) const;
+  /// Row i as pandas prints it ("NaN"/"<NA>"/"NaT" for nulls).
+  std::string Format(int64_t i) const;
+
+  /// Rows [offset, offset + length), copied.
+  Column Slice(int64_t offset, int64_t length) const;
+  /// Rows at `indices` (any order, repeats allowed), copied.
+  Column Take(const std::vector<int64_t>& indices) const;
+  /// Rows where `mask` (a bool column, nulls false) is true.
+  Column Filter(const Column& mask) const;
+  /// A category column decoded to strings; other columns as they are.
+  Column Decoded() const;
+
+  /// Element bytes plus the object (memory accounting).
+  size_t nbytes() const;
+  /// Same type, length, nulls and values (NaN equals NaN).
+  bool Equals(const Column& other) const;
+  friend bool operator==(const Column& a, const Column& b) { return a.Equals(b); }
+
+ private:
+  void CheckStorage(size_t width, bool floating) const;
+
+  TypeId type_ = TypeId::kInt64;
+  int64_t length_ = 0;
+  int64_t null_count_ = 0;
+  Buffer validity_, values_, offsets_;
+  std::shared_ptr<const Column> dictionary_;
+};
+
+/// Appends values of one type and builds a Column. Not thread-safe.
+class ColumnBuilder {
+ public:
+  explicit ColumnBuilder(TypeId type, int64_t reserve = 0);
+  TypeId type() const { return type_; }
+  int64_t length() const { return length_; }
+
+  void AppendNull();
+  template <class T>
+  void Append(T v) {
+    EnsureValid();
+    std::memcpy(Grow(sizeof(T)), &v, sizeof(T));
+  }
+  void AppendBool(bool v);
+  void AppendString(std::string_view s);
+  Column Finish();
+
+ private:
+  std::byte* Grow(size_t width);
+  void EnsureValid();
+
+  TypeId type_;
+  int64_t length_ = 0, null_count_ = 0;
+  std::vector<uint8_t> validity_;  // only once a null was appended
+  std::vector<std::byte> values_;
+  std::vector<int32_t> offsets_{0};
+};
+
+template <class T>
+Column Column::FromVector(const std::vector<T>& values, const std::vector<bool>& valid) {
+  TypeId t = std::is_same_v<T, int64_t>   ? TypeId::kInt64
+             : std::is_same_v<T, int32_t> ? TypeId::kInt32
+             : std::is_same_v<T, double>  ? TypeId::kFloat64
+                                          : TypeId::kFloat32;
+  static_assert(std::is_same_v<T, int64_t> || std::is_same_v<T, int32_t> || std::is_same_v<T, double> ||
+                std::is_same_v<T, float>);
+  ColumnBuilder b(t, static_cast<int64_t>(values.size()));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!valid.empty() && !valid[i]) b.AppendNull();
+    else b.Append(values[i]);
+  }
+  return b.Finish();
+}
+
+}  // namespace skein

@@ -1,0 +1,420 @@
+// Columns: construction, checks, element access, slicing and gathering
+// (see column.h).
+#include "skein/dataframe/column.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <limits>
+
+#include "dates_internal.h"
+
+namespace skein {
+
+std::string_view TypeName(TypeId t) {
+  switch (t) {
+    case TypeId::kInt64: return "int64";
+    case TypeId::kInt32: return "int32";
+    case TypeId::kFloat64: return "float64";
+    case TypeId::kFloat32: return "float32";
+    case TypeId::kBool: return "bool";
+    case TypeId::kString: return "string";
+    case TypeId::kTimestamp: return "datetime64[ns]";
+    case TypeId::kDate: return "date32";
+    case TypeId::kCategory: return "category";
+  }
+  return "?";
+}
+
+TypeId TypeFromName(std::string_view n) {
+  for (TypeId t : {TypeId::kInt64, TypeId::kInt32, TypeId::kFloat64, TypeId::kFloat32, TypeId::kBool, TypeId::kString,
+                   TypeId::kTimestamp, TypeId::kDate, TypeId::kCategory}) {
+    if (n == TypeName(t)) return t;
+  }
+  if (n == "str" || n == "object") return TypeId::kString;
+  if (n == "timestamp" || n == "datetime") return TypeId::kTimestamp;
+  if (n == "date") return TypeId::kDate;
+  throw TypeError("unknown column type '" + std::string(n) +
+                  "' (int64, int32, float64, float32, bool, string, datetime64[ns], date32, category)");
+}
+
+size_t FixedWidth(TypeId t) {
+  switch (t) {
+    case TypeId::kInt64:
+    case TypeId::kFloat64:
+    case TypeId::kTimestamp: return 8;
+    case TypeId::kInt32:
+    case TypeId::kFloat32:
+    case TypeId::kDate:
+    case TypeId::kCategory: return 4;
+    default: return 0;
+  }
+}
+bool IsInteger(TypeId t) { return t == TypeId::kInt64 || t == TypeId::kInt32; }
+bool IsFloating(TypeId t) { return t == TypeId::kFloat64 || t == TypeId::kFloat32; }
+bool IsNumeric(TypeId t) { return IsInteger(t) || IsFloating(t); }
+
+namespace {
+
+int64_t CountNulls(const Buffer& validity, int64_t length) {
+  if (validity.empty()) return 0;
+  const auto* b = reinterpret_cast<const uint8_t*>(validity.data());
+  int64_t valid = 0;
+  const int64_t whole = length / 8;
+  for (int64_t i = 0; i < whole; ++i) valid += std::popcount(static_cast<unsigned>(b[i]));
+  for (int64_t i = whole * 8; i < length; ++i) valid += bits::Get(b, i);
+  return length - valid;
+}
+
+std::string Short(const char* what, TypeId t, int64_t length, size_t have, size_t need) {
+  return std::string("column of ") + std::string(TypeName(t)) + " with " + std::to_string(length) + " rows: " + what +
+         " buffer has " + std::to_string(have) + " bytes, needs " + std::to_string(need);
+}
+
+}  // namespace
+
+Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
+                    std::shared_ptr<const Column> dictionary) {
+  if (length < 0) throw Error("column: negative length " + std::to_string(length));
+  Column c;
+  c.type_ = type;
+  c.length_ = length;
+  const size_t n = static_cast<size_t>(length);
+  if (!validity.empty() && validity.size() < static_cast<size_t>(bits::Bytes(length))) {
+    throw Error(Short("validity", type, length, validity.size(), static_cast<size_t>(bits::Bytes(length))));
+  }
+  if (type == TypeId::kString) {
+    if (offsets.size() < (n + 1) * 4) throw Error(Short("offsets", type, length, offsets.size(), (n + 1) * 4));
+    const auto* o = reinterpret_cast<const int32_t*>(offsets.data());
+    if (o[0] < 0 || o[n] < o[0] || static_cast<size_t>(o[n]) > values.size()) {
+      throw Error("string column with " + std::to_string(length) + " rows: offsets run from " + std::to_string(o[0]) +
+                  " to " + std::to_string(o[n]) + " over " + std::to_string(values.size()) + " bytes");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (o[i + 1] < o[i]) throw Error("string column: offsets decrease at row " + std::to_string(i));
+    }
+  } else if (type == TypeId::kBool) {
+    if (values.size() < static_cast<size_t>(bits::Bytes(length))) {
+      throw Error(Short("values", type, length, values.size(), static_cast<size_t>(bits::Bytes(length))));
+    }
+  } else if (values.size() < n * FixedWidth(type)) {
+    throw Error(Short("values", type, length, values.size(), n * FixedWidth(type)));
+  }
+  if (type == TypeId::kCategory) {
+    if (!dictionary || dictionary->type() != TypeId::kString) {
+      throw Error("category column needs a dictionary of strings");
+    }
+    const auto* codes = reinterpret_cast<const int32_t*>(values.data());
+    const auto* vb = reinterpret_cast<const uint8_t*>(validity.data());
+    for (size_t i = 0; i < n; ++i) {
+      if ((validity.empty() || bits::Get(vb, static_cast<int64_t>(i))) &&
+          (codes[i] < 0 || codes[i] >= dictionary->length())) {
+        throw Error("category column: code " + std::to_string(codes[i]) + " at row " + std::to_string(i) +
+                    " is outside its dictionary of " + std::to_string(dictionary->length()));
+      }
+    }
+  }
+  c.null_count_ = CountNulls(validity, length);
+  c.validity_ = c.null_count_ ? std::move(validity) : Buffer();
+  c.values_ = std::move(values);
+  c.offsets_ = std::move(offsets);
+  c.dictionary_ = std::move(dictionary);
+  return c;
+}
+
+Column Column::FromStrings(const std::vector<std::optional<std::string>>& values) {
+  ColumnBuilder b(TypeId::kString, static_cast<int64_t>(values.size()));
+  for (const auto& v : values) {
+    if (v) b.AppendString(*v);
+    else b.AppendNull();
+  }
+  return b.Finish();
+}
+
+Column Column::FromBools(const std::vector<std::optional<bool>>& values) {
+  ColumnBuilder b(TypeId::kBool, static_cast<int64_t>(values.size()));
+  for (const auto& v : values) {
+    if (v) b.AppendBool(*v);
+    else b.AppendNull();
+  }
+  return b.Finish();
+}
+
+Column Column::Nulls(TypeId type, int64_t length) {
+  if (type == TypeId::kCategory) {
+    ColumnBuilder codes(TypeId::kCategory, length);
+    for (int64_t i = 0; i < length; ++i) codes.AppendNull();
+    Column c = codes.Finish();
+    return Make(TypeId::kCategory, length, c.validity_, c.values_, {},
+                std::make_shared<const Column>(Column::FromStrings({})));
+  }
+  ColumnBuilder b(type, length);
+  for (int64_t i = 0; i < length; ++i) b.AppendNull();
+  return b.Finish();
+}
+
+void Column::CheckStorage(size_t width, bool floating) const {
+  const bool ok = FixedWidth(type_) == width && IsFloating(type_) == floating && type_ != TypeId::kString &&
+                  type_ != TypeId::kBool;
+  if (!ok) {
+    throw TypeError("column of type " + std::string(TypeName(type_)) + " read as " +
+                    (floating ? "float" : "int") + std::to_string(width * 8));
+  }
+}
+
+std::string_view Column::StringAt(int64_t i) const {
+  if (type_ == TypeId::kCategory) {
+    if (IsNull(i)) return {};
+    return dictionary_->StringAt(reinterpret_cast<const int32_t*>(values_.data())[i]);
+  }
+  if (type_ != TypeId::kString) throw TypeError("StringAt on a column of " + std::string(TypeName(type_)));
+  const int32_t* o = string_offsets();
+  return {reinterpret_cast<const char*>(values_.data()) + o[i], static_cast<size_t>(o[i + 1] - o[i])};
+}
+
+double Column::NumberAt(int64_t i) const {
+  if (IsNull(i)) return std::numeric_limits<double>::quiet_NaN();
+  switch (type_) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: return static_cast<double>(reinterpret_cast<const int64_t*>(values_.data())[i]);
+    case TypeId::kInt32:
+    case TypeId::kDate: return reinterpret_cast<const int32_t*>(values_.data())[i];
+    case TypeId::kFloat64: return reinterpret_cast<const double*>(values_.data())[i];
+    case TypeId::kFloat32: return reinterpret_cast<const float*>(values_.data())[i];
+    case TypeId::kBool: return BoolAt(i) ? 1 : 0;
+    default: throw TypeError("column of " + std::string(TypeName(type_)) + " is not numeric");
+  }
+}
+
+std::string Column::Format(int64_t i) const {
+  if (IsNull(i)) {
+    if (IsFloating(type_)) return "NaN";
+    if (type_ == TypeId::kTimestamp || type_ == TypeId::kDate) return "NaT";
+    return "<NA>";
+  }
+  switch (type_) {
+    case TypeId::kInt64: return std::to_string(data<int64_t>()[i]);
+    case TypeId::kInt32: return std::to_string(data<int32_t>()[i]);
+    case TypeId::kFloat64:
+    case TypeId::kFloat32: {
+      const double v = NumberAt(i);
+      if (std::isnan(v)) return "NaN";
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.6g", v);
+      std::string s = buf;
+      if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+      return s;
+    }
+    case TypeId::kBool: return BoolAt(i) ? "True" : "False";
+    case TypeId::kString:
+    case TypeId::kCategory: return std::string(StringAt(i));
+    case TypeId::kTimestamp: return dates::FormatTimestamp(data<int64_t>()[i]);
+    case TypeId::kDate: return dates::FormatDate(data<int32_t>()[i]);
+  }
+  return "?";
+}
+
+Column Column::Slice(int64_t offset, int64_t length) const {
+  if (offset < 0 || length < 0 || offset > length_ || length > length_ - offset) {
+    throw Error("column slice [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
+                ") is outside its " + std::to_string(length_) + " rows");
+  }
+  std::vector<int64_t> idx(static_cast<size_t>(length));
+  for (int64_t i = 0; i < length; ++i) idx[static_cast<size_t>(i)] = offset + i;
+  return Take(idx);
+}
+
+Column Column::Take(const std::vector<int64_t>& indices) const {
+  const int64_t n = static_cast<int64_t>(indices.size());
+  for (int64_t i : indices) {
+    if (i < 0 || i >= length_) {
+      throw Error("column take: row " + std::to_string(i) + " is outside its " + std::to_string(length_) + " rows");
+    }
+  }
+  Buffer validity;
+  if (has_nulls()) {
+    std::byte* w;
+    validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
+    auto* vb = reinterpret_cast<uint8_t*>(w);
+    for (int64_t k = 0; k < n; ++k) {
+      if (IsValid(indices[static_cast<size_t>(k)])) bits::Set(vb, k);
+    }
+  }
+  if (type_ == TypeId::kString) {
+    const int32_t* o = string_offsets();
+    int64_t total = 0;
+    for (int64_t i : indices) total += o[i + 1] - o[i];
+    if (total > std::numeric_limits<int32_t>::max()) throw Error("column take: more than 2 GiB of strings");
+    std::byte *wo, *wv;
+    Buffer offsets = Buffer::Allocate(static_cast<size_t>(n + 1) * 4, &wo);
+    Buffer values = Buffer::Allocate(static_cast<size_t>(total), &wv);
+    auto* no = reinterpret_cast<int32_t*>(wo);
+    int32_t at = 0;
+    no[0] = 0;
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = indices[static_cast<size_t>(k)];
+      const int32_t len = o[i + 1] - o[i];
+      std::memcpy(wv + at, values_.data() + o[i], static_cast<size_t>(len));
+      at += len;
+      no[k + 1] = at;
+    }
+    return Make(type_, n, std::move(validity), std::move(values), std::move(offsets));
+  }
+  std::byte* w;
+  if (type_ == TypeId::kBool) {
+    Buffer values = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
+    auto* vb = reinterpret_cast<uint8_t*>(w);
+    for (int64_t k = 0; k < n; ++k) {
+      if (BoolAt(indices[static_cast<size_t>(k)])) bits::Set(vb, k);
+    }
+    return Make(type_, n, std::move(validity), std::move(values));
+  }
+  const size_t width = FixedWidth(type_);
+  Buffer values = Buffer::Allocate(static_cast<size_t>(n) * width, &w);
+  if (width == 8) {
+    const auto* src = reinterpret_cast<const uint64_t*>(values_.data());
+    auto* dst = reinterpret_cast<uint64_t*>(w);
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
+  } else {
+    const auto* src = reinterpret_cast<const uint32_t*>(values_.data());
+    auto* dst = reinterpret_cast<uint32_t*>(w);
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
+  }
+  return Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
+}
+
+Column Column::Filter(const Column& mask) const {
+  if (mask.type() != TypeId::kBool) throw TypeError("filter mask must be bool, got " + std::string(TypeName(mask.type())));
+  if (mask.length() != length_) {
+    throw Error("filter mask has " + std::to_string(mask.length()) + " rows, the column " + std::to_string(length_));
+  }
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < length_; ++i) {
+    if (mask.IsValid(i) && mask.BoolAt(i)) idx.push_back(i);
+  }
+  return Take(idx);
+}
+
+Column Column::Decoded() const {
+  if (type_ != TypeId::kCategory) return *this;
+  ColumnBuilder b(TypeId::kString, length_);
+  for (int64_t i = 0; i < length_; ++i) {
+    if (IsNull(i)) b.AppendNull();
+    else b.AppendString(StringAt(i));
+  }
+  return b.Finish();
+}
+
+size_t Column::nbytes() const {
+  return sizeof(*this) + validity_.size() + values_.size() + offsets_.size() + (dictionary_ ? dictionary_->nbytes() : 0);
+}
+
+bool Column::Equals(const Column& o) const {
+  if (type_ != o.type_ || length_ != o.length_ || null_count_ != o.null_count_) return false;
+  for (int64_t i = 0; i < length_; ++i) {
+    if (IsValid(i) != o.IsValid(i)) return false;
+    if (IsNull(i)) continue;
+    switch (type_) {
+      case TypeId::kString:
+      case TypeId::kCategory:
+        if (StringAt(i) != o.StringAt(i)) return false;
+        break;
+      case TypeId::kFloat64:
+      case TypeId::kFloat32: {
+        const double a = NumberAt(i), b = o.NumberAt(i);
+        if (!(a == b || (std::isnan(a) && std::isnan(b)))) return false;
+        break;
+      }
+      case TypeId::kBool:
+        if (BoolAt(i) != o.BoolAt(i)) return false;
+        break;
+      case TypeId::kInt64:
+      case TypeId::kTimestamp:
+        if (data<int64_t>()[i] != o.data<int64_t>()[i]) return false;
+        break;
+      default:
+        if (data<int32_t>()[i] != o.data<int32_t>()[i]) return false;
+    }
+  }
+  return true;
+}
+
+// ---- builder ----------------------------------------------------------------
+
+ColumnBuilder::ColumnBuilder(TypeId type, int64_t reserve) : type_(type) {
+  if (type == TypeId::kBool) values_.reserve(static_cast<size_t>(bits::Bytes(reserve)));
+  else if (type != TypeId::kString) values_.reserve(static_cast<size_t>(reserve) * FixedWidth(type));
+  if (type == TypeId::kString) offsets_.reserve(static_cast<size_t>(reserve) + 1);
+}
+
+std::byte* ColumnBuilder::Grow(size_t width) {
+  const size_t at = values_.size();
+  values_.resize(at + width);
+  ++length_;
+  return values_.data() + at;
+}
+
+void ColumnBuilder::EnsureValid() {
+  if (validity_.empty()) return;
+  if (static_cast<int64_t>(validity_.size()) < bits::Bytes(length_ + 1)) validity_.push_back(0);
+  bits::Set(validity_.data(), length_);
+}
+
+void ColumnBuilder::AppendNull() {
+  if (validity_.empty()) validity_.assign(static_cast<size_t>(bits::Bytes(length_ + 1)) + 1, 0xff);
+  if (static_cast<int64_t>(validity_.size()) < bits::Bytes(length_ + 1)) validity_.push_back(0);
+  bits::Clear(validity_.data(), length_);
+  ++null_count_;
+  if (type_ == TypeId::kString) {
+    offsets_.push_back(offsets_.back());
+    ++length_;
+  } else if (type_ == TypeId::kBool) {
+    if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) values_.push_back(std::byte{0});
+    ++length_;
+  } else {
+    std::memset(Grow(FixedWidth(type_)), 0, FixedWidth(type_));
+  }
+}
+
+void ColumnBuilder::AppendBool(bool v) {
+  if (type_ != TypeId::kBool) throw TypeError("AppendBool to a column of " + std::string(TypeName(type_)));
+  EnsureValid();
+  if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) values_.push_back(std::byte{0});
+  if (v) bits::Set(reinterpret_cast<uint8_t*>(values_.data()), length_);
+  ++length_;
+}
+
+void ColumnBuilder::AppendString(std::string_view s) {
+  if (type_ != TypeId::kString) throw TypeError("AppendString to a column of " + std::string(TypeName(type_)));
+  EnsureValid();
+  const size_t at = values_.size();
+  if (at + s.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    throw Error("string column: more than 2 GiB of strings in one partition");
+  }
+  values_.resize(at + s.size());
+  std::memcpy(values_.data() + at, s.data(), s.size());
+  offsets_.push_back(static_cast<int32_t>(values_.size()));
+  ++length_;
+}
+
+Column ColumnBuilder::Finish() {
+  Buffer validity;
+  if (null_count_) {
+    validity_.resize(static_cast<size_t>(bits::Bytes(length_)));
+    // Bits past the end are zero, as Arrow consumers expect of padding.
+    for (int64_t i = length_; i < bits::Bytes(length_) * 8; ++i) bits::Clear(validity_.data(), i);
+    validity = Buffer(std::vector<std::byte>(reinterpret_cast<std::byte*>(validity_.data()),
+                                             reinterpret_cast<std::byte*>(validity_.data()) + validity_.size()));
+  }
+  Buffer offsets;
+  if (type_ == TypeId::kString) {
+    offsets = Buffer::Copy(offsets_.data(), offsets_.size() * 4);
+  }
+  if (type_ == TypeId::kBool) values_.resize(static_cast<size_t>(bits::Bytes(length_)));
+  Column c = Column::Make(type_ == TypeId::kCategory ? TypeId::kInt32 : type_, length_, std::move(validity),
+                          Buffer(std::move(values_)), std::move(offsets));
+  *this = ColumnBuilder(type_);
+  return c;
+}
+
+}  // namespace skein

@@ -1,0 +1,189 @@
+// Columns and tables: building, nulls, slicing, printing, serialization and
+// the Arrow C Data Interface both ways.
+#include "skein/dataframe/table.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "dates_internal.h"
+#include "skein/core/serialize.h"
+#include "skein/core/value.h"
+#include "skein/dataframe/arrow_c.h"
+
+namespace skein {
+namespace {
+
+using ::testing::HasSubstr;
+
+Table Sample() {
+  ColumnBuilder ts(TypeId::kTimestamp), d(TypeId::kDate);
+  int64_t t;
+  if (!dates::ParseTimestamp("2024-02-29 13:45:01.5", &t)) throw Error("bad timestamp");
+  ts.Append(t);
+  ts.AppendNull();
+  ts.Append(int64_t{0});
+  int32_t day;
+  dates::ParseDate("1999-12-31", &day);
+  d.Append(day);
+  d.Append(int32_t{0});
+  d.AppendNull();
+  auto dict = std::make_shared<const Column>(Column::FromStrings({"low", "high"}));
+  ColumnBuilder codes(TypeId::kCategory);
+  codes.Append(int32_t{1});
+  codes.AppendNull();
+  codes.Append(int32_t{0});
+  Column c = codes.Finish();
+  Column cat = Column::Make(TypeId::kCategory, 3, c.validity(), c.values(), {}, dict);
+  return Table({{"i64", Column::FromVector<int64_t>({1, -2, 3}, {true, false, true})},
+                {"i32", Column::FromVector<int32_t>({7, 8, 9})},
+                {"f64", Column::FromVector<double>({0.5, std::nan(""), 1e300})},
+                {"f32", Column::FromVector<float>({1.5f, 2.5f, 0}, {true, true, false})},
+                {"b", Column::FromBools({true, std::nullopt, false})},
+                {"s", Column::FromStrings({"héllo", std::nullopt, ""})},
+                {"ts", ts.Finish()},
+                {"d", d.Finish()},
+                {"cat", cat}});
+}
+
+TEST(Column, BuildsWithNullsAndReadsBack) {
+  Table t = Sample();
+  EXPECT_EQ(t.num_rows(), 3);
+  const Column& i = t.column("i64");
+  EXPECT_EQ(i.null_count(), 1);
+  EXPECT_TRUE(i.IsNull(1));
+  EXPECT_EQ(i.data<int64_t>()[2], 3);
+  EXPECT_THROW(i.data<double>(), TypeError);
+  EXPECT_EQ(t.column("s").StringAt(0), "héllo");
+  EXPECT_TRUE(t.column("s").IsNull(1));
+  EXPECT_EQ(t.column("b").BoolAt(2), false);
+  EXPECT_EQ(t.column("cat").StringAt(0), "high");
+  EXPECT_EQ(t.column("ts").Format(0), "2024-02-29 13:45:01.5");
+  EXPECT_EQ(t.column("d").Format(0), "1999-12-31");
+  EXPECT_EQ(t.column("d").Format(2), "NaT");
+  EXPECT_EQ(t.column("f32").Format(2), "NaN");
+  EXPECT_EQ(t.column("i64").Format(1), "<NA>");
+}
+
+TEST(Column, MakeRejectsBuffersThatDoNotFit) {
+  EXPECT_THAT([] { Column::Make(TypeId::kInt64, 4, {}, Buffer::Copy("12345678", 8)); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("needs 32")));
+  int32_t bad[] = {0, 5, 2};
+  EXPECT_THROW(Column::Make(TypeId::kString, 2, {}, Buffer::Copy("abcde", 5), Buffer::Copy(bad, sizeof bad)), Error);
+  int32_t past[] = {0, 9};
+  EXPECT_THROW(Column::Make(TypeId::kString, 1, {}, Buffer::Copy("abc", 3), Buffer::Copy(past, sizeof past)), Error);
+  int32_t code[] = {5};
+  auto dict = std::make_shared<const Column>(Column::FromStrings({"a"}));
+  EXPECT_THAT([&] { Column::Make(TypeId::kCategory, 1, {}, Buffer::Copy(code, 4), {}, dict); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("outside its dictionary")));
+}
+
+TEST(Table, SelectSliceTakeFilterConcat) {
+  Table t = Sample();
+  EXPECT_THAT([&] { t.column("nope"); }, ::testing::ThrowsMessage<KeyError>(HasSubstr("no column 'nope'")));
+  Table two = t.Select({"s", "i32"});
+  EXPECT_EQ(two.names(), (std::vector<std::string>{"s", "i32"}));
+  Table tail = t.Slice(1, 5);
+  EXPECT_EQ(tail.num_rows(), 2);
+  EXPECT_TRUE(tail.column("s").IsNull(0));
+  Table taken = t.Take({2, 0, 2});
+  EXPECT_EQ(taken.column("i32").data<int32_t>()[1], 7);
+  EXPECT_EQ(taken.column("cat").StringAt(1), "high");
+  Table filtered = t.Filter(Column::FromBools({true, std::nullopt, true}));
+  EXPECT_EQ(filtered.num_rows(), 2);
+  Table both = Table::Concat({t.Select({"i64", "s", "b"}), filtered.Select({"i64", "s", "b"})});
+  EXPECT_EQ(both.num_rows(), 5);
+  EXPECT_EQ(both.column("s").StringAt(3), "héllo");
+  EXPECT_TRUE(both.column("i64").IsNull(1));
+  EXPECT_THAT([&] { Table::Concat({t, two}); }, ::testing::ThrowsMessage<Error>(HasSubstr("has schema")));
+  EXPECT_THROW(Table({{"a", Column::FromVector<int64_t>({1})}, {"b", Column::FromVector<int64_t>({1, 2})}}), Error);
+}
+
+TEST(Table, PrintsLikePandas) {
+  Table t({{"a", Column::FromVector<int64_t>({1, 20})}, {"name", Column::FromStrings({"x", std::nullopt})}});
+  EXPECT_EQ(t.ToString(), "    a  name\n0   1     x\n1  20  <NA>\n");
+  std::vector<int64_t> many(100);
+  for (int i = 0; i < 100; ++i) many[static_cast<size_t>(i)] = i;
+  std::string s = Table({{"v", Column::FromVector<int64_t>(many)}}).ToString(4);
+  EXPECT_THAT(s, HasSubstr("..."));
+  EXPECT_THAT(s, HasSubstr("[100 rows x 1 columns]"));
+  EXPECT_THAT(s, HasSubstr("99"));
+}
+
+TEST(Table, SerializesThroughFrames) {
+  Table t = Sample();
+  Serialized s = Serialize(Value::From(t));
+  Table back = Deserialize(s).get<Table>();
+  EXPECT_EQ(back, t);
+  std::string packed = Pack(s);
+  for (size_t cut : {packed.size() / 2, packed.size() - 3}) {
+    EXPECT_THROW(Deserialize(Unpack(std::string_view(packed).substr(0, cut), "cut")), SerializationError);
+  }
+}
+
+TEST(ArrowC, ExportsZeroCopyAndImportsBack) {
+  Table t = Sample();
+  ArrowSchema schema;
+  ArrowArray array;
+  ExportTable(t, &schema, &array);
+  EXPECT_STREQ(schema.format, "+s");
+  ASSERT_EQ(schema.n_children, 9);
+  EXPECT_STREQ(schema.children[5]->format, "u");
+  EXPECT_STREQ(schema.children[6]->format, "tsn:");
+  EXPECT_STREQ(schema.children[8]->dictionary->format, "u");
+  // Zero copy: the exported values are the column's own bytes.
+  EXPECT_EQ(array.children[0]->buffers[1], t.column("i64").values().data());
+  EXPECT_EQ(array.children[0]->null_count, 1);
+  Table back = ImportTable(&schema, &array);
+  EXPECT_EQ(schema.release, nullptr);
+  EXPECT_EQ(array.release, nullptr);
+  EXPECT_EQ(back, t);
+  EXPECT_EQ(back.column("s").values().data(), t.column("s").values().data());
+}
+
+TEST(ArrowC, ImportsOffsetsAndOtherTimestampUnits) {
+  Column c = Column::FromVector<int64_t>({10, 20, 30, 40}, {true, false, true, true});
+  ArrowSchema s;
+  ArrowArray a;
+  ExportColumn(c, "x", &s, &a);
+  a.offset = 1;
+  a.length = 3;
+  const std::string us = "tsu:";
+  s.format = us.c_str();
+  Column back = ImportColumn(&s, &a);
+  EXPECT_EQ(back.type(), TypeId::kTimestamp);
+  EXPECT_TRUE(back.IsNull(0));
+  EXPECT_EQ(back.data<int64_t>()[1], 30000);
+}
+
+TEST(ArrowC, RejectsWhatItCannotRead) {
+  Column c = Column::FromVector<int64_t>({1});
+  ArrowSchema s;
+  ArrowArray a;
+  ExportColumn(c, "weird", &s, &a);
+  const std::string f = "+l";
+  s.format = f.c_str();
+  EXPECT_THAT([&] { ImportColumn(&s, &a); }, ::testing::ThrowsMessage<IOError>(HasSubstr("column 'weird'")));
+  EXPECT_EQ(a.release, nullptr);  // released even on error
+  ExportColumn(c, "short", &s, &a);
+  a.n_buffers = 1;
+  EXPECT_THAT([&] { ImportColumn(&s, &a); }, ::testing::ThrowsMessage<IOError>(HasSubstr("needs 2 buffers")));
+}
+
+TEST(Dates, ParseAndFormatRoundTrip) {
+  int32_t d;
+  EXPECT_TRUE(dates::ParseDate("2000-02-29", &d));
+  EXPECT_EQ(dates::FormatDate(d), "2000-02-29");
+  EXPECT_FALSE(dates::ParseDate("1900-02-29", &d));
+  EXPECT_FALSE(dates::ParseDate("2021-13-01", &d));
+  EXPECT_TRUE(dates::ParseDate("1969-12-31", &d));
+  EXPECT_EQ(d, -1);
+  int64_t ns;
+  EXPECT_TRUE(dates::ParseTimestamp("1969-12-31T23:59:59.999999999Z", &ns));
+  EXPECT_EQ(ns, -1);
+  EXPECT_EQ(dates::FormatTimestamp(-1), "1969-12-31 23:59:59.999999999");
+  EXPECT_FALSE(dates::ParseTimestamp("2020-01-01 25:00", &ns));
+  EXPECT_FALSE(dates::ParseTimestamp("2020-01-01 10:00:00.", &ns));
+}
+
+}  // namespace
+}  // namespace skein
