@@ -1,0 +1,524 @@
+// CSV: a quote-aware tokenizer, per-column converters into Arrow-layout
+// columns, type inference from the first rows, block planning at row
+// boundaries, and the writer (see csv.h).
+#include "skein/io/csv.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "dataframe/dates_internal.h"
+#include "file_internal.h"
+
+namespace skein {
+
+namespace {
+
+using io::internal::File;
+
+// One field of a record: text bytes [begin, end), and whether it was quoted
+// with doubled quotes inside (it then needs unescaping).
+struct RawField {
+  const char* begin;
+  const char* end;
+  bool escaped;
+  std::string_view view() const { return {begin, static_cast<size_t>(end - begin)}; }
+};
+
+[[noreturn]] void Fail(const std::string& file, int64_t line, const std::string& what) {
+  throw IOError("CSV '" + file + "'" + (line > 0 ? ", line " + std::to_string(line) : std::string()) + ": " + what);
+}
+
+// Calls on_row(fields, line) for each record of `text`. Blank lines are
+// skipped (as pandas does). A record may span lines inside quotes.
+template <class OnRow>
+void Tokenize(std::string_view text, const CsvOptions& opt, const std::string& file, int64_t first_line,
+              OnRow&& on_row) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  const char delim = opt.delimiter, quote = opt.quote;
+  std::vector<RawField> fields;
+  int64_t line = first_line;
+  while (p < end) {
+    if (*p == '\n' || *p == '\r') {  // blank line
+      if (*p == '\r' && p + 1 < end && p[1] == '\n') ++p;
+      ++p;
+      if (line > 0) ++line;
+      continue;
+    }
+    fields.clear();
+    const int64_t record_line = line;
+    int64_t extra_lines = 0;
+    for (;;) {
+      if (p < end && *p == quote) {
+        const char* start = ++p;
+        bool escaped = false;
+        for (;;) {
+          const char* q = static_cast<const char*>(std::memchr(p, quote, static_cast<size_t>(end - p)));
+          if (!q) Fail(file, record_line, "a quoted field is never closed");
+          extra_lines += std::count(p, q, '\n');
+          p = q + 1;
+          if (p < end && *p == quote) {
+            escaped = true;
+            ++p;
+            continue;
+          }
+          fields.push_back({start, q, escaped});
+          break;
+        }
+        if (p < end && *p == delim) {
+          ++p;
+          continue;
+        }
+        if (p < end && *p != '\n' && *p != '\r') {
+          Fail(file, record_line, "unexpected character '" + std::string(1, *p) + "' after a closing quote in field " +
+                                      std::to_string(fields.size()));
+        }
+        break;
+      }
+      const char* start = p;
+      while (p < end && *p != delim && *p != '\n' && *p != '\r') ++p;
+      fields.push_back({start, p, false});
+      if (p < end && *p == delim) {
+        ++p;
+        continue;
+      }
+      break;
+    }
+    if (p < end && *p == '\r') ++p;
+    if (p < end && *p == '\n') ++p;
+    on_row(fields, record_line);
+    if (line > 0) line += 1 + extra_lines;
+  }
+}
+
+std::string Unescape(const RawField& f, char quote) {
+  std::string s;
+  s.reserve(static_cast<size_t>(f.end - f.begin));
+  for (const char* c = f.begin; c < f.end; ++c) {
+    s += *c;
+    if (*c == quote && c + 1 < f.end && c[1] == quote) ++c;
+  }
+  return s;
+}
+
+bool ParseInt(std::string_view s, int64_t* out) {
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b < e && *b == '+') ++b;
+  auto r = std::from_chars(b, e, *out);
+  return r.ec == std::errc() && r.ptr == e && b != e;
+}
+
+bool ParseDouble(std::string_view s, double* out) {
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b < e && *b == '+') ++b;
+  auto r = std::from_chars(b, e, *out);
+  return r.ec == std::errc() && r.ptr == e && b != e;
+}
+
+bool ParseBool(std::string_view s, bool* out) {
+  if (s == "True" || s == "true" || s == "TRUE") return *out = true, true;
+  if (s == "False" || s == "false" || s == "FALSE") return *out = false, true;
+  return false;
+}
+
+class NaSet {
+ public:
+  explicit NaSet(const std::vector<std::string>& values) : set_(values.begin(), values.end()) {
+    for (const auto& v : values) max_ = std::max(max_, v.size());
+    has_empty_ = set_.count("") > 0;
+  }
+  bool Contains(std::string_view s) const {
+    if (s.empty()) return has_empty_;
+    return s.size() <= max_ && set_.count(std::string(s)) > 0;
+  }
+
+ private:
+  std::unordered_set<std::string> set_;
+  size_t max_ = 0;
+  bool has_empty_ = false;
+};
+
+// Appends one column's fields, converting each to the column's type.
+class Converter {
+ public:
+  Converter(const std::string& name, TypeId type, const NaSet& na, int64_t reserve)
+      : name_(name), type_(type), na_(na), builder_(type == TypeId::kCategory ? TypeId::kString : type, reserve) {}
+
+  void Add(const RawField& f, char quote, const std::string& file, int64_t line) {
+    std::string unescaped;
+    std::string_view s = f.view();
+    if (f.escaped) s = unescaped = Unescape(f, quote);
+    if (na_.Contains(s)) {
+      builder_.AppendNull();
+      return;
+    }
+    if (type_ == TypeId::kString || type_ == TypeId::kCategory) {
+      builder_.AppendString(s);
+      return;
+    }
+    bool ok = false;
+    switch (type_) {
+      case TypeId::kInt64: {
+        int64_t v;
+        if ((ok = ParseInt(s, &v))) builder_.Append(v);
+        break;
+      }
+      case TypeId::kInt32: {
+        int64_t v;
+        if ((ok = ParseInt(s, &v) && v >= std::numeric_limits<int32_t>::min() &&
+                  v <= std::numeric_limits<int32_t>::max())) {
+          builder_.Append(static_cast<int32_t>(v));
+        }
+        break;
+      }
+      case TypeId::kFloat64: {
+        double v;
+        if ((ok = ParseDouble(s, &v))) builder_.Append(v);
+        break;
+      }
+      case TypeId::kFloat32: {
+        double v;
+        if ((ok = ParseDouble(s, &v))) builder_.Append(static_cast<float>(v));
+        break;
+      }
+      case TypeId::kBool: {
+        bool v;
+        if ((ok = ParseBool(s, &v))) builder_.AppendBool(v);
+        break;
+      }
+      case TypeId::kTimestamp: {
+        int64_t v;
+        if ((ok = dates::ParseTimestamp(s, &v))) builder_.Append(v);
+        break;
+      }
+      case TypeId::kDate: {
+        int32_t v;
+        if ((ok = dates::ParseDate(s, &v))) builder_.Append(v);
+        break;
+      }
+      default: break;
+    }
+    if (!ok) {
+      Fail(file, line, "column '" + name_ + "': '" + std::string(s.substr(0, 64)) + "' is not a valid " +
+                           std::string(TypeName(type_)) + " (force another type with dtype)");
+    }
+  }
+
+  Column Finish() {
+    Column c = builder_.Finish();
+    return type_ == TypeId::kCategory ? Encode(c) : c;
+  }
+
+ private:
+  static Column Encode(const Column& strings) {
+    std::unordered_map<std::string_view, int32_t> codes;
+    ColumnBuilder dict(TypeId::kString), out(TypeId::kCategory, strings.length());
+    std::vector<std::string_view> order;
+    for (int64_t i = 0; i < strings.length(); ++i) {
+      if (strings.IsNull(i)) {
+        out.AppendNull();
+        continue;
+      }
+      auto [it, fresh] = codes.emplace(strings.StringAt(i), static_cast<int32_t>(codes.size()));
+      if (fresh) dict.AppendString(it->first);
+      out.Append(it->second);
+    }
+    Column c = out.Finish();
+    return Column::Make(TypeId::kCategory, c.length(), c.validity(), c.values(), {},
+                        std::make_shared<const Column>(dict.Finish()));
+  }
+
+  const std::string& name_;
+  TypeId type_;
+  const NaSet& na_;
+  ColumnBuilder builder_;
+};
+
+// Where the header line ends (just past its newline), quote-aware.
+size_t HeaderEnd(std::string_view text, char quote) {
+  bool in_quote = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == quote) in_quote = !in_quote;
+    else if (text[i] == '\n' && !in_quote) return i + 1;
+  }
+  return text.size();
+}
+
+std::vector<std::string> HeaderNames(std::string_view text, const CsvOptions& opt, const std::string& file,
+                                     size_t* data_start) {
+  std::vector<std::string> names;
+  if (!opt.header) {
+    *data_start = 0;
+    names = opt.names;
+    if (names.empty()) {
+      // As many columns as the first row has.
+      size_t n = 0;
+      Tokenize(text.substr(0, HeaderEnd(text, opt.quote)), opt, file, 1,
+               [&](const std::vector<RawField>& f, int64_t) { n = std::max(n, f.size()); });
+      for (size_t i = 0; i < n; ++i) names.push_back(std::to_string(i));
+    }
+    return names;
+  }
+  *data_start = HeaderEnd(text, opt.quote);
+  Tokenize(text.substr(0, *data_start), opt, file, 1, [&](const std::vector<RawField>& fields, int64_t) {
+    if (!names.empty()) return;
+    for (const RawField& f : fields) names.push_back(f.escaped ? Unescape(f, opt.quote) : std::string(f.view()));
+  });
+  if (names.empty()) Fail(file, 1, "no header line (the file is empty)");
+  if (!opt.names.empty()) {
+    if (opt.names.size() != names.size()) {
+      Fail(file, 1, "names gives " + std::to_string(opt.names.size()) + " columns, the header has " +
+                        std::to_string(names.size()));
+    }
+    names = opt.names;
+  }
+  std::unordered_set<std::string> seen;
+  for (const auto& n : names) {
+    if (!seen.insert(n).second) Fail(file, 1, "column '" + n + "' appears twice in the header");
+  }
+  return names;
+}
+
+TypeId InferType(const std::vector<std::string>& values, bool dates) {
+  bool any = false, all_int = true, all_num = true, all_bool = true, all_date = true, all_ts = true;
+  for (const auto& s : values) {
+    any = true;
+    int64_t i;
+    double d;
+    bool b;
+    int32_t day;
+    int64_t ns;
+    all_int = all_int && ParseInt(s, &i);
+    all_num = all_num && ParseDouble(s, &d);
+    all_bool = all_bool && ParseBool(s, &b);
+    all_date = all_date && dates::ParseDate(s, &day);
+    all_ts = all_ts && dates::ParseTimestamp(s, &ns);
+  }
+  if (!any) return dates ? TypeId::kTimestamp : TypeId::kFloat64;
+  if (dates && all_date) return TypeId::kDate;
+  if (dates && all_ts) return TypeId::kTimestamp;
+  if (all_int) return TypeId::kInt64;
+  if (all_num) return TypeId::kFloat64;
+  if (all_bool) return TypeId::kBool;
+  return TypeId::kString;
+}
+
+}  // namespace
+
+CsvSchema InferCsvSchema(std::string_view text, const CsvOptions& opt, const std::string& file) {
+  if (opt.delimiter == opt.quote || opt.delimiter == '\n' || opt.delimiter == '\r') {
+    throw Error("read_csv: the delimiter must differ from the quote character and newlines");
+  }
+  CsvSchema schema;
+  size_t data_start;
+  schema.names = HeaderNames(text, opt, file, &data_start);
+  const size_t n = schema.names.size();
+  for (const auto& [name, type] : opt.dtype) {
+    if (std::find(schema.names.begin(), schema.names.end(), name) == schema.names.end()) {
+      Fail(file, 0, "dtype names column '" + name + "', which is not in the file");
+    }
+  }
+  for (const auto& name : opt.usecols) {
+    if (std::find(schema.names.begin(), schema.names.end(), name) == schema.names.end()) {
+      Fail(file, 0, "usecols names column '" + name + "', which is not in the file");
+    }
+  }
+  for (const auto& name : opt.parse_dates) {
+    if (std::find(schema.names.begin(), schema.names.end(), name) == schema.names.end()) {
+      Fail(file, 0, "parse_dates names column '" + name + "', which is not in the file");
+    }
+  }
+  // Sample: the first sample_rows rows.
+  std::string_view body = text.substr(data_start);
+  NaSet na(opt.na_values);
+  std::vector<std::vector<std::string>> samples(n);
+  int64_t rows = 0;
+  struct Stop {};
+  try {
+    Tokenize(body, opt, file, 2, [&](const std::vector<RawField>& fields, int64_t line) {
+      if (rows++ >= opt.sample_rows) throw Stop{};
+      if (fields.size() != n) {
+        Fail(file, line, "expected " + std::to_string(n) + " fields, found " + std::to_string(fields.size()));
+      }
+      for (size_t c = 0; c < n; ++c) {
+        std::string v = fields[c].escaped ? Unescape(fields[c], opt.quote) : std::string(fields[c].view());
+        if (!na.Contains(v)) samples[c].push_back(std::move(v));
+      }
+    });
+  } catch (const Stop&) {
+  }
+  std::vector<bool> used(n, opt.usecols.empty());
+  for (const auto& name : opt.usecols) {
+    used[static_cast<size_t>(std::find(schema.names.begin(), schema.names.end(), name) - schema.names.begin())] = true;
+  }
+  for (size_t c = 0; c < n; ++c) {
+    if (!used[c]) continue;
+    const std::string& name = schema.names[c];
+    auto forced = opt.dtype.find(name);
+    const bool dates = std::find(opt.parse_dates.begin(), opt.parse_dates.end(), name) != opt.parse_dates.end();
+    TypeId t = forced != opt.dtype.end() ? forced->second : InferType(samples[c], dates);
+    schema.fields.push_back({name, t});
+    schema.source_index.push_back(static_cast<int>(c));
+  }
+  return schema;
+}
+
+Table ParseCsv(std::string_view text, const CsvSchema& schema, const CsvOptions& opt, const std::string& file,
+               int64_t first_line) {
+  const size_t n = schema.names.size();
+  NaSet na(opt.na_values);
+  // Roughly how many rows: for the builders' first allocation.
+  const int64_t guess = static_cast<int64_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  std::vector<int> slot(n, -1);  // file column -> converter
+  std::vector<Converter> conv;
+  conv.reserve(schema.fields.size());
+  for (size_t k = 0; k < schema.fields.size(); ++k) {
+    conv.emplace_back(schema.fields[k].name, schema.fields[k].type, na, guess);
+    slot[static_cast<size_t>(schema.source_index[k])] = static_cast<int>(k);
+  }
+  int64_t rows = 0;
+  Tokenize(text, opt, file, first_line, [&](const std::vector<RawField>& fields, int64_t line) {
+    if (fields.size() != n) {
+      Fail(file, line, "expected " + std::to_string(n) + " fields, found " + std::to_string(fields.size()));
+    }
+    for (size_t c = 0; c < n; ++c) {
+      if (slot[c] >= 0) conv[static_cast<size_t>(slot[c])].Add(fields[c], opt.quote, file, line);
+    }
+    ++rows;
+  });
+  std::vector<std::pair<std::string, Column>> cols;
+  for (size_t k = 0; k < conv.size(); ++k) cols.emplace_back(schema.fields[k].name, conv[k].Finish());
+  if (cols.empty()) return Table::Empty(rows);
+  return Table(std::move(cols));
+}
+
+std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& opt) {
+  File f = File::OpenRead(path);
+  const int64_t size = f.Size();
+  std::string text(static_cast<size_t>(size), '\0');
+  if (size) f.ReadAt(0, text.data(), size);
+  size_t start = opt.header ? HeaderEnd(text, opt.quote) : 0;
+  const int64_t blocksize = std::max<int64_t>(opt.blocksize, 1);
+  const bool quotes = std::memchr(text.data(), opt.quote, text.size()) != nullptr;
+  std::vector<CsvBlock> blocks;
+  int64_t line = opt.header ? 2 : 1;
+  size_t at = start;
+  bool in_quote = false;
+  size_t scanned = start;  // quote state is known up to here
+  while (at < text.size()) {
+    size_t target = std::min(text.size(), at + static_cast<size_t>(blocksize));
+    size_t cut = text.size();
+    if (target < text.size()) {
+      if (!quotes) {
+        const void* nl = std::memchr(text.data() + target, '\n', text.size() - target);
+        cut = nl ? static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1 : text.size();
+      } else {
+        for (; scanned < text.size(); ++scanned) {
+          const char c = text[scanned];
+          if (c == opt.quote) in_quote = !in_quote;
+          else if (c == '\n' && !in_quote && scanned >= target) break;
+        }
+        cut = std::min(text.size(), scanned + 1);
+        scanned = cut;
+      }
+    }
+    blocks.push_back({path, static_cast<int64_t>(at), static_cast<int64_t>(cut), line});
+    line += std::count(text.data() + at, text.data() + cut, '\n');
+    at = cut;
+  }
+  if (blocks.empty()) blocks.push_back({path, static_cast<int64_t>(start), static_cast<int64_t>(start), line});
+  return blocks;
+}
+
+Table ParseCsvFile(const std::string& path, const CsvOptions& opt) {
+  File f = File::OpenRead(path);
+  const int64_t size = f.Size();
+  std::string text(static_cast<size_t>(size), '\0');
+  if (size) f.ReadAt(0, text.data(), size);
+  CsvSchema schema = InferCsvSchema(text, opt, path);
+  size_t start = opt.header ? HeaderEnd(text, opt.quote) : 0;
+  return ParseCsv(std::string_view(text).substr(start), schema, opt, path, opt.header ? 2 : 1);
+}
+
+// ---- writer -----------------------------------------------------------------
+
+namespace {
+
+void AppendCell(std::string* out, const Column& c, int64_t i, char delim) {
+  if (c.IsNull(i)) return;
+  char buf[64];
+  switch (c.type()) {
+    case TypeId::kFloat64:
+    case TypeId::kFloat32: {
+      const double v = c.NumberAt(i);
+      if (std::isnan(v)) return;
+      auto r = c.type() == TypeId::kFloat64 ? std::to_chars(buf, buf + sizeof buf, v)
+                                           : std::to_chars(buf, buf + sizeof buf, c.data<float>()[i]);
+      out->append(buf, r.ptr);
+      return;
+    }
+    case TypeId::kString:
+    case TypeId::kCategory: {
+      std::string_view s = c.StringAt(i);
+      const bool quote = s.find_first_of(std::string("\"\r\n") + delim) != std::string_view::npos ||
+                         (!s.empty() && (s.front() == ' ' || s.back() == ' '));
+      if (!quote) {
+        out->append(s);
+        return;
+      }
+      *out += '"';
+      for (char ch : s) {
+        if (ch == '"') *out += '"';
+        *out += ch;
+      }
+      *out += '"';
+      return;
+    }
+    default: out->append(c.Format(i));
+  }
+}
+
+}  // namespace
+
+std::string FormatCsv(const Table& t, bool header, char delimiter) {
+  std::string out;
+  if (header) {
+    for (int c = 0; c < t.num_columns(); ++c) {
+      if (c) out += delimiter;
+      Column names = Column::FromStrings({t.names()[static_cast<size_t>(c)]});
+      AppendCell(&out, names, 0, delimiter);
+    }
+    out += '\n';
+  }
+  for (int64_t i = 0; i < t.num_rows(); ++i) {
+    for (int c = 0; c < t.num_columns(); ++c) {
+      if (c) out += delimiter;
+      AppendCell(&out, t.column(c), i, delimiter);
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+void WriteCsv(const std::string& path, const Table& table, char delimiter) {
+  const std::string text = FormatCsv(table, true, delimiter);
+  const std::string tmp = io::internal::TempNameFor(path);
+  try {
+    File f = File::Create(tmp);
+    f.WriteAt(0, text.data(), static_cast<int64_t>(text.size()));
+    f.Sync();
+  } catch (...) {
+    io::internal::RemoveAll(tmp);
+    throw;
+  }
+  io::internal::RenamePath(tmp, path);
+}
+
+}  // namespace skein
