@@ -122,7 +122,7 @@ TEST(Expr, MismatchesAndUnknownColumnsAreClearErrors) {
 }
 
 TEST(Expr, EncodesColumnsAndRejectsGarbage) {
-  Expr e = ((col("i") + 1.5) > col("f")) & col("s").str().slice(1, 3).isin({"pp", "an"}) | col("ts").dt().year().isnull();
+  Expr e = (((col("i") + 1.5) > col("f")) & col("s").str().slice(1, 3).isin({"pp", "an"})) | col("ts").dt().year().isnull();
   Expr back = Expr::Decode(e.Encode());
   EXPECT_EQ(back.ToString(), e.ToString());
   Table t = Frame();

@@ -1,0 +1,152 @@
+// skein/dataframe/dataframe.h — partitioned, lazy dataframes with a
+// pandas-like API, as dask.dataframe.
+//
+// A DataFrame is a plan: a source (CSV files, in-memory tables) and the
+// operations on it. Nothing runs until compute(). Before it runs, the plan
+// is optimized as dask-expr does: the columns that are never used are not
+// read (projection pushdown into read_csv), and chains of per-partition
+// operations (filters, assign, rename...) fuse into one task per partition,
+// inside the reading task when there is one. Aggregations run as tree
+// reductions (`split_every`) or, with `split_out` > 1, as hash shuffles.
+//
+//   auto df = skein::read_csv("data/*.csv");
+//   auto big = df[skein::col("v1") > 2].assign("w", skein::col("v3") * 2);
+//   skein::Table r = big.groupby({"id1"}).agg({{"v1", "sum"}, {"w", "mean"}}).compute();
+//   std::cout << r;
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <iosfwd>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "skein/dataframe/expr.h"
+#include "skein/dataframe/table.h"
+#include "skein/io/csv.h"
+#include "skein/local/scheduler.h"
+
+namespace skein {
+
+namespace dataframe::internal {
+struct PlanNode;
+}
+
+class GroupBy;
+
+/// One aggregation: `func` of `column` named `name` (default: the column's
+/// name, or "<column>_<func>" when it is aggregated more than once). `func`
+/// is a pandas name: sum, mean, count, size, min, max, std, var, first,
+/// last, nunique, median, quantile.
+struct Agg {
+  std::string column;
+  std::string func;
+  std::string name;
+  double q = 0.5;  ///< quantile
+  int ddof = 1;    ///< std, var
+  Agg(std::string column_, std::string func_, std::string name_ = "", double q_ = 0.5)
+      : column(std::move(column_)), func(std::move(func_)), name(std::move(name_)), q(q_) {}
+};
+
+struct GroupByOptions {
+  /// Rows whose key is null are dropped (pandas' default) or form a group.
+  bool dropna = true;
+  /// Result sorted by the keys (pandas' default); false keeps first-seen order.
+  bool sort = true;
+  /// Output partitions: 1 is a tree reduction, more is a hash shuffle.
+  int split_out = 1;
+  /// Fan-in of the tree reduction.
+  int split_every = 8;
+};
+
+class DataFrame {
+ public:
+  DataFrame() = default;
+
+  Schema schema() const;
+  std::vector<std::string> columns() const;
+  int npartitions() const;
+  bool valid() const { return node_ != nullptr; }
+
+  /// The columns `names`, in that order (KeyError for unknown ones).
+  DataFrame operator[](const std::vector<std::string>& names) const;
+  DataFrame operator[](std::initializer_list<std::string> names) const {
+    return (*this)[std::vector<std::string>(names)];
+  }
+  /// Rows where `mask` is true (df[df.x > 3]).
+  DataFrame operator[](const Expr& mask) const { return filter(mask); }
+  DataFrame filter(const Expr& mask) const;
+  /// Adds or replaces column `name`.
+  DataFrame assign(const std::string& name, const Expr& value) const;
+  DataFrame rename(const std::map<std::string, std::string>& names) const;
+  DataFrame drop(const std::vector<std::string>& names) const;
+  DataFrame astype(const std::map<std::string, TypeId>& types) const;
+  /// Nulls in `columns` (all when empty) replaced by `value`.
+  DataFrame fillna(const Expr& value, const std::vector<std::string>& columns = {}) const;
+  /// Rows without a null in `subset` (all columns when empty).
+  DataFrame dropna(const std::vector<std::string>& subset = {}) const;
+  /// A function of each partition. `meta` is its output schema (empty: the
+  /// same as this frame's). Local only: the function is a C++ callable.
+  DataFrame map_partitions(std::function<Table(const Table&)> fn, Schema meta = {}) const;
+
+  GroupBy groupby(std::vector<std::string> keys, GroupByOptions options = {}) const;
+
+  /// The first `n` rows (computing only the partitions needed).
+  Table head(int64_t n = 5) const;
+  /// Rows of all partitions, in order.
+  Table compute(const ComputeOptions& options = {}) const;
+  /// Computes now; the result holds its partitions in memory.
+  DataFrame persist(const ComputeOptions& options = {}) const;
+
+  /// Keys of the partitions and the graph computing them (optimized).
+  std::vector<Key> keys() const;
+  Graph graph() const;
+  /// "skein.DataFrame<npartitions=4>" and the schema, as Dask prints a lazy frame.
+  std::string ToString() const;
+
+  const std::shared_ptr<const dataframe::internal::PlanNode>& node() const { return node_; }
+  explicit DataFrame(std::shared_ptr<const dataframe::internal::PlanNode> node) : node_(std::move(node)) {}
+
+ private:
+  std::shared_ptr<const dataframe::internal::PlanNode> node_;
+};
+
+std::ostream& operator<<(std::ostream& os, const DataFrame& df);
+
+class GroupBy {
+ public:
+  GroupBy(DataFrame df, std::vector<std::string> keys, GroupByOptions options);
+  DataFrame agg(const std::vector<Agg>& aggs) const;
+  /// One function over every non-key column (size: a "size" column).
+  DataFrame sum() const { return All("sum"); }
+  DataFrame mean() const { return All("mean"); }
+  DataFrame count() const { return All("count"); }
+  DataFrame min() const { return All("min"); }
+  DataFrame max() const { return All("max"); }
+  DataFrame std() const { return All("std"); }
+  DataFrame var() const { return All("var"); }
+  DataFrame first() const { return All("first"); }
+  DataFrame last() const { return All("last"); }
+  DataFrame nunique() const { return All("nunique"); }
+  DataFrame median() const { return All("median"); }
+  DataFrame size() const;
+
+ private:
+  DataFrame All(const std::string& func) const;
+  DataFrame df_;
+  std::vector<std::string> keys_;
+  GroupByOptions options_;
+};
+
+/// A frame over CSV files: `pattern` is a path or a glob. Each file is cut
+/// into partitions of about `options.blocksize` bytes; the schema comes
+/// from the first file (IOError naming the file when the files differ).
+DataFrame read_csv(const std::string& pattern, const CsvOptions& options = {});
+/// A frame over in-memory tables, one partition each (same schema).
+DataFrame from_tables(std::vector<Table> partitions);
+/// A frame over one table cut into `npartitions` row ranges.
+DataFrame from_table(const Table& table, int npartitions = 1);
+
+}  // namespace skein

@@ -1,0 +1,194 @@
+// DataFrames end to end: read_csv in several partitions, filters and
+// assign fused into the reading tasks, projection pushdown, groupby with
+// every aggregation by tree and by shuffle against a reference computed
+// row by row, persist/head/printing, and errors.
+#include "skein/dataframe/dataframe.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "groupby_internal.h"
+#include "io/temp_dir_test_util.h"
+
+namespace skein {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::ThrowsMessage;
+
+class DataFrameTest : public io::testing::TempDirTest<> {
+ protected:
+  // k: 7 string keys, g: 3 int keys, v: ints with some nulls, x: floats.
+  std::string WriteData(int rows) {
+    std::mt19937_64 rng(7);
+    std::string text = "k,g,v,x,junk\n";
+    for (int i = 0; i < rows; ++i) {
+      const int k = static_cast<int>(rng() % 7), g = static_cast<int>(rng() % 3);
+      const int v = static_cast<int>(rng() % 100);
+      const double x = static_cast<double>(rng() % 10000) / 100.0;
+      text += "key" + std::to_string(k) + "," + std::to_string(g) + "," + (i % 11 == 0 ? "" : std::to_string(v)) +
+              "," + std::to_string(x) + ",j" + std::to_string(i) + "\n";
+      Row r{"key" + std::to_string(k), g, i % 11 == 0 ? std::nullopt : std::optional<int64_t>(v), x};
+      rows_.push_back(r);
+    }
+    const std::string path = Path("data.csv");
+    std::ofstream(path) << text;
+    return path;
+  }
+  struct Row {
+    std::string k;
+    int64_t g;
+    std::optional<int64_t> v;
+    double x;
+  };
+  std::vector<Row> rows_;
+};
+
+TEST_F(DataFrameTest, ReadFilterAssignGroupByMatchesReference) {
+  CsvOptions opt;
+  opt.blocksize = 2000;  // many partitions
+  opt.dtype = {{"junk", TypeId::kInt64}};  // never read: would fail to parse
+  DataFrame df = read_csv(WriteData(3000), opt);
+  ASSERT_GT(df.npartitions(), 10);
+  DataFrame sel = df[col("x") > 10.0].assign("y", col("x") * 2 + col("g"));
+  for (int split_out : {1, 3}) {
+    GroupByOptions go;
+    go.split_out = split_out;
+    go.split_every = 3;
+    Table r = sel.groupby({"k"}, go)
+                  .agg({{"v", "sum"}, {"v", "count"}, {"y", "mean"}, {"x", "min"}, {"x", "max"}, {"y", "std"},
+                        {"v", "first"}, {"v", "last"}, {"", "size"}})
+                  .compute();
+    if (split_out > 1) r = dataframe::internal::SortTable(r, {"k"});  // one sorted piece per output partition
+    // Reference.
+    std::map<std::string, std::vector<const Row*>> groups;
+    for (const Row& row : rows_) {
+      if (row.x > 10.0) groups[row.k].push_back(&row);
+    }
+    ASSERT_EQ(r.num_rows(), static_cast<int64_t>(groups.size()));
+    int64_t i = 0;
+    for (const auto& [k, members] : groups) {
+      EXPECT_EQ(r.column("k").StringAt(i), k);
+      int64_t sum = 0, count = 0;
+      double ysum = 0, xmin = 1e9, xmax = -1e9;
+      std::optional<int64_t> first, last;
+      for (const Row* m : members) {
+        if (m->v) {
+          sum += *m->v;
+          ++count;
+          if (!first) first = m->v;
+          last = m->v;
+        }
+        ysum += m->x * 2 + static_cast<double>(m->g);
+        xmin = std::min(xmin, m->x);
+        xmax = std::max(xmax, m->x);
+      }
+      const double ymean = ysum / static_cast<double>(members.size());
+      double m2 = 0;
+      for (const Row* m : members) m2 += std::pow(m->x * 2 + static_cast<double>(m->g) - ymean, 2);
+      EXPECT_EQ(r.column("v_sum").data<int64_t>()[i], sum);
+      EXPECT_EQ(r.column("v_count").data<int64_t>()[i], count);
+      EXPECT_NEAR(r.column("y_mean").data<double>()[i], ymean, 1e-9);
+      EXPECT_NEAR(r.column("y_std").data<double>()[i], std::sqrt(m2 / static_cast<double>(members.size() - 1)), 1e-9);
+      EXPECT_EQ(r.column("x_min").data<double>()[i], xmin);
+      EXPECT_EQ(r.column("x_max").data<double>()[i], xmax);
+      EXPECT_EQ(r.column("v_first").data<int64_t>()[i], *first);
+      EXPECT_EQ(r.column("v_last").data<int64_t>()[i], *last);
+      EXPECT_EQ(r.column("size").data<int64_t>()[i], static_cast<int64_t>(members.size()));
+      ++i;
+    }
+  }
+}
+
+TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
+  DataFrame df = read_csv(WriteData(2000), [] {
+    CsvOptions o;
+    o.blocksize = 5000;
+    return o;
+  }());
+  Table r = df.groupby({"k", "g"}).agg({{"x", "median"}, {"v", "nunique"}, {"x", "quantile", "x_q90", 0.9}}).compute();
+  std::map<std::pair<std::string, int64_t>, std::vector<const Row*>> groups;
+  for (const Row& row : rows_) groups[{row.k, row.g}].push_back(&row);
+  ASSERT_EQ(r.num_rows(), static_cast<int64_t>(groups.size()));
+  int64_t i = 0;
+  for (const auto& [key, members] : groups) {
+    EXPECT_EQ(r.column("k").StringAt(i), key.first);
+    EXPECT_EQ(r.column("g").data<int64_t>()[i], key.second);
+    std::vector<double> xs;
+    std::set<int64_t> vs;
+    for (const Row* m : members) {
+      xs.push_back(m->x);
+      if (m->v) vs.insert(*m->v);
+    }
+    std::sort(xs.begin(), xs.end());
+    auto quantile = [&](double q) {
+      const double pos = q * static_cast<double>(xs.size() - 1);
+      const size_t lo = static_cast<size_t>(pos);
+      const double hi = lo + 1 < xs.size() ? xs[lo + 1] : xs[lo];
+      return xs[lo] + (hi - xs[lo]) * (pos - static_cast<double>(lo));
+    };
+    EXPECT_NEAR(r.column("x_median").data<double>()[i], quantile(0.5), 1e-12);
+    EXPECT_NEAR(r.column("x_q90").data<double>()[i], quantile(0.9), 1e-12);
+    EXPECT_EQ(r.column("v").data<int64_t>()[i], static_cast<int64_t>(vs.size()));
+    ++i;
+  }
+}
+
+TEST_F(DataFrameTest, ProjectionPushdownReadsOnlyUsedColumns) {
+  CsvOptions opt;
+  opt.dtype = {{"junk", TypeId::kInt64}};
+  DataFrame df = read_csv(WriteData(100), opt);
+  EXPECT_NO_THROW((df[{"k", "v"}].compute()));
+  EXPECT_NO_THROW(df.assign("j2", col("junk") + 1)[{"k"}].compute());  // the assign is never read
+  EXPECT_THAT([&] { df.compute(); }, ThrowsMessage<TaskError>(HasSubstr("'j0' is not a valid int64")));
+}
+
+TEST_F(DataFrameTest, TransformsPersistHeadAndPrinting) {
+  Table t({{"a", Column::FromVector<int64_t>({3, 1, 2, 5}, {true, true, false, true})},
+           {"s", Column::FromStrings({"x", "y", "z", std::nullopt})}});
+  DataFrame df = from_table(t, 2);
+  EXPECT_EQ(df.npartitions(), 2);
+  EXPECT_THAT(df.ToString(), HasSubstr("skein.DataFrame<npartitions=2>"));
+  EXPECT_THAT(df.ToString(), HasSubstr("s  string"));
+  Table r = df.rename({{"a", "b"}}).fillna(0, {"b"}).assign("c", col("b") * 10).dropna().compute();
+  EXPECT_EQ(r.names(), (std::vector<std::string>{"b", "s", "c"}));
+  EXPECT_EQ(r.num_rows(), 3);
+  EXPECT_EQ(r.column("c").data<int64_t>()[2], 0);
+  DataFrame p = df.drop({"s"}).astype({{"a", TypeId::kFloat64}}).persist();
+  EXPECT_EQ(p.schema(), (Schema{{"a", TypeId::kFloat64}}));
+  EXPECT_EQ(p.head(1).num_rows(), 1);
+  EXPECT_EQ(df.head(3).column("s").StringAt(2), "z");
+  Table doubled = df.map_partitions([](const Table& part) { return part.With("a", (col("a") * 2).Evaluate(part)); })
+                      .compute();
+  EXPECT_EQ(doubled.column("a").data<int64_t>()[3], 10);
+  EXPECT_THAT([&] { df.map_partitions([](const Table& part) { return part.Select({"a"}); }).compute(); },
+              ThrowsMessage<TaskError>(HasSubstr("meta says")));
+}
+
+TEST_F(DataFrameTest, ErrorsNameTheColumnOrFile) {
+  DataFrame df = from_table(Table({{"a", Column::FromVector<int64_t>({1})}, {"s", Column::FromStrings({"x"})}}));
+  EXPECT_THAT([&] { df[{"nope"}]; }, ThrowsMessage<KeyError>(HasSubstr("'nope'")));
+  EXPECT_THAT([&] { df[col("s") > 1]; }, ThrowsMessage<TypeError>(HasSubstr("cannot compare string")));
+  EXPECT_THAT([&] { df[col("a") + 1]; }, ThrowsMessage<TypeError>(HasSubstr("not bool")));
+  EXPECT_THAT([&] { df.groupby({"zz"}); }, ThrowsMessage<KeyError>(HasSubstr("'zz'")));
+  EXPECT_THAT([&] { df.groupby({"a"}).agg({{"s", "sum"}}); }, ThrowsMessage<TypeError>(HasSubstr("sum of column 's'")));
+  EXPECT_THAT([&] { df.groupby({"a"}).agg({{"s", "bogus"}}); }, ThrowsMessage<Error>(HasSubstr("unknown aggregation 'bogus'")));
+  EXPECT_THAT([&] { read_csv(Path("none-*.csv")); }, ThrowsMessage<IOError>(HasSubstr("no files match")));
+  std::ofstream(Path("bad.csv")) << "a,b\n1,2\n3,4\n5\n";
+  EXPECT_THAT([&] { read_csv(Path("bad.csv")); },  // found while inferring types
+              ThrowsMessage<IOError>(AllOf(HasSubstr("bad.csv"), HasSubstr("line 4"))));
+  CsvOptions few;
+  few.sample_rows = 1;
+  EXPECT_THAT([&] { read_csv(Path("bad.csv"), few).compute(); },  // found by the partition's task
+              ThrowsMessage<TaskError>(AllOf(HasSubstr("bad.csv"), HasSubstr("line 4"))));
+}
+
+}  // namespace
+}  // namespace skein

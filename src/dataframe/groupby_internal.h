@@ -1,0 +1,70 @@
+// Group-by kernels on one table: hashing rows into groups, and the
+// chunk / combine / finalize steps of aggregations that the DataFrame's
+// tree reductions and shuffles run (as dask.dataframe's ACA: apply-concat-
+// apply). Partial tables hold the keys plus state columns named
+// "<output>\x1f<part>" (sum, count, mean, m2, min, max, first, last).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "skein/dataframe/table.h"
+
+namespace skein::dataframe::internal {
+
+/// Each row's group (-1: a null key dropped), and each group's first row.
+struct Grouping {
+  std::vector<int32_t> group;
+  std::vector<int64_t> first_row;
+  int64_t num_groups() const { return static_cast<int64_t>(first_row.size()); }
+};
+
+/// Groups the rows of `keys` (one or more columns of equal length). With
+/// `dropna`, a row with any null key is in no group; otherwise nulls form
+/// their own group, as pandas' dropna=False.
+Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna);
+
+enum class AggFunc : uint8_t {
+  kSum, kMean, kCount, kSize, kMin, kMax, kStd, kVar, kFirst, kLast, kNUnique, kMedian, kQuantile,
+};
+/// "sum", "mean", ... ; Error naming the unknown name and the known ones.
+AggFunc AggFuncFromName(const std::string& name);
+const char* AggFuncName(AggFunc f);
+/// Needs every value of a group at once (nunique, median, quantile).
+bool IsHolistic(AggFunc f);
+
+struct AggSpec {
+  std::string column;  ///< input column ("" for size)
+  AggFunc func;
+  std::string name;    ///< output column
+  double q = 0.5;      ///< quantile
+  int ddof = 1;        ///< std, var
+};
+
+/// The result type of `spec` over an input column of `in`; TypeError when
+/// the aggregation does not apply (sum of strings...).
+TypeId AggResultType(const AggSpec& spec, TypeId in);
+
+/// Partial state of `table` grouped by `keys` (keys first, then states).
+Table AggregateChunk(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,
+                     bool dropna);
+/// Partials combined into one partial.
+Table CombinePartials(const std::vector<Table>& partials, const std::vector<std::string>& keys,
+                      const std::vector<AggSpec>& aggs, bool dropna);
+/// The answers from a partial: keys, then one column per aggregation.
+Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs);
+/// Holistic path: the answers straight from raw rows.
+Table AggregateRaw(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,
+                   bool dropna);
+
+/// Rows sorted by `columns` (ascending unless told; nulls last), stable.
+Table SortTable(const Table& table, const std::vector<std::string>& columns, const std::vector<bool>& ascending = {});
+
+/// A 64-bit hash per row over `columns` (equal keys hash equal).
+std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns);
+/// Splits `table` into `parts` tables by the hash of `keys` (a shuffle's
+/// map side).
+std::vector<Table> HashPartition(const Table& table, const std::vector<std::string>& keys, int parts);
+
+}  // namespace skein::dataframe::internal

@@ -1,0 +1,743 @@
+// Group-by kernels: row hashing, grouping with an open-addressing table,
+// and the aggregations' chunk / combine / finalize steps (see
+// groupby_internal.h).
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+
+#include "groupby_internal.h"
+
+namespace skein::dataframe::internal {
+
+namespace {
+
+// ---- hashing ------------------------------------------------------------------
+
+inline uint64_t Mix(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+inline uint64_t HashBytes(std::string_view s) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    h = Mix(h ^ v);
+    p += 8;
+    n -= 8;
+  }
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return Mix(h ^ v ^ (static_cast<uint64_t>(n) << 56));
+}
+
+constexpr uint64_t kNullHash = 0x5bd1e9955bd1e995ULL;
+
+// Hashes of one column's rows, folded into `h`.
+void HashColumn(const Column& c, std::vector<uint64_t>* h) {
+  const int64_t n = c.length();
+  uint64_t* out = h->data();
+  auto fold = [&](int64_t i, uint64_t v) { out[i] = Mix(out[i] * 31 + v); };
+  switch (c.type()) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: {
+      const int64_t* v = c.data<int64_t>();
+      for (int64_t i = 0; i < n; ++i) fold(i, static_cast<uint64_t>(v[i]));
+      break;
+    }
+    case TypeId::kInt32:
+    case TypeId::kDate: {
+      const int32_t* v = c.data<int32_t>();
+      for (int64_t i = 0; i < n; ++i) fold(i, static_cast<uint64_t>(static_cast<int64_t>(v[i])));
+      break;
+    }
+    case TypeId::kFloat64:
+    case TypeId::kFloat32:
+      for (int64_t i = 0; i < n; ++i) {
+        double d = c.NumberAt(i);
+        if (d == 0) d = 0;  // -0.0 and 0.0 are one key
+        uint64_t bits;
+        if (std::isnan(d)) bits = kNullHash;
+        else std::memcpy(&bits, &d, 8);
+        fold(i, bits);
+      }
+      break;
+    case TypeId::kBool:
+      for (int64_t i = 0; i < n; ++i) fold(i, c.BoolAt(i));
+      break;
+    case TypeId::kString:
+      for (int64_t i = 0; i < n; ++i) fold(i, HashBytes(c.StringAt(i)));
+      break;
+    case TypeId::kCategory: {
+      // By label, not code: dictionaries differ between partitions.
+      const Column& dict = *c.dictionary();
+      std::vector<uint64_t> label(static_cast<size_t>(dict.length()));
+      for (int64_t k = 0; k < dict.length(); ++k) label[static_cast<size_t>(k)] = HashBytes(dict.StringAt(k));
+      const int32_t* codes = c.data<int32_t>();
+      for (int64_t i = 0; i < n; ++i) fold(i, c.IsValid(i) ? label[static_cast<size_t>(codes[i])] : 0);
+      break;
+    }
+  }
+  if (c.has_nulls()) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (c.IsNull(i)) out[i] = Mix(out[i] ^ kNullHash);
+    }
+  }
+}
+
+// Rows i and j of one column hold the same key (nulls equal nulls, NaN NaN).
+bool SameKey(const Column& c, int64_t i, int64_t j) {
+  const bool vi = c.IsValid(i), vj = c.IsValid(j);
+  if (!vi || !vj) return vi == vj;
+  switch (c.type()) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: return c.data<int64_t>()[i] == c.data<int64_t>()[j];
+    case TypeId::kInt32:
+    case TypeId::kDate:
+    case TypeId::kCategory: return c.data<int32_t>()[i] == c.data<int32_t>()[j];
+    case TypeId::kBool: return c.BoolAt(i) == c.BoolAt(j);
+    case TypeId::kString: return c.StringAt(i) == c.StringAt(j);
+    default: {
+      const double a = c.NumberAt(i), b = c.NumberAt(j);
+      return a == b || (std::isnan(a) && std::isnan(b));
+    }
+  }
+}
+
+bool AnyNull(const std::vector<const Column*>& keys, int64_t i) {
+  for (const Column* c : keys) {
+    if (c->IsNull(i) || (IsFloating(c->type()) && std::isnan(c->NumberAt(i)))) return true;
+  }
+  return false;
+}
+
+// The open-addressing table: `eq(row, first_row_of_group)`.
+template <class Eq>
+Grouping GroupWith(const std::vector<uint64_t>& hashes, const std::vector<uint8_t>& skip, Eq eq) {
+  const int64_t n = static_cast<int64_t>(hashes.size());
+  Grouping g;
+  g.group.resize(static_cast<size_t>(n));
+  size_t cap = 1024;
+  std::vector<int32_t> slot(cap, -1);
+  std::vector<uint64_t> slot_hash(cap);
+  auto grow = [&] {
+    cap *= 2;
+    std::vector<int32_t> s2(cap, -1);
+    std::vector<uint64_t> h2(cap);
+    for (size_t k = 0; k < slot.size(); ++k) {
+      if (slot[k] < 0) continue;
+      size_t p = slot_hash[k] & (cap - 1);
+      while (s2[p] >= 0) p = (p + 1) & (cap - 1);
+      s2[p] = slot[k];
+      h2[p] = slot_hash[k];
+    }
+    slot.swap(s2);
+    slot_hash.swap(h2);
+  };
+  for (int64_t i = 0; i < n; ++i) {
+    if (!skip.empty() && skip[static_cast<size_t>(i)]) {
+      g.group[static_cast<size_t>(i)] = -1;
+      continue;
+    }
+    const uint64_t h = hashes[static_cast<size_t>(i)];
+    size_t p = h & (cap - 1);
+    for (;;) {
+      const int32_t s = slot[p];
+      if (s < 0) {
+        if (g.first_row.size() >= static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+          throw Error("groupby: more than 2^31 groups in one partition");
+        }
+        slot[p] = static_cast<int32_t>(g.first_row.size());
+        slot_hash[p] = h;
+        g.group[static_cast<size_t>(i)] = slot[p];
+        g.first_row.push_back(i);
+        if (g.first_row.size() * 2 > cap) grow();
+        break;
+      }
+      if (slot_hash[p] == h && eq(i, g.first_row[static_cast<size_t>(s)])) {
+        g.group[static_cast<size_t>(i)] = s;
+        break;
+      }
+      p = (p + 1) & (cap - 1);
+    }
+  }
+  return g;
+}
+
+}  // namespace
+
+std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
+  const int64_t n = columns.empty() ? 0 : columns[0]->length();
+  std::vector<uint64_t> h(static_cast<size_t>(n), 0x2545f4914f6cdd1dULL);
+  for (const Column* c : columns) HashColumn(*c, &h);
+  return h;
+}
+
+Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
+  if (keys.empty()) throw Error("groupby: no key columns");
+  const int64_t n = keys[0]->length();
+  std::vector<uint64_t> hashes = HashRows(keys);
+  std::vector<uint8_t> skip;
+  bool nulls = false;
+  for (const Column* c : keys) nulls = nulls || c->has_nulls() || IsFloating(c->type());
+  if (dropna && nulls) {
+    skip.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) skip[static_cast<size_t>(i)] = AnyNull(keys, i);
+  }
+  // Fast paths: one key column without nulls of a common type.
+  if (keys.size() == 1 && !keys[0]->has_nulls()) {
+    const Column& c = *keys[0];
+    if (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp) {
+      const int64_t* v = c.data<int64_t>();
+      return GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; });
+    }
+    if (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate || c.type() == TypeId::kCategory) {
+      const int32_t* v = c.data<int32_t>();
+      return GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; });
+    }
+    if (c.type() == TypeId::kString) {
+      const int32_t* o = c.string_offsets();
+      const char* bytes = reinterpret_cast<const char*>(c.values().data());
+      return GroupWith(hashes, skip, [o, bytes](int64_t i, int64_t j) {
+        const int32_t li = o[i + 1] - o[i];
+        return li == o[j + 1] - o[j] && std::memcmp(bytes + o[i], bytes + o[j], static_cast<size_t>(li)) == 0;
+      });
+    }
+  }
+  return GroupWith(hashes, skip, [&keys](int64_t i, int64_t j) {
+    for (const Column* c : keys) {
+      if (!SameKey(*c, i, j)) return false;
+    }
+    return true;
+  });
+}
+
+// ---- aggregation names and types ------------------------------------------------
+
+namespace {
+const char* kAggNames[] = {"sum", "mean", "count", "size", "min", "max", "std", "var", "first", "last", "nunique",
+                           "median", "quantile"};
+}
+
+AggFunc AggFuncFromName(const std::string& name) {
+  for (size_t k = 0; k < std::size(kAggNames); ++k) {
+    if (name == kAggNames[k]) return static_cast<AggFunc>(k);
+  }
+  std::string known;
+  for (const char* k : kAggNames) known += (known.empty() ? "" : ", ") + std::string(k);
+  throw Error("unknown aggregation '" + name + "' (known: " + known + ")");
+}
+
+const char* AggFuncName(AggFunc f) { return kAggNames[static_cast<int>(f)]; }
+
+bool IsHolistic(AggFunc f) { return f == AggFunc::kNUnique || f == AggFunc::kMedian || f == AggFunc::kQuantile; }
+
+TypeId AggResultType(const AggSpec& a, TypeId in) {
+  auto need_numeric = [&] {
+    if (!IsNumeric(in) && in != TypeId::kBool) {
+      throw TypeError(std::string(AggFuncName(a.func)) + " of column '" + a.column + "', which holds " +
+                      std::string(TypeName(in)));
+    }
+  };
+  switch (a.func) {
+    case AggFunc::kSum: need_numeric(); return IsFloating(in) ? TypeId::kFloat64 : TypeId::kInt64;
+    case AggFunc::kCount:
+    case AggFunc::kSize:
+    case AggFunc::kNUnique: return TypeId::kInt64;
+    case AggFunc::kMean:
+    case AggFunc::kStd:
+    case AggFunc::kVar:
+    case AggFunc::kMedian:
+    case AggFunc::kQuantile: need_numeric(); return TypeId::kFloat64;
+    case AggFunc::kMin:
+    case AggFunc::kMax:
+      if (in == TypeId::kCategory) return TypeId::kString;
+      return in;
+    default: return in == TypeId::kCategory ? TypeId::kString : in;
+  }
+}
+
+// ---- chunk states -------------------------------------------------------------------
+
+namespace {
+
+std::string StateName(const AggSpec& a, const char* part) { return a.name + "\x1f" + part; }
+
+Column Int64Column(std::vector<int64_t> v) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  std::vector<std::byte> b(v.size() * 8);
+  std::memcpy(b.data(), v.data(), b.size());
+  return Column::Make(TypeId::kInt64, n, {}, Buffer(std::move(b)));
+}
+
+Column Float64Column(std::vector<double> v, const std::vector<uint8_t>* valid = nullptr) {
+  const int64_t n = static_cast<int64_t>(v.size());
+  std::vector<std::byte> b(v.size() * 8);
+  std::memcpy(b.data(), v.data(), b.size());
+  Buffer validity;
+  if (valid) {
+    std::byte* w;
+    validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
+    for (int64_t i = 0; i < n; ++i) {
+      if ((*valid)[static_cast<size_t>(i)]) bits::Set(reinterpret_cast<uint8_t*>(w), i);
+    }
+  }
+  return Column::Make(TypeId::kFloat64, n, std::move(validity), Buffer(std::move(b)));
+}
+
+bool ValidNumber(const Column& c, int64_t i) {
+  if (c.IsNull(i)) return false;
+  if (c.type() == TypeId::kFloat64) return !std::isnan(c.data<double>()[i]);
+  if (c.type() == TypeId::kFloat32) return !std::isnan(c.data<float>()[i]);
+  return true;
+}
+
+// Calls f(row, value) for every valid row in a group, value as T.
+template <class T, class F>
+void ForValues(const Column& c, const std::vector<int32_t>& group, F f) {
+  const int64_t n = c.length();
+  const bool check = c.has_nulls() || IsFloating(c.type());
+  auto run = [&](auto get) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t g = group[static_cast<size_t>(i)];
+      if (g < 0 || (check && !ValidNumber(c, i))) continue;
+      f(g, static_cast<T>(get(i)));
+    }
+  };
+  switch (c.type()) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: { const int64_t* v = c.data<int64_t>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kInt32:
+    case TypeId::kDate: { const int32_t* v = c.data<int32_t>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kFloat64: { const double* v = c.data<double>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kFloat32: { const float* v = c.data<float>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kBool: run([&c](int64_t i) { return c.BoolAt(i) ? 1 : 0; }); break;
+    default: throw TypeError("not a numeric column: " + std::string(TypeName(c.type())));
+  }
+}
+
+// Row of each group's min/max/first/last valid value (-1: none).
+std::vector<int64_t> PickRows(const Column& c, const std::vector<int32_t>& group, int64_t groups, AggFunc f) {
+  std::vector<int64_t> best(static_cast<size_t>(groups), -1);
+  const int64_t n = c.length();
+  auto valid = [&](int64_t i) { return IsFloating(c.type()) ? ValidNumber(c, i) : c.IsValid(i); };
+  if (f == AggFunc::kFirst || f == AggFunc::kLast) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t g = group[static_cast<size_t>(i)];
+      if (g < 0 || !valid(i)) continue;
+      int64_t& b = best[static_cast<size_t>(g)];
+      if (f == AggFunc::kLast || b < 0) b = i;
+    }
+    return best;
+  }
+  const bool want_min = f == AggFunc::kMin;
+  auto pick = [&](auto less) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t g = group[static_cast<size_t>(i)];
+      if (g < 0 || !valid(i)) continue;
+      int64_t& b = best[static_cast<size_t>(g)];
+      if (b < 0 || (want_min ? less(i, b) : less(b, i))) b = i;
+    }
+  };
+  switch (c.type()) {
+    case TypeId::kString:
+    case TypeId::kCategory: pick([&c](int64_t i, int64_t j) { return c.StringAt(i) < c.StringAt(j); }); break;
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: { const int64_t* v = c.data<int64_t>(); pick([v](int64_t i, int64_t j) { return v[i] < v[j]; }); break; }
+    case TypeId::kInt32:
+    case TypeId::kDate: { const int32_t* v = c.data<int32_t>(); pick([v](int64_t i, int64_t j) { return v[i] < v[j]; }); break; }
+    default: pick([&c](int64_t i, int64_t j) { return c.NumberAt(i) < c.NumberAt(j); }); break;
+  }
+  return best;
+}
+
+// Rows `rows` of c (-1: null).
+Column TakeOrNull(const Column& c, const std::vector<int64_t>& rows) {
+  bool any_missing = false;
+  std::vector<int64_t> idx(rows.size());
+  for (size_t k = 0; k < rows.size(); ++k) {
+    any_missing = any_missing || rows[k] < 0;
+    idx[k] = rows[k] < 0 ? 0 : rows[k];
+  }
+  Column src = c.type() == TypeId::kCategory ? c.Decoded() : c;
+  if (src.length() == 0) return Column::Nulls(src.type(), static_cast<int64_t>(rows.size()));
+  Column out = src.Take(idx);
+  if (!any_missing) return out;
+  std::byte* w;
+  Buffer validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(out.length())), &w);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (rows[k] >= 0 && out.IsValid(static_cast<int64_t>(k))) bits::Set(reinterpret_cast<uint8_t*>(w), static_cast<int64_t>(k));
+  }
+  return Column::Make(out.type(), out.length(), std::move(validity), out.values(), out.offsets(), out.dictionary());
+}
+
+void SumState(const Column& c, const Grouping& g, const AggSpec& a, std::vector<std::pair<std::string, Column>>* out,
+              bool with_count) {
+  const int64_t groups = g.num_groups();
+  std::vector<int64_t> count(static_cast<size_t>(groups), 0);
+  if (IsFloating(c.type()) || a.func == AggFunc::kMean) {
+    std::vector<double> sum(static_cast<size_t>(groups), 0);
+    ForValues<double>(c, g.group, [&](int32_t k, double v) { sum[static_cast<size_t>(k)] += v; ++count[static_cast<size_t>(k)]; });
+    out->emplace_back(StateName(a, "sum"), Float64Column(std::move(sum)));
+  } else {
+    std::vector<int64_t> sum(static_cast<size_t>(groups), 0);
+    ForValues<int64_t>(c, g.group, [&](int32_t k, int64_t v) { sum[static_cast<size_t>(k)] += v; ++count[static_cast<size_t>(k)]; });
+    out->emplace_back(StateName(a, "sum"), Int64Column(std::move(sum)));
+  }
+  if (with_count) out->emplace_back(StateName(a, "count"), Int64Column(std::move(count)));
+}
+
+// count, mean and M2 (sum of squared deviations) per group, two passes.
+void MomentState(const Column& c, const Grouping& g, const AggSpec& a, std::vector<std::pair<std::string, Column>>* out) {
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  std::vector<int64_t> count(groups, 0);
+  std::vector<double> sum(groups, 0), m2(groups, 0);
+  ForValues<double>(c, g.group, [&](int32_t k, double v) { sum[static_cast<size_t>(k)] += v; ++count[static_cast<size_t>(k)]; });
+  std::vector<double> mean(groups);
+  for (size_t k = 0; k < groups; ++k) mean[k] = count[k] ? sum[k] / static_cast<double>(count[k]) : 0;
+  ForValues<double>(c, g.group, [&](int32_t k, double v) {
+    const double d = v - mean[static_cast<size_t>(k)];
+    m2[static_cast<size_t>(k)] += d * d;
+  });
+  out->emplace_back(StateName(a, "count"), Int64Column(std::move(count)));
+  out->emplace_back(StateName(a, "mean"), Float64Column(std::move(mean)));
+  out->emplace_back(StateName(a, "m2"), Float64Column(std::move(m2)));
+}
+
+// The state columns of `aggs` over `t` grouped by `g`.
+std::vector<std::pair<std::string, Column>> States(const Table& t, const Grouping& g, const std::vector<AggSpec>& aggs) {
+  std::vector<std::pair<std::string, Column>> out;
+  const int64_t groups = g.num_groups();
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kSize) {
+      std::vector<int64_t> size(static_cast<size_t>(groups), 0);
+      for (int32_t k : g.group) {
+        if (k >= 0) ++size[static_cast<size_t>(k)];
+      }
+      out.emplace_back(StateName(a, "count"), Int64Column(std::move(size)));
+      continue;
+    }
+    const Column& c = t.column(a.column);
+    AggResultType(a, c.type());
+    switch (a.func) {
+      case AggFunc::kSum: SumState(c, g, a, &out, false); break;
+      case AggFunc::kMean: SumState(c, g, a, &out, true); break;
+      case AggFunc::kCount: {
+        std::vector<int64_t> count(static_cast<size_t>(groups), 0);
+        const bool floating = IsFloating(c.type());
+        for (int64_t i = 0; i < c.length(); ++i) {
+          const int32_t k = g.group[static_cast<size_t>(i)];
+          if (k >= 0 && (floating ? ValidNumber(c, i) : c.IsValid(i))) ++count[static_cast<size_t>(k)];
+        }
+        out.emplace_back(StateName(a, "count"), Int64Column(std::move(count)));
+        break;
+      }
+      case AggFunc::kStd:
+      case AggFunc::kVar: MomentState(c, g, a, &out); break;
+      case AggFunc::kMin:
+      case AggFunc::kMax:
+      case AggFunc::kFirst:
+      case AggFunc::kLast:
+        out.emplace_back(StateName(a, AggFuncName(a.func)), TakeOrNull(c, PickRows(c, g.group, groups, a.func)));
+        break;
+      default: throw Error(std::string("groupby: ") + AggFuncName(a.func) + " has no partial state");
+    }
+  }
+  return out;
+}
+
+Table KeysOf(const Table& t, const std::vector<std::string>& keys, const Grouping& g) {
+  std::vector<std::pair<std::string, Column>> cols;
+  for (const auto& k : keys) {
+    Column c = t.column(k);
+    cols.emplace_back(k, (c.type() == TypeId::kCategory ? c.Decoded() : c).Take(g.first_row));
+  }
+  Table out(std::move(cols));
+  return out;
+}
+
+Table WithColumns(Table t, std::vector<std::pair<std::string, Column>> cols) {
+  for (auto& [name, c] : cols) t = t.With(name, std::move(c));
+  return t;
+}
+
+Grouping GroupBy(const Table& t, const std::vector<std::string>& keys, bool dropna) {
+  std::vector<const Column*> cols;
+  for (const auto& k : keys) cols.push_back(&t.column(k));
+  return GroupRows(cols, dropna);
+}
+
+}  // namespace
+
+Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
+  Grouping g = GroupBy(t, keys, dropna);
+  return WithColumns(KeysOf(t, keys, g), States(t, g, aggs));
+}
+
+Table CombinePartials(const std::vector<Table>& partials, const std::vector<std::string>& keys,
+                      const std::vector<AggSpec>& aggs, bool dropna) {
+  Table all = Table::Concat(partials);
+  Grouping g = GroupBy(all, keys, dropna);
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  std::vector<std::pair<std::string, Column>> out;
+  for (const AggSpec& a : aggs) {
+    auto state = [&](const char* part) -> const Column& { return all.column(StateName(a, part)); };
+    auto sum_ints = [&](const char* part) {
+      std::vector<int64_t> s(groups, 0);
+      const Column& c = state(part);
+      const int64_t* v = c.data<int64_t>();
+      for (int64_t i = 0; i < c.length(); ++i) {
+        if (g.group[static_cast<size_t>(i)] >= 0) s[static_cast<size_t>(g.group[static_cast<size_t>(i)])] += v[i];
+      }
+      out.emplace_back(StateName(a, part), Int64Column(std::move(s)));
+    };
+    switch (a.func) {
+      case AggFunc::kSize:
+      case AggFunc::kCount: sum_ints("count"); break;
+      case AggFunc::kSum:
+      case AggFunc::kMean: {
+        const Column& c = state("sum");
+        if (c.type() == TypeId::kInt64) {
+          sum_ints("sum");
+        } else {
+          std::vector<double> s(groups, 0);
+          const double* v = c.data<double>();
+          for (int64_t i = 0; i < c.length(); ++i) {
+            if (g.group[static_cast<size_t>(i)] >= 0) s[static_cast<size_t>(g.group[static_cast<size_t>(i)])] += v[i];
+          }
+          out.emplace_back(StateName(a, "sum"), Float64Column(std::move(s)));
+        }
+        if (a.func == AggFunc::kMean) sum_ints("count");
+        break;
+      }
+      case AggFunc::kStd:
+      case AggFunc::kVar: {
+        // Chan et al.: n = sum n_i, mean = sum n_i mean_i / n,
+        // M2 = sum (M2_i + n_i (mean_i - mean)^2).
+        const int64_t* n = state("count").data<int64_t>();
+        const double* mu = state("mean").data<double>();
+        const double* m2 = state("m2").data<double>();
+        std::vector<int64_t> cnt(groups, 0);
+        std::vector<double> sum(groups, 0), mean(groups, 0), out_m2(groups, 0);
+        const int64_t rows = all.num_rows();
+        for (int64_t i = 0; i < rows; ++i) {
+          const int32_t k = g.group[static_cast<size_t>(i)];
+          if (k < 0) continue;
+          cnt[static_cast<size_t>(k)] += n[i];
+          sum[static_cast<size_t>(k)] += static_cast<double>(n[i]) * mu[i];
+        }
+        for (size_t k = 0; k < groups; ++k) mean[k] = cnt[k] ? sum[k] / static_cast<double>(cnt[k]) : 0;
+        for (int64_t i = 0; i < rows; ++i) {
+          const int32_t k = g.group[static_cast<size_t>(i)];
+          if (k < 0) continue;
+          const double d = mu[i] - mean[static_cast<size_t>(k)];
+          out_m2[static_cast<size_t>(k)] += m2[i] + static_cast<double>(n[i]) * d * d;
+        }
+        out.emplace_back(StateName(a, "count"), Int64Column(std::move(cnt)));
+        out.emplace_back(StateName(a, "mean"), Float64Column(std::move(mean)));
+        out.emplace_back(StateName(a, "m2"), Float64Column(std::move(out_m2)));
+        break;
+      }
+      case AggFunc::kMin:
+      case AggFunc::kMax:
+      case AggFunc::kFirst:
+      case AggFunc::kLast: {
+        const Column& c = state(AggFuncName(a.func));
+        out.emplace_back(StateName(a, AggFuncName(a.func)), TakeOrNull(c, PickRows(c, g.group, g.num_groups(), a.func)));
+        break;
+      }
+      default: throw Error(std::string("groupby: ") + AggFuncName(a.func) + " has no partial state");
+    }
+  }
+  return WithColumns(KeysOf(all, keys, g), std::move(out));
+}
+
+Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs) {
+  std::vector<std::pair<std::string, Column>> cols;
+  for (const auto& k : keys) cols.emplace_back(k, partial.column(k));
+  const int64_t groups = partial.num_rows();
+  for (const AggSpec& a : aggs) {
+    auto state = [&](const char* part) -> const Column& { return partial.column(StateName(a, part)); };
+    switch (a.func) {
+      case AggFunc::kSize:
+      case AggFunc::kCount: cols.emplace_back(a.name, state("count")); break;
+      case AggFunc::kSum: cols.emplace_back(a.name, state("sum")); break;
+      case AggFunc::kMean: {
+        const Column& s = state("sum");
+        const int64_t* n = state("count").data<int64_t>();
+        std::vector<double> v(static_cast<size_t>(groups));
+        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        for (int64_t k = 0; k < groups; ++k) {
+          valid[static_cast<size_t>(k)] = n[k] > 0;
+          v[static_cast<size_t>(k)] = n[k] > 0 ? s.NumberAt(k) / static_cast<double>(n[k]) : 0;
+        }
+        cols.emplace_back(a.name, Float64Column(std::move(v), &valid));
+        break;
+      }
+      case AggFunc::kStd:
+      case AggFunc::kVar: {
+        const int64_t* n = state("count").data<int64_t>();
+        const double* m2 = state("m2").data<double>();
+        std::vector<double> v(static_cast<size_t>(groups));
+        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        for (int64_t k = 0; k < groups; ++k) {
+          const int64_t dof = n[k] - a.ddof;
+          valid[static_cast<size_t>(k)] = dof > 0;
+          const double var = dof > 0 ? m2[k] / static_cast<double>(dof) : 0;
+          v[static_cast<size_t>(k)] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
+        }
+        cols.emplace_back(a.name, Float64Column(std::move(v), &valid));
+        break;
+      }
+      default: cols.emplace_back(a.name, state(AggFuncName(a.func))); break;
+    }
+  }
+  if (cols.empty()) return Table::Empty(groups);
+  return Table(std::move(cols));
+}
+
+Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
+  Grouping g = GroupBy(t, keys, dropna);
+  std::vector<AggSpec> simple;
+  for (const AggSpec& a : aggs) {
+    if (!IsHolistic(a.func)) simple.push_back(a);
+  }
+  Table keys_table = KeysOf(t, keys, g);
+  Table done = FinalizePartial(WithColumns(keys_table, States(t, g, simple)), keys, simple);
+  // Rows of each group, contiguous: a counting sort by group.
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  std::vector<int64_t> start(groups + 1, 0);
+  for (int32_t k : g.group) {
+    if (k >= 0) ++start[static_cast<size_t>(k) + 1];
+  }
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<int64_t> rows(static_cast<size_t>(start.back()));
+  {
+    std::vector<int64_t> at(start.begin(), start.end() - 1);
+    for (int64_t i = 0; i < t.num_rows(); ++i) {
+      const int32_t k = g.group[static_cast<size_t>(i)];
+      if (k >= 0) rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i;
+    }
+  }
+  std::vector<std::pair<std::string, Column>> cols;
+  for (const auto& k : keys) cols.emplace_back(k, keys_table.column(k));
+  for (const AggSpec& a : aggs) {
+    if (!IsHolistic(a.func)) {
+      cols.emplace_back(a.name, done.column(a.name));
+      continue;
+    }
+    const Column& c = t.column(a.column);
+    AggResultType(a, c.type());
+    if (a.func == AggFunc::kNUnique) {
+      std::vector<int64_t> n(groups, 0);
+      const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
+      std::vector<std::string_view> sv;
+      std::vector<double> dv;
+      for (size_t k = 0; k < groups; ++k) {
+        sv.clear();
+        dv.clear();
+        for (int64_t r = start[k]; r < start[k + 1]; ++r) {
+          const int64_t i = rows[static_cast<size_t>(r)];
+          if (text ? c.IsNull(i) : !ValidNumber(c, i)) continue;
+          if (text) sv.push_back(c.StringAt(i));
+          else dv.push_back(c.NumberAt(i));
+        }
+        if (text) {
+          std::sort(sv.begin(), sv.end());
+          n[k] = std::unique(sv.begin(), sv.end()) - sv.begin();
+        } else {
+          std::sort(dv.begin(), dv.end());
+          n[k] = std::unique(dv.begin(), dv.end()) - dv.begin();
+        }
+      }
+      cols.emplace_back(a.name, Int64Column(std::move(n)));
+      continue;
+    }
+    // median / quantile: linear interpolation between the closest ranks.
+    const double q = a.func == AggFunc::kMedian ? 0.5 : a.q;
+    if (!(q >= 0 && q <= 1)) throw Error("quantile: q must be in [0, 1], got " + std::to_string(q));
+    std::vector<double> v(groups, 0), vals;
+    std::vector<uint8_t> valid(groups, 0);
+    for (size_t k = 0; k < groups; ++k) {
+      vals.clear();
+      for (int64_t r = start[k]; r < start[k + 1]; ++r) {
+        const int64_t i = rows[static_cast<size_t>(r)];
+        if (ValidNumber(c, i)) vals.push_back(c.NumberAt(i));
+      }
+      if (vals.empty()) continue;
+      const double pos = q * static_cast<double>(vals.size() - 1);
+      const size_t lo = static_cast<size_t>(std::floor(pos));
+      std::nth_element(vals.begin(), vals.begin() + static_cast<std::ptrdiff_t>(lo), vals.end());
+      const double a_lo = vals[lo];
+      double a_hi = a_lo;
+      if (lo + 1 < vals.size()) a_hi = *std::min_element(vals.begin() + static_cast<std::ptrdiff_t>(lo) + 1, vals.end());
+      v[k] = a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo));
+      valid[k] = 1;
+    }
+    cols.emplace_back(a.name, Float64Column(std::move(v), &valid));
+  }
+  return Table(std::move(cols));
+}
+
+// ---- sorting and partitioning ------------------------------------------------------
+
+Table SortTable(const Table& t, const std::vector<std::string>& columns, const std::vector<bool>& ascending) {
+  std::vector<const Column*> cols;
+  for (const auto& c : columns) cols.push_back(&t.column(c));
+  std::vector<int64_t> idx(static_cast<size_t>(t.num_rows()));
+  std::iota(idx.begin(), idx.end(), 0);
+  auto cmp = [&](int64_t i, int64_t j) {
+    for (size_t k = 0; k < cols.size(); ++k) {
+      const Column& c = *cols[k];
+      const bool asc = ascending.empty() || ascending[k];
+      const bool ni = c.IsNull(i) || (IsFloating(c.type()) && std::isnan(c.NumberAt(i)));
+      const bool nj = c.IsNull(j) || (IsFloating(c.type()) && std::isnan(c.NumberAt(j)));
+      if (ni || nj) {
+        if (ni != nj) return nj;  // nulls last
+        continue;
+      }
+      int r;
+      if (c.type() == TypeId::kString || c.type() == TypeId::kCategory) {
+        const int s = c.StringAt(i).compare(c.StringAt(j));
+        r = s < 0 ? -1 : s > 0;
+      } else if (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp) {
+        const int64_t a = c.data<int64_t>()[i], b = c.data<int64_t>()[j];
+        r = a < b ? -1 : a > b;
+      } else {
+        const double a = c.NumberAt(i), b = c.NumberAt(j);
+        r = a < b ? -1 : a > b;
+      }
+      if (r) return asc ? r < 0 : r > 0;
+    }
+    return false;
+  };
+  std::stable_sort(idx.begin(), idx.end(), cmp);
+  return t.Take(idx);
+}
+
+std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>& keys, int parts) {
+  if (parts < 1) throw Error("hash partition: parts must be >= 1");
+  std::vector<const Column*> cols;
+  for (const auto& k : keys) cols.push_back(&t.column(k));
+  std::vector<uint64_t> h = HashRows(cols);
+  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(parts));
+  for (int64_t i = 0; i < t.num_rows(); ++i) {
+    // The high bits: the low ones choose slots in the groupby hash tables.
+    idx[static_cast<size_t>((h[static_cast<size_t>(i)] >> 32) % static_cast<uint64_t>(parts))].push_back(i);
+  }
+  std::vector<Table> out;
+  for (auto& rows : idx) out.push_back(t.Take(rows));
+  return out;
+}
+
+}  // namespace skein::dataframe::internal

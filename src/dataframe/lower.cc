@@ -1,0 +1,224 @@
+// Lowering a DataFrame plan to task layers: projection pushdown (columns
+// nobody reads are dropped from steps and never parsed), and fusion of
+// per-partition steps into one task per partition, inside the CSV reading
+// task when the source is a file (see plan_internal.h).
+#include <algorithm>
+#include <set>
+
+#include "plan_internal.h"
+#include "skein/api/delayed.h"
+#include "skein/core/op.h"
+#include "skein/core/serialize.h"
+#include "io/file_internal.h"
+
+namespace skein::dataframe::internal {
+
+namespace {
+
+// "dataframe.pipeline": params = encoded steps; args = [partition].
+const OpPtr& PipelineOp() {
+  static const OpPtr op = RegisterOp("dataframe.pipeline", [](std::span<const Value> args, const OpContext& ctx) {
+    if (args.size() != 1) throw Error("dataframe.pipeline: expected 1 argument, got " + std::to_string(args.size()));
+    std::vector<Step> steps = DecodeSteps(ctx.params.get<std::string>());
+    return Value::From(RunSteps(steps, args[0].get<Table>()));
+  });
+  return op;
+}
+[[maybe_unused]] const OpPtr& kPipeline = PipelineOp();
+
+// "dataframe.read-csv": params = one CSV block, how to parse it, and the
+// steps fused after it.
+std::string EncodeRead(const CsvBlock& b, const CsvSource& src, const CsvSchema& schema, const std::vector<Step>& steps) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Str(b.path);
+  w.I64(b.begin);
+  w.I64(b.end);
+  w.I64(b.first_line);
+  w.U8(static_cast<uint8_t>(src.options.delimiter));
+  w.U8(static_cast<uint8_t>(src.options.quote));
+  w.U32(static_cast<uint32_t>(src.options.na_values.size()));
+  for (const auto& s : src.options.na_values) w.Str(s);
+  w.U32(static_cast<uint32_t>(schema.names.size()));
+  for (const auto& s : schema.names) w.Str(s);
+  w.U32(static_cast<uint32_t>(schema.fields.size()));
+  for (size_t k = 0; k < schema.fields.size(); ++k) {
+    w.Str(schema.fields[k].name);
+    w.U8(static_cast<uint8_t>(schema.fields[k].type));
+    w.U32(static_cast<uint32_t>(schema.source_index[k]));
+  }
+  w.Str(EncodeSteps(steps));
+  return out;
+}
+
+const OpPtr& ReadCsvOp() {
+  static const OpPtr op = RegisterOp("dataframe.read-csv", [](std::span<const Value>, const OpContext& ctx) {
+    ByteReader r(ctx.params.get<std::string>(), "dataframe.read-csv params");
+    CsvBlock b;
+    b.path = std::string(r.Str());
+    b.begin = r.I64();
+    b.end = r.I64();
+    b.first_line = r.I64();
+    CsvOptions opt;
+    opt.delimiter = static_cast<char>(r.U8());
+    opt.quote = static_cast<char>(r.U8());
+    opt.na_values.clear();
+    const uint32_t nna = r.U32();
+    if (nna > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
+    for (uint32_t i = 0; i < nna; ++i) opt.na_values.emplace_back(r.Str());
+    CsvSchema schema;
+    const uint32_t nn = r.U32();
+    if (nn > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
+    for (uint32_t i = 0; i < nn; ++i) schema.names.emplace_back(r.Str());
+    const uint32_t nf = r.U32();
+    if (nf > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
+    for (uint32_t i = 0; i < nf; ++i) {
+      Field f;
+      f.name = std::string(r.Str());
+      const uint8_t t = r.U8();
+      if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("dataframe.read-csv: bad type");
+      f.type = static_cast<TypeId>(t);
+      const uint32_t src = r.U32();
+      if (src >= nn) throw SerializationError("dataframe.read-csv: bad column index");
+      schema.fields.push_back(std::move(f));
+      schema.source_index.push_back(static_cast<int>(src));
+    }
+    std::vector<Step> steps = DecodeSteps(r.Str());
+    if (b.begin < 0 || b.end < b.begin) throw SerializationError("dataframe.read-csv: bad block");
+    io::internal::File f = io::internal::File::OpenRead(b.path);
+    std::string text(static_cast<size_t>(b.end - b.begin), '\0');
+    if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
+    return Value::From(RunSteps(steps, ParseCsv(text, schema, opt, b.path, b.first_line)));
+  });
+  return op;
+}
+[[maybe_unused]] const OpPtr& kReadCsv = ReadCsvOp();
+
+using Need = std::optional<std::set<std::string>>;
+
+void AddAll(Need* need, const std::vector<std::string>& names) {
+  if (need->has_value()) (*need)->insert(names.begin(), names.end());
+}
+
+}  // namespace
+
+Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optional<std::vector<std::string>> needed) {
+  // Walk the steps from the consumer down, keeping only what is read.
+  Need need;
+  if (needed) need = std::set<std::string>(needed->begin(), needed->end());
+  std::vector<Step> kept;
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it) {
+    Step s = *it;
+    switch (s.kind) {
+      case Step::kProject:
+        if (need) {
+          std::vector<std::string> names;
+          for (const auto& n : s.names) {
+            if (need->count(n)) names.push_back(n);
+          }
+          s.names = std::move(names);
+        }
+        need = std::set<std::string>(s.names.begin(), s.names.end());
+        break;
+      case Step::kFilter: AddAll(&need, s.expr.Columns()); break;
+      case Step::kAssign:
+        if (need && !need->count(s.names[0])) continue;  // nobody reads it
+        if (need) need->erase(s.names[0]);
+        AddAll(&need, s.expr.Columns());
+        break;
+      case Step::kRename:
+        if (need) {
+          std::set<std::string> before;
+          for (const auto& n : *need) {
+            auto at = std::find(s.names2.begin(), s.names2.end(), n);
+            before.insert(at == s.names2.end() ? n : s.names[static_cast<size_t>(at - s.names2.begin())]);
+          }
+          need = std::move(before);
+        }
+        break;
+      case Step::kDropNa:
+        if (s.names.empty()) need.reset();
+        else AddAll(&need, s.names);
+        break;
+      case Step::kAggChunk: {
+        std::set<std::string> cols(s.names.begin(), s.names.end());
+        for (const AggSpec& a : s.aggs) {
+          if (!a.column.empty()) cols.insert(a.column);
+        }
+        need = std::move(cols);
+        break;
+      }
+    }
+    kept.insert(kept.begin(), std::move(s));
+  }
+
+  Lowered out;
+  Graph g;
+  if (source->kind == PlanNode::kCsv) {
+    const CsvSource& src = *source->csv;
+    CsvSchema schema = src.schema;
+    if (need) {
+      CsvSchema narrow;
+      narrow.names = schema.names;
+      for (size_t k = 0; k < schema.fields.size(); ++k) {
+        if (need->count(schema.fields[k].name)) {
+          narrow.fields.push_back(schema.fields[k]);
+          narrow.source_index.push_back(schema.source_index[k]);
+        }
+      }
+      schema = std::move(narrow);
+    }
+    const std::string name = skein::internal::NewKeyName("read-csv");
+    for (size_t i = 0; i < src.blocks.size(); ++i) {
+      Key k(name, {static_cast<int64_t>(i)});
+      g.Add(k, Task::Call(ReadCsvOp(), {}, Value(EncodeRead(src.blocks[i], src, schema, kept))));
+      out.keys.push_back(k);
+    }
+    out.layer = Layer::Make(name, std::move(g));
+    return out;
+  }
+  Lowered in;
+  if (source->kind == PlanNode::kTables) {
+    in.layer = source->layer;
+    in.keys = source->keys;
+  } else if (source->kind == PlanNode::kMap) {
+    Lowered below = Lower(source->input);
+    const std::string name = skein::internal::NewKeyName("map-partitions");
+    auto fn = source->fn;
+    auto op = std::make_shared<const Op>(
+        name, [fn](std::span<const Value> args, const OpContext&) { return Value::From(fn(args[0].get<Table>())); },
+        OpOptions{}, /*local_only=*/true);
+    Graph mg;
+    for (size_t i = 0; i < below.keys.size(); ++i) {
+      Key k(name, {static_cast<int64_t>(i)});
+      mg.Add(k, Task::Call(op, {Arg::Ref(below.keys[i])}));
+      in.keys.push_back(k);
+    }
+    in.layer = Layer::Make(name, std::move(mg), {below.layer});
+  } else {  // a groupby's output
+    in = LowerGroupBy(*source);
+  }
+  if (kept.empty()) return in;
+  const std::string name = skein::internal::NewKeyName("pipeline");
+  const std::string params = EncodeSteps(kept);
+  for (size_t i = 0; i < in.keys.size(); ++i) {
+    Key k(name, {static_cast<int64_t>(i)});
+    g.Add(k, Task::Call(PipelineOp(), {Arg::Ref(in.keys[i])}, Value(params)));
+    out.keys.push_back(k);
+  }
+  out.layer = Layer::Make(name, std::move(g), {in.layer});
+  return out;
+}
+
+Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
+  if (node->kind == PlanNode::kGroupBy) return LowerGroupBy(*node);
+  std::vector<Step> steps;
+  NodePtr cur = node;
+  while (cur->kind == PlanNode::kStep) {
+    steps.insert(steps.begin(), cur->step);
+    cur = cur->input;
+  }
+  return LowerPipeline(cur, std::move(steps), std::move(needed));
+}
+
+}  // namespace skein::dataframe::internal

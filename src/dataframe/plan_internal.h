@@ -1,0 +1,92 @@
+// The DataFrame's plan: nodes built by the API (dataframe.cc, groupby.cc,
+// read_csv.cc), and the per-partition steps that lowering fuses into one
+// task per partition (lower.cc).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "groupby_internal.h"
+#include "skein/core/layer.h"
+#include "skein/dataframe/dataframe.h"
+
+namespace skein::dataframe::internal {
+
+/// One per-partition operation. Steps are data: they encode into task
+/// parameters (EncodeSteps), so a fused pipeline runs anywhere.
+struct Step {
+  enum Kind : uint8_t {
+    kProject,     // names: the columns kept, in order
+    kFilter,      // expr: rows where it is true
+    kAssign,      // names[0] = expr
+    kRename,      // names[i] -> names2[i]
+    kDropNa,      // names: the subset (empty: all)
+    kAggChunk,    // a groupby's partial state: names = keys, aggs, dropna
+    kLast = kAggChunk,
+  } kind = kProject;
+  std::vector<std::string> names, names2;
+  Expr expr;
+  std::vector<AggSpec> aggs;
+  bool dropna = true;
+
+  /// The output schema over `in` (errors for unknown columns or types).
+  Schema Apply(const Schema& in) const;
+  /// Runs the step on one partition.
+  Table Run(const Table& in) const;
+};
+
+std::string EncodeSteps(const std::vector<Step>& steps);
+/// Error naming what is wrong when `bytes` are not encoded steps.
+std::vector<Step> DecodeSteps(std::string_view bytes);
+Table RunSteps(const std::vector<Step>& steps, Table t);
+
+struct CsvSource {
+  CsvOptions options;
+  CsvSchema schema;
+  std::vector<CsvBlock> blocks;
+};
+
+struct PlanNode {
+  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy } kind = kTables;
+  Schema schema;
+  int npartitions = 0;
+  std::shared_ptr<const PlanNode> input;
+  // kCsv
+  std::shared_ptr<const CsvSource> csv;
+  // kTables: partitions held by a layer of values
+  LayerPtr layer;
+  std::vector<Key> keys;
+  // kStep
+  Step step;
+  // kMap
+  std::function<Table(const Table&)> fn;
+  // kGroupBy
+  std::vector<std::string> group_keys;
+  std::vector<AggSpec> aggs;
+  GroupByOptions group_options;
+};
+using NodePtr = std::shared_ptr<const PlanNode>;
+
+/// A lowered plan: the layer computing the partitions (and its deps), and
+/// their keys in order.
+struct Lowered {
+  LayerPtr layer;
+  std::vector<Key> keys;
+};
+
+/// Optimizes and lowers `node`. `needed`: the columns the consumer reads
+/// (nullopt: all); columns nobody reads are not read from files.
+Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed = std::nullopt);
+
+/// Lowers a groupby node (groupby.cc), reading `input` through `steps`
+/// fused into its chunk tasks.
+Lowered LowerGroupBy(const PlanNode& node);
+
+/// A layer of tasks, one per partition, running `steps` over the partitions
+/// of `input` (or reading CSV blocks of `csv` with `usecols`).
+Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optional<std::vector<std::string>> needed);
+
+}  // namespace skein::dataframe::internal

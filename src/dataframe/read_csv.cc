@@ -1,0 +1,73 @@
+// read_csv: expanding the glob, inferring the schema from the first file,
+// and planning the partitions (one per block of `blocksize` bytes).
+#include <glob.h>
+
+#include <algorithm>
+
+#include "io/file_internal.h"
+#include "plan_internal.h"
+
+namespace skein {
+
+using dataframe::internal::CsvSource;
+using dataframe::internal::PlanNode;
+
+namespace {
+
+std::vector<std::string> Expand(const std::string& pattern) {
+  if (pattern.find_first_of("*?[") == std::string::npos) return {pattern};
+  glob_t g{};
+  const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
+  std::vector<std::string> out;
+  for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  globfree(&g);
+  if (out.empty()) throw IOError("read_csv: no files match '" + pattern + "'");
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The start of a file up to a row boundary: enough for inference.
+std::string Prefix(const std::string& path, int64_t limit) {
+  io::internal::File f = io::internal::File::OpenRead(path);
+  const int64_t size = f.Size();
+  const int64_t n = std::min(size, limit);
+  std::string text(static_cast<size_t>(n), '\0');
+  if (n) f.ReadAt(0, text.data(), n);
+  if (n < size) {
+    const size_t last = text.rfind('\n');
+    if (last != std::string::npos) text.resize(last + 1);
+  }
+  return text;
+}
+
+}  // namespace
+
+DataFrame read_csv(const std::string& pattern, const CsvOptions& options) {
+  if (options.blocksize < 1) throw Error("read_csv: blocksize must be >= 1");
+  std::vector<std::string> files = Expand(pattern);
+  auto src = std::make_shared<CsvSource>();
+  src->options = options;
+  src->schema = InferCsvSchema(Prefix(files[0], 4 << 20), options, files[0]);
+  for (size_t i = 1; i < files.size(); ++i) {
+    CsvOptions names_only = options;
+    names_only.sample_rows = 0;
+    CsvSchema other = InferCsvSchema(Prefix(files[i], 1 << 20), names_only, files[i]);
+    if (other.names != src->schema.names) {
+      throw IOError("read_csv: '" + files[i] + "' has different columns from '" + files[0] + "'");
+    }
+  }
+  for (const auto& f : files) {
+    for (CsvBlock& b : PlanCsvBlocks(f, options)) {
+      if (b.end > b.begin) src->blocks.push_back(std::move(b));
+    }
+  }
+  if (src->blocks.empty()) src->blocks.push_back({files[0], 0, 0, 0});
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kCsv;
+  node->schema = src->schema.fields;
+  node->npartitions = static_cast<int>(src->blocks.size());
+  node->csv = std::move(src);
+  return DataFrame(std::move(node));
+}
+
+}  // namespace skein

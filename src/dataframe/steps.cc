@@ -1,0 +1,205 @@
+// Per-partition steps: their schemas, running them, and their encoding
+// into task parameters (see plan_internal.h).
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "plan_internal.h"
+#include "skein/core/serialize.h"
+
+namespace skein::dataframe::internal {
+
+namespace {
+
+int FindField(const Schema& s, const std::string& name) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+[[noreturn]] void Unknown(const Schema& s, const std::string& name, const char* where) {
+  std::string have;
+  for (const Field& f : s) have += (have.empty() ? "" : ", ") + f.name;
+  throw KeyError(std::string(where) + ": no column '" + name + "' (columns: " + have + ")");
+}
+
+const Field& Need(const Schema& s, const std::string& name, const char* where) {
+  const int i = FindField(s, name);
+  if (i < 0) Unknown(s, name, where);
+  return s[static_cast<size_t>(i)];
+}
+
+}  // namespace
+
+Schema Step::Apply(const Schema& in) const {
+  switch (kind) {
+    case kProject: {
+      Schema out;
+      for (const auto& n : names) out.push_back(Need(in, n, "select"));
+      return out;
+    }
+    case kFilter: {
+      const TypeId t = expr.ResultType(in);
+      if (t != TypeId::kBool) throw TypeError("filter: " + expr.ToString() + " is " + std::string(TypeName(t)) + ", not bool");
+      return in;
+    }
+    case kAssign: {
+      Schema out = in;
+      const TypeId t = expr.ResultType(in);
+      const int i = FindField(out, names[0]);
+      if (i >= 0) out[static_cast<size_t>(i)].type = t;
+      else out.push_back({names[0], t});
+      return out;
+    }
+    case kRename: {
+      Schema out = in;
+      for (size_t k = 0; k < names.size(); ++k) {
+        const int i = FindField(out, names[k]);
+        if (i < 0) Unknown(in, names[k], "rename");
+        out[static_cast<size_t>(i)].name = names2[k];
+      }
+      std::unordered_set<std::string> seen;
+      for (const Field& f : out) {
+        if (!seen.insert(f.name).second) throw Error("rename: two columns would be named '" + f.name + "'");
+      }
+      return out;
+    }
+    case kDropNa:
+      for (const auto& n : names) Need(in, n, "dropna");
+      return in;
+    case kAggChunk: {
+      Schema out;
+      for (const auto& k : names) {
+        Field f = Need(in, k, "groupby");
+        if (f.type == TypeId::kCategory) f.type = TypeId::kString;
+        out.push_back(f);
+      }
+      for (const AggSpec& a : aggs) {
+        if (a.func != AggFunc::kSize) AggResultType(a, Need(in, a.column, "groupby").type);
+      }
+      return out;  // the state columns follow; callers only need the keys
+    }
+  }
+  return in;
+}
+
+Table Step::Run(const Table& in) const {
+  switch (kind) {
+    case kProject: return in.Select(names);
+    case kFilter: return in.Filter(expr.Evaluate(in));
+    case kAssign: return in.With(names[0], expr.Evaluate(in));
+    case kRename: {
+      std::vector<std::pair<std::string, Column>> cols;
+      for (int i = 0; i < in.num_columns(); ++i) {
+        std::string n = in.names()[static_cast<size_t>(i)];
+        auto it = std::find(names.begin(), names.end(), n);
+        if (it != names.end()) n = names2[static_cast<size_t>(it - names.begin())];
+        cols.emplace_back(std::move(n), in.column(i));
+      }
+      return cols.empty() ? in : Table(std::move(cols));
+    }
+    case kDropNa: {
+      std::vector<const Column*> cols;
+      if (names.empty()) {
+        for (const Column& c : in.columns()) cols.push_back(&c);
+      } else {
+        for (const auto& n : names) cols.push_back(&in.column(n));
+      }
+      std::vector<int64_t> keep;
+      for (int64_t i = 0; i < in.num_rows(); ++i) {
+        bool ok = true;
+        for (const Column* c : cols) ok = ok && c->IsValid(i) && !(IsFloating(c->type()) && std::isnan(c->NumberAt(i)));
+        if (ok) keep.push_back(i);
+      }
+      return static_cast<int64_t>(keep.size()) == in.num_rows() ? in : in.Take(keep);
+    }
+    case kAggChunk: return AggregateChunk(in, names, aggs, dropna);
+  }
+  return in;
+}
+
+Table RunSteps(const std::vector<Step>& steps, Table t) {
+  for (const Step& s : steps) t = s.Run(t);
+  return t;
+}
+
+// ---- encoding ---------------------------------------------------------------
+
+namespace {
+
+void Strings(ByteWriter& w, const std::vector<std::string>& v) {
+  w.U32(static_cast<uint32_t>(v.size()));
+  for (const auto& s : v) w.Str(s);
+}
+
+std::vector<std::string> Strings(ByteReader& r) {
+  const uint32_t n = r.U32();
+  if (n > r.remaining()) throw SerializationError("steps: implausible name count");
+  std::vector<std::string> v;
+  for (uint32_t i = 0; i < n; ++i) v.emplace_back(r.Str());
+  return v;
+}
+
+}  // namespace
+
+std::string EncodeSteps(const std::vector<Step>& steps) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U32(static_cast<uint32_t>(steps.size()));
+  for (const Step& s : steps) {
+    w.U8(s.kind);
+    Strings(w, s.names);
+    Strings(w, s.names2);
+    const bool has_expr = s.kind == Step::kFilter || s.kind == Step::kAssign;
+    if (has_expr) w.Str(s.expr.Encode());
+    w.U8(s.dropna);
+    w.U32(static_cast<uint32_t>(s.aggs.size()));
+    for (const AggSpec& a : s.aggs) {
+      w.Str(a.column);
+      w.U8(static_cast<uint8_t>(a.func));
+      w.Str(a.name);
+      w.F64(a.q);
+      w.I64(a.ddof);
+    }
+  }
+  return out;
+}
+
+std::vector<Step> DecodeSteps(std::string_view bytes) {
+  ByteReader r(bytes, "dataframe steps");
+  const uint32_t n = r.U32();
+  if (n > r.remaining()) throw SerializationError("steps: implausible step count");
+  std::vector<Step> steps;
+  for (uint32_t i = 0; i < n; ++i) {
+    Step s;
+    const uint8_t kind = r.U8();
+    if (kind > Step::kLast) throw SerializationError("steps: unknown step kind " + std::to_string(kind));
+    s.kind = static_cast<Step::Kind>(kind);
+    s.names = Strings(r);
+    s.names2 = Strings(r);
+    if (s.kind == Step::kFilter || s.kind == Step::kAssign) s.expr = Expr::Decode(r.Str());
+    s.dropna = r.U8() != 0;
+    const uint32_t na = r.U32();
+    if (na > r.remaining()) throw SerializationError("steps: implausible aggregation count");
+    for (uint32_t k = 0; k < na; ++k) {
+      AggSpec a;
+      a.column = std::string(r.Str());
+      const uint8_t f = r.U8();
+      if (f > static_cast<uint8_t>(AggFunc::kQuantile)) throw SerializationError("steps: unknown aggregation");
+      a.func = static_cast<AggFunc>(f);
+      a.name = std::string(r.Str());
+      a.q = r.F64();
+      a.ddof = static_cast<int>(r.I64());
+      s.aggs.push_back(std::move(a));
+    }
+    if ((s.kind == Step::kAssign && s.names.size() != 1) || (s.kind == Step::kRename && s.names.size() != s.names2.size())) {
+      throw SerializationError("steps: malformed step");
+    }
+    steps.push_back(std::move(s));
+  }
+  if (r.remaining()) throw SerializationError("steps: bytes left over");
+  return steps;
+}
+
+}  // namespace skein::dataframe::internal
