@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <unordered_map>
 
 #include "dates_internal.h"
 
@@ -305,6 +306,108 @@ Column Column::Decoded() const {
   return b.Finish();
 }
 
+Column Column::Concat(const std::vector<const Column*>& parts) {
+  if (parts.empty()) throw Error("column concat: no columns");
+  const TypeId type = parts[0]->type();
+  int64_t n = 0;
+  bool nulls = false;
+  for (const Column* c : parts) {
+    if (c->type() != type) {
+      throw TypeError("column concat: " + std::string(TypeName(c->type())) + " after " + std::string(TypeName(type)));
+    }
+    n += c->length();
+    nulls = nulls || c->has_nulls();
+  }
+  if (parts.size() == 1) return *parts[0];
+  Buffer validity;
+  if (nulls) {
+    std::byte* w;
+    validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
+    auto* vb = reinterpret_cast<uint8_t*>(w);
+    int64_t at = 0;
+    for (const Column* c : parts) {
+      if (!c->has_nulls() && at % 8 == 0) {
+        std::memset(vb + at / 8, 0xff, static_cast<size_t>(c->length() / 8));
+        for (int64_t i = c->length() / 8 * 8; i < c->length(); ++i) bits::Set(vb, at + i);
+      } else {
+        for (int64_t i = 0; i < c->length(); ++i) {
+          if (c->IsValid(i)) bits::Set(vb, at + i);
+        }
+      }
+      at += c->length();
+    }
+  }
+  std::byte* w;
+  if (type == TypeId::kString) {
+    int64_t bytes = 0;
+    for (const Column* c : parts) bytes += c->string_offsets()[c->length()] - c->string_offsets()[0];
+    if (bytes > std::numeric_limits<int32_t>::max()) throw Error("column concat: more than 2 GiB of strings");
+    std::byte* wo;
+    Buffer offsets = Buffer::Allocate(static_cast<size_t>(n + 1) * 4, &wo);
+    Buffer values = Buffer::Allocate(static_cast<size_t>(bytes), &w);
+    auto* o = reinterpret_cast<int32_t*>(wo);
+    int64_t row = 0;
+    int32_t at = 0;
+    o[0] = 0;
+    for (const Column* c : parts) {
+      const int32_t* co = c->string_offsets();
+      const int32_t base = co[0], len = co[c->length()] - co[0];
+      std::memcpy(w + at, c->values().data() + base, static_cast<size_t>(len));
+      for (int64_t i = 1; i <= c->length(); ++i) o[row + i] = at + co[i] - base;
+      row += c->length();
+      at += len;
+    }
+    return Make(type, n, std::move(validity), std::move(values), std::move(offsets));
+  }
+  if (type == TypeId::kBool) {
+    Buffer values = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
+    int64_t at = 0;
+    for (const Column* c : parts) {
+      for (int64_t i = 0; i < c->length(); ++i) {
+        if (c->BoolAt(i)) bits::Set(reinterpret_cast<uint8_t*>(w), at + i);
+      }
+      at += c->length();
+    }
+    return Make(type, n, std::move(validity), std::move(values));
+  }
+  const size_t width = FixedWidth(type);
+  Buffer values = Buffer::Allocate(static_cast<size_t>(n) * width, &w);
+  if (type != TypeId::kCategory) {
+    size_t at = 0;
+    for (const Column* c : parts) {
+      std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * width);
+      at += static_cast<size_t>(c->length()) * width;
+    }
+    return Make(type, n, std::move(validity), std::move(values));
+  }
+  // Categories: one dictionary (labels in first-seen order), codes remapped.
+  std::unordered_map<std::string_view, int32_t> index;
+  std::vector<std::string_view> labels;
+  std::vector<const Column*> seen_dicts;
+  auto* out = reinterpret_cast<int32_t*>(w);
+  int64_t at = 0;
+  std::vector<int32_t> remap;
+  const Column* last_dict = nullptr;
+  for (const Column* c : parts) {
+    const Column& dict = *c->dictionary();
+    if (&dict != last_dict) {
+      remap.assign(static_cast<size_t>(dict.length()), 0);
+      for (int64_t k = 0; k < dict.length(); ++k) {
+        auto [it, fresh] = index.emplace(dict.StringAt(k), static_cast<int32_t>(labels.size()));
+        if (fresh) labels.push_back(it->first);
+        remap[static_cast<size_t>(k)] = it->second;
+      }
+      last_dict = &dict;
+    }
+    const int32_t* codes = c->data<int32_t>();
+    for (int64_t i = 0; i < c->length(); ++i) out[at + i] = c->IsValid(i) ? remap[static_cast<size_t>(codes[i])] : 0;
+    at += c->length();
+  }
+  ColumnBuilder dict(TypeId::kString, static_cast<int64_t>(labels.size()));
+  for (std::string_view l : labels) dict.AppendString(l);
+  return Make(type, n, std::move(validity), std::move(values), {}, std::make_shared<const Column>(dict.Finish()));
+}
+
 size_t Column::nbytes() const {
   return sizeof(*this) + validity_.size() + values_.size() + offsets_.size() + (dictionary_ ? dictionary_->nbytes() : 0);
 }
@@ -395,6 +498,72 @@ void ColumnBuilder::AppendString(std::string_view s) {
   std::memcpy(values_.data() + at, s.data(), s.size());
   offsets_.push_back(static_cast<int32_t>(values_.size()));
   ++length_;
+}
+
+// ---- category builder ----------------------------------------------------------
+
+namespace {
+uint32_t HashLabel(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ULL ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t v;
+    std::memcpy(&v, s.data() + i, 8);
+    h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 29;
+  }
+  uint64_t v = 0;
+  std::memcpy(&v, s.data() + i, s.size() - i);
+  h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+}  // namespace
+
+CategoryBuilder::CategoryBuilder(int64_t reserve) : codes_(TypeId::kCategory, reserve), slots_(256, -1), slot_hash_(256) {}
+
+int32_t CategoryBuilder::Code(std::string_view s) {
+  const uint32_t h = HashLabel(s);
+  size_t mask = slots_.size() - 1, p = h & mask;
+  for (;; p = (p + 1) & mask) {
+    const int32_t code = slots_[p];
+    if (code < 0) break;
+    if (slot_hash_[p] == h && Label(code) == s) return code;
+  }
+  const auto code = static_cast<int32_t>(offsets_.size() - 1);
+  if (bytes_.size() + s.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+    throw Error("category column: more than 2 GiB of distinct labels");
+  }
+  bytes_.append(s);
+  offsets_.push_back(static_cast<int32_t>(bytes_.size()));
+  slots_[p] = code;
+  slot_hash_[p] = h;
+  if (offsets_.size() * 2 > slots_.size()) {  // keep the load under one half
+    std::vector<int32_t> slots(slots_.size() * 2, -1);
+    std::vector<uint32_t> hashes(slots.size());
+    mask = slots.size() - 1;
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      if (slots_[k] < 0) continue;
+      size_t q = slot_hash_[k] & mask;
+      while (slots[q] >= 0) q = (q + 1) & mask;
+      slots[q] = slots_[k];
+      hashes[q] = slot_hash_[k];
+    }
+    slots_.swap(slots);
+    slot_hash_.swap(hashes);
+  }
+  return code;
+}
+
+void CategoryBuilder::Append(std::string_view s) { codes_.Append(Code(s)); }
+
+Column CategoryBuilder::Finish() {
+  Column codes = codes_.Finish();
+  const int64_t labels = static_cast<int64_t>(offsets_.size()) - 1;
+  auto dict = std::make_shared<const Column>(Column::Make(TypeId::kString, labels, {}, Buffer(std::move(bytes_)),
+                                                          Buffer::Copy(offsets_.data(), offsets_.size() * 4)));
+  Column out = Column::Make(TypeId::kCategory, codes.length(), codes.validity(), codes.values(), {}, std::move(dict));
+  *this = CategoryBuilder();
+  return out;
 }
 
 Column ColumnBuilder::Finish() {

@@ -670,20 +670,12 @@ Column Cast(const Column& c, TypeId to, const ExprNode& n) {
   if (c.type() == to) return c;
   const int64_t len = c.length();
   if (to == TypeId::kCategory) {
-    Column s = c.Decoded();
-    std::unordered_map<std::string_view, int32_t> codes;
-    ColumnBuilder dict(TypeId::kString), out(TypeId::kCategory, len);
+    CategoryBuilder out(len);
     for (int64_t i = 0; i < len; ++i) {
-      if (s.IsNull(i)) {
-        out.AppendNull();
-        continue;
-      }
-      auto [it, fresh] = codes.emplace(s.StringAt(i), static_cast<int32_t>(codes.size()));
-      if (fresh) dict.AppendString(it->first);
-      out.Append(it->second);
+      if (c.IsNull(i)) out.AppendNull();
+      else out.Append(c.StringAt(i));
     }
-    Column k = out.Finish();
-    return Column::Make(TypeId::kCategory, len, k.validity(), k.values(), {}, std::make_shared<const Column>(dict.Finish()));
+    return out.Finish();
   }
   ColumnBuilder b(to, len);
   for (int64_t i = 0; i < len; ++i) {

@@ -200,7 +200,7 @@ DataFrame GroupBy::agg(const std::vector<Agg>& aggs) const {
   node->npartitions = options_.split_out;
   for (const auto& k : keys_) {
     for (const Field& f : in) {
-      if (f.name == k) node->schema.push_back({k, f.type == TypeId::kCategory ? TypeId::kString : f.type});
+      if (f.name == k) node->schema.push_back({k, f.type});
     }
   }
   for (const Agg& a : aggs) {

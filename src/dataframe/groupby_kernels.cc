@@ -183,43 +183,145 @@ std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
   return h;
 }
 
+namespace {
+
+// Dense ids (first-seen order) of one key column; -1 for a dropped null.
+struct Dense {
+  std::vector<int32_t> id;
+  int64_t n = 0;
+};
+
+// Ids through a direct table over values in [0, range): `value(i)` or -1
+// for a null row (which gets its own id unless dropped).
+template <class F>
+Dense DenseByTable(int64_t rows, int64_t range, bool dropna, F value) {
+  Dense d;
+  d.id.resize(static_cast<size_t>(rows));
+  std::vector<int32_t> table(static_cast<size_t>(range) + 1, -1);  // last slot: null
+  for (int64_t i = 0; i < rows; ++i) {
+    int64_t v = value(i);
+    if (v < 0) {
+      if (dropna) {
+        d.id[static_cast<size_t>(i)] = -1;
+        continue;
+      }
+      v = range;
+    }
+    int32_t& t = table[static_cast<size_t>(v)];
+    if (t < 0) t = static_cast<int32_t>(d.n++);
+    d.id[static_cast<size_t>(i)] = t;
+  }
+  return d;
+}
+
+Dense FromGrouping(Grouping g) {
+  Dense d;
+  d.n = g.num_groups();
+  d.id = std::move(g.group);
+  return d;
+}
+
+// Ids of one column: codes for categories, a table for integers in a
+// small range, hashing otherwise.
+Dense DenseColumn(const Column& c, bool dropna) {
+  const int64_t n = c.length();
+  const bool nulls = c.has_nulls();
+  switch (c.type()) {
+    case TypeId::kCategory: {
+      const int32_t* codes = c.data<int32_t>();
+      return DenseByTable(n, c.dictionary()->length(), dropna,
+                          [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : codes[i]; });
+    }
+    case TypeId::kBool:
+      return DenseByTable(n, 2, dropna, [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : c.BoolAt(i); });
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+    case TypeId::kInt32:
+    case TypeId::kDate: {
+      const bool wide = FixedWidth(c.type()) == 8;
+      auto at = [&](int64_t i) -> int64_t { return wide ? c.data<int64_t>()[i] : c.data<int32_t>()[i]; };
+      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+      for (int64_t i = 0; i < n; ++i) {
+        if (nulls && c.IsNull(i)) continue;
+        lo = std::min(lo, at(i));
+        hi = std::max(hi, at(i));
+      }
+      // A small range: a direct table beats hashing (ids 1..100, years...).
+      if (lo <= hi && static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < (uint64_t{1} << 22) &&
+          static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < static_cast<uint64_t>(4 * n + 1024)) {
+        return DenseByTable(n, hi - lo + 1, dropna, [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : at(i) - lo; });
+      }
+      break;
+    }
+    default: break;
+  }
+  std::vector<const Column*> one{&c};
+  std::vector<uint64_t> hashes = HashRows(one);
+  std::vector<uint8_t> skip;
+  if (dropna && (nulls || IsFloating(c.type()))) {
+    skip.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) skip[static_cast<size_t>(i)] = AnyNull(one, i);
+  }
+  if (!nulls && (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp)) {
+    const int64_t* v = c.data<int64_t>();
+    return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
+  }
+  if (!nulls && (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate)) {
+    const int32_t* v = c.data<int32_t>();
+    return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
+  }
+  if (!nulls && c.type() == TypeId::kString) {
+    const int32_t* o = c.string_offsets();
+    const char* bytes = reinterpret_cast<const char*>(c.values().data());
+    return FromGrouping(GroupWith(hashes, skip, [o, bytes](int64_t i, int64_t j) {
+      const int32_t li = o[i + 1] - o[i];
+      return li == o[j + 1] - o[j] && std::memcmp(bytes + o[i], bytes + o[j], static_cast<size_t>(li)) == 0;
+    }));
+  }
+  return FromGrouping(GroupWith(hashes, skip, [&c](int64_t i, int64_t j) { return SameKey(c, i, j); }));
+}
+
+// Ids of the pairs (a, b): a direct table while a.n * b.n is small, an
+// int64 hash table otherwise.
+Dense Combine(const Dense& a, const Dense& b) {
+  const int64_t rows = static_cast<int64_t>(a.id.size());
+  auto pair = [&](int64_t i) -> int64_t {
+    const int32_t x = a.id[static_cast<size_t>(i)], y = b.id[static_cast<size_t>(i)];
+    return x < 0 || y < 0 ? -1 : static_cast<int64_t>(x) * b.n + y;
+  };
+  if (a.n * b.n <= (int64_t{1} << 24) || a.n * b.n <= 4 * rows) {
+    return DenseByTable(rows, a.n * b.n, /*dropna=*/true, pair);
+  }
+  std::vector<int64_t> keys(static_cast<size_t>(rows));
+  std::vector<uint64_t> hashes(static_cast<size_t>(rows));
+  std::vector<uint8_t> skip(static_cast<size_t>(rows), 0);
+  for (int64_t i = 0; i < rows; ++i) {
+    keys[static_cast<size_t>(i)] = pair(i);
+    hashes[static_cast<size_t>(i)] = Mix(static_cast<uint64_t>(keys[static_cast<size_t>(i)]));
+    skip[static_cast<size_t>(i)] = keys[static_cast<size_t>(i)] < 0;
+  }
+  const int64_t* k = keys.data();
+  return FromGrouping(GroupWith(hashes, skip, [k](int64_t i, int64_t j) { return k[i] == k[j]; }));
+}
+
+}  // namespace
+
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   if (keys.empty()) throw Error("groupby: no key columns");
-  const int64_t n = keys[0]->length();
-  std::vector<uint64_t> hashes = HashRows(keys);
-  std::vector<uint8_t> skip;
-  bool nulls = false;
-  for (const Column* c : keys) nulls = nulls || c->has_nulls() || IsFloating(c->type());
-  if (dropna && nulls) {
-    skip.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) skip[static_cast<size_t>(i)] = AnyNull(keys, i);
-  }
-  // Fast paths: one key column without nulls of a common type.
-  if (keys.size() == 1 && !keys[0]->has_nulls()) {
-    const Column& c = *keys[0];
-    if (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp) {
-      const int64_t* v = c.data<int64_t>();
-      return GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; });
-    }
-    if (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate || c.type() == TypeId::kCategory) {
-      const int32_t* v = c.data<int32_t>();
-      return GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; });
-    }
-    if (c.type() == TypeId::kString) {
-      const int32_t* o = c.string_offsets();
-      const char* bytes = reinterpret_cast<const char*>(c.values().data());
-      return GroupWith(hashes, skip, [o, bytes](int64_t i, int64_t j) {
-        const int32_t li = o[i + 1] - o[i];
-        return li == o[j + 1] - o[j] && std::memcmp(bytes + o[i], bytes + o[j], static_cast<size_t>(li)) == 0;
-      });
+  Dense acc = DenseColumn(*keys[0], dropna);
+  for (size_t k = 1; k < keys.size(); ++k) acc = Combine(acc, DenseColumn(*keys[k], dropna));
+  Grouping g;
+  g.group = std::move(acc.id);
+  g.first_row.assign(static_cast<size_t>(acc.n), -1);
+  int64_t found = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(g.group.size()) && found < acc.n; ++i) {
+    const int32_t id = g.group[static_cast<size_t>(i)];
+    if (id >= 0 && g.first_row[static_cast<size_t>(id)] < 0) {
+      g.first_row[static_cast<size_t>(id)] = i;
+      ++found;
     }
   }
-  return GroupWith(hashes, skip, [&keys](int64_t i, int64_t j) {
-    for (const Column* c : keys) {
-      if (!SameKey(*c, i, j)) return false;
-    }
-    return true;
-  });
+  return g;
 }
 
 // ---- aggregation names and types ------------------------------------------------
@@ -460,7 +562,7 @@ Table KeysOf(const Table& t, const std::vector<std::string>& keys, const Groupin
   std::vector<std::pair<std::string, Column>> cols;
   for (const auto& k : keys) {
     Column c = t.column(k);
-    cols.emplace_back(k, (c.type() == TypeId::kCategory ? c.Decoded() : c).Take(g.first_row));
+    cols.emplace_back(k, c.Take(g.first_row));
   }
   Table out(std::move(cols));
   return out;

@@ -71,9 +71,7 @@ Schema Step::Apply(const Schema& in) const {
     case kAggChunk: {
       Schema out;
       for (const auto& k : names) {
-        Field f = Need(in, k, "groupby");
-        if (f.type == TypeId::kCategory) f.type = TypeId::kString;
-        out.push_back(f);
+        out.push_back(Need(in, k, "groupby"));
       }
       for (const AggSpec& a : aggs) {
         if (a.func != AggFunc::kSize) AggResultType(a, Need(in, a.column, "groupby").type);

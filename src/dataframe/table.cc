@@ -130,27 +130,9 @@ Table Table::Concat(const std::vector<Table>& parts) {
   }
   std::vector<std::pair<std::string, Column>> cols;
   for (size_t c = 0; c < schema.size(); ++c) {
-    TypeId type = schema[c].type;
-    ColumnBuilder b(type == TypeId::kCategory ? TypeId::kString : type, rows);
-    for (const Table& part : parts) {
-      const Column& col = part.columns_[c];
-      for (int64_t i = 0; i < col.length(); ++i) {
-        if (col.IsNull(i)) {
-          b.AppendNull();
-          continue;
-        }
-        switch (type) {
-          case TypeId::kString:
-          case TypeId::kCategory: b.AppendString(col.StringAt(i)); break;
-          case TypeId::kBool: b.AppendBool(col.BoolAt(i)); break;
-          case TypeId::kInt64:
-          case TypeId::kTimestamp:
-          case TypeId::kFloat64: b.Append(reinterpret_cast<const int64_t*>(col.values().data())[i]); break;  // the bits
-          default: b.Append(reinterpret_cast<const int32_t*>(col.values().data())[i]); break;
-        }
-      }
-    }
-    cols.emplace_back(schema[c].name, b.Finish());
+    std::vector<const Column*> pieces;
+    for (const Table& part : parts) pieces.push_back(&part.columns_[c]);
+    cols.emplace_back(schema[c].name, Column::Concat(pieces));
   }
   Table t(std::move(cols));
   t.num_rows_ = rows;

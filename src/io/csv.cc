@@ -14,6 +14,12 @@
 #include "dataframe/dates_internal.h"
 #include "file_internal.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 namespace skein {
 
 namespace {
@@ -161,17 +167,24 @@ class NaSet {
 class Converter {
  public:
   Converter(const std::string& name, TypeId type, const NaSet& na, int64_t reserve)
-      : name_(name), type_(type), na_(na), builder_(type == TypeId::kCategory ? TypeId::kString : type, reserve) {}
+      : name_(name), type_(type), na_(na), builder_(type == TypeId::kCategory ? TypeId::kString : type,
+                                                   type == TypeId::kCategory ? 0 : reserve),
+        category_(type == TypeId::kCategory ? reserve : 0) {}
 
   void Add(const RawField& f, char quote, const std::string& file, int64_t line) {
     std::string unescaped;
     std::string_view s = f.view();
     if (f.escaped) s = unescaped = Unescape(f, quote);
     if (na_.Contains(s)) {
-      builder_.AppendNull();
+      if (type_ == TypeId::kCategory) category_.AppendNull();
+      else builder_.AppendNull();
       return;
     }
-    if (type_ == TypeId::kString || type_ == TypeId::kCategory) {
+    if (type_ == TypeId::kCategory) {
+      category_.Append(s);
+      return;
+    }
+    if (type_ == TypeId::kString) {
       builder_.AppendString(s);
       return;
     }
@@ -223,34 +236,14 @@ class Converter {
     }
   }
 
-  Column Finish() {
-    Column c = builder_.Finish();
-    return type_ == TypeId::kCategory ? Encode(c) : c;
-  }
+  Column Finish() { return type_ == TypeId::kCategory ? category_.Finish() : builder_.Finish(); }
 
  private:
-  static Column Encode(const Column& strings) {
-    std::unordered_map<std::string_view, int32_t> codes;
-    ColumnBuilder dict(TypeId::kString), out(TypeId::kCategory, strings.length());
-    std::vector<std::string_view> order;
-    for (int64_t i = 0; i < strings.length(); ++i) {
-      if (strings.IsNull(i)) {
-        out.AppendNull();
-        continue;
-      }
-      auto [it, fresh] = codes.emplace(strings.StringAt(i), static_cast<int32_t>(codes.size()));
-      if (fresh) dict.AppendString(it->first);
-      out.Append(it->second);
-    }
-    Column c = out.Finish();
-    return Column::Make(TypeId::kCategory, c.length(), c.validity(), c.values(), {},
-                        std::make_shared<const Column>(dict.Finish()));
-  }
-
   const std::string& name_;
   TypeId type_;
   const NaSet& na_;
   ColumnBuilder builder_;
+  CategoryBuilder category_;
 };
 
 // Where the header line ends (just past its newline), quote-aware.
@@ -411,14 +404,46 @@ Table ParseCsv(std::string_view text, const CsvSchema& schema, const CsvOptions&
   return Table(std::move(cols));
 }
 
+namespace {
+
+// A read-only mapping of a whole file (planning scans it once; mapping it
+// avoids copying hundreds of megabytes).
+class Mapped {
+ public:
+  explicit Mapped(const std::string& path) {
+    File f = File::OpenRead(path);
+    size_ = static_cast<size_t>(f.Size());
+    if (size_ == 0) return;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw IOError("CSV '" + path + "': cannot open: " + std::strerror(errno));
+    data_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    ::close(fd);
+    if (data_ == MAP_FAILED) {
+      data_ = nullptr;
+      throw IOError("CSV '" + path + "': cannot map: " + std::strerror(errno));
+    }
+    ::madvise(data_, size_, MADV_SEQUENTIAL);
+  }
+  ~Mapped() {
+    if (data_) ::munmap(data_, size_);
+  }
+  Mapped(const Mapped&) = delete;
+  Mapped& operator=(const Mapped&) = delete;
+  std::string_view view() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace
+
 std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& opt) {
-  File f = File::OpenRead(path);
-  const int64_t size = f.Size();
-  std::string text(static_cast<size_t>(size), '\0');
-  if (size) f.ReadAt(0, text.data(), size);
+  Mapped file(path);
+  const std::string_view text = file.view();
   size_t start = opt.header ? HeaderEnd(text, opt.quote) : 0;
   const int64_t blocksize = std::max<int64_t>(opt.blocksize, 1);
-  const bool quotes = std::memchr(text.data(), opt.quote, text.size()) != nullptr;
+  const bool quotes = !text.empty() && std::memchr(text.data(), opt.quote, text.size()) != nullptr;
   std::vector<CsvBlock> blocks;
   int64_t line = opt.header ? 2 : 1;
   size_t at = start;

@@ -115,6 +115,10 @@ class Column {
   Column Filter(const Column& mask) const;
   /// A category column decoded to strings; other columns as they are.
   Column Decoded() const;
+  /// Rows of several columns of one type, in order, copied once (category
+  /// columns get one merged dictionary). TypeError naming both types when
+  /// they differ.
+  static Column Concat(const std::vector<const Column*>& parts);
 
   /// Element bytes plus the object (memory accounting).
   size_t nbytes() const;
@@ -158,6 +162,31 @@ class ColumnBuilder {
   std::vector<uint8_t> validity_;  // only once a null was appended
   std::vector<std::byte> values_;
   std::vector<int32_t> offsets_{0};
+};
+
+/// Builds a category column: each string is looked up in (or added to) the
+/// dictionary, in first-seen order, and only its code is stored. Not
+/// thread-safe.
+class CategoryBuilder {
+ public:
+  explicit CategoryBuilder(int64_t reserve = 0);
+  void Append(std::string_view s);
+  void AppendNull() { codes_.AppendNull(); }
+  int64_t length() const { return codes_.length(); }
+  Column Finish();
+
+ private:
+  int32_t Code(std::string_view s);
+  std::string_view Label(int32_t code) const {
+    return {bytes_.data() + offsets_[static_cast<size_t>(code)],
+            static_cast<size_t>(offsets_[static_cast<size_t>(code) + 1] - offsets_[static_cast<size_t>(code)])};
+  }
+
+  ColumnBuilder codes_;
+  std::string bytes_;                 // the labels, back to back
+  std::vector<int32_t> offsets_{0};   // label k is bytes_[offsets_[k], offsets_[k + 1])
+  std::vector<int32_t> slots_;        // open addressing: code or -1
+  std::vector<uint32_t> slot_hash_;
 };
 
 template <class T>

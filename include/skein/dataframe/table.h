@@ -54,7 +54,7 @@ class Table {
   Table Take(const std::vector<int64_t>& indices) const;
   Table Filter(const Column& mask) const;
   /// Rows of several tables with the same schema, in order (Error naming the
-  /// first schema that differs). Category columns come back as strings.
+  /// first schema that differs).
   static Table Concat(const std::vector<Table>& parts);
 
   size_t nbytes() const;

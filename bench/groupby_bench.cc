@@ -1,0 +1,160 @@
+// db-benchmark's groupby task for skein: generates the table (the column
+// shapes of G1_1e7_1e2_0_0: string keys id1/id2 with K values and id3 with
+// N/K, integer keys id4/id5 (K) and id6 (N/K), small-integer values v1
+// (1-5) and v2 (1-15), float v3 in [0, 100) with 6 decimals), loads it from
+// CSV, and times the questions on the loaded frame. Prints one JSON line per
+// measurement; `answer` is a checksum (rows plus the sums of the result's
+// numeric columns) that groupby_peers.py computes the same way.
+//
+//   groupby_bench --generate data.csv --rows 10000000
+//   groupby_bench --csv data.csv --threads 2 [--question q1]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "skein/skein.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void Generate(const std::string& path, int64_t n, int64_t k) {
+  std::mt19937_64 rng(108);
+  std::string out = "id1,id2,id3,id4,id5,id6,v1,v2,v3\n";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) throw std::runtime_error("cannot write " + path);
+  char line[160];
+  const int64_t nk = std::max<int64_t>(1, n / k);
+  for (int64_t i = 0; i < n; ++i) {
+    auto r = [&](int64_t m) { return static_cast<long long>(rng() % static_cast<uint64_t>(m)) + 1; };
+    const long long id1 = r(k), id2 = r(k), id3 = r(nk), id4 = r(k), id5 = r(k), id6 = r(nk), v1 = r(5), v2 = r(15);
+    const double v3 = static_cast<double>(rng() % 100000000) / 1e6;
+    const int len = std::snprintf(line, sizeof line, "id%03lld,id%03lld,id%010lld,%lld,%lld,%lld,%lld,%lld,%.6f\n", id1,
+                                  id2, id3, id4, id5, id6, v1, v2, v3);
+    out.append(line, static_cast<size_t>(len));
+    if (out.size() > (8 << 20)) {
+      std::fwrite(out.data(), 1, out.size(), f);
+      out.clear();
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), f);
+  std::fclose(f);
+}
+
+double Checksum(const skein::Table& t) {
+  double s = static_cast<double>(t.num_rows());
+  for (const skein::Column& c : t.columns()) {
+    if (!skein::IsNumeric(c.type())) continue;
+    for (int64_t i = 0; i < c.length(); ++i) {
+      const double v = c.NumberAt(i);
+      if (!std::isnan(v)) s += v;
+    }
+  }
+  return s;
+}
+
+void Emit(const char* q, const char* engine, double secs, double answer, int64_t rows) {
+  std::printf("{\"suite\":\"groupby\",\"case\":\"%s\",\"engine\":\"%s\",\"seconds\":%.6f,\"answer\":%.10g,\"n\":%lld}\n", q,
+              engine, secs, answer, static_cast<long long>(rows));
+  std::fflush(stdout);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string csv, generate, only;
+  int64_t rows = 10000000, k = 100;
+  int threads = 2, repeat = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--csv")) csv = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--generate")) generate = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--rows")) rows = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--k")) k = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--question")) only = argv[i + 1];
+  }
+  if (!generate.empty()) {
+    auto t = Clock::now();
+    Generate(generate, rows, k);
+    std::fprintf(stderr, "generated %s (%lld rows) in %.1f s\n", generate.c_str(), static_cast<long long>(rows), Seconds(t));
+    return 0;
+  }
+  skein::config::Set("num-workers", static_cast<int64_t>(threads));
+  using skein::Agg;
+  using skein::col;
+  using skein::TypeId;
+  skein::CsvOptions opt;
+  opt.dtype = {{"id1", TypeId::kCategory}, {"id2", TypeId::kCategory}, {"id3", TypeId::kCategory}};
+  // Load: CSV to an in-memory frame (db-benchmark times questions on loaded data).
+  auto t0 = Clock::now();
+  skein::DataFrame x = skein::read_csv(csv, opt).persist();
+  const double load = Seconds(t0);
+  int64_t n = 0;
+  {
+    skein::Table counts = x.groupby({"v1"}).size().compute();
+    for (int64_t i = 0; i < counts.num_rows(); ++i) n += counts.column("size").data<int64_t>()[i];
+  }
+  Emit("load_csv", "skein", load, static_cast<double>(n), n);
+
+  skein::GroupByOptions unsorted;
+  unsorted.sort = false;
+  skein::GroupByOptions many = unsorted;  // ~N/K or more groups: shuffle the partials
+  many.split_out = std::max(2, threads * 2);
+  struct Q {
+    const char* name;
+    std::function<skein::Table()> run;
+  };
+  std::vector<Q> qs = {
+      {"q1_sum_v1_by_id1", [&] { return x.groupby({"id1"}, unsorted).agg({{"v1", "sum"}}).compute(); }},
+      {"q2_sum_v1_by_id1_id2", [&] { return x.groupby({"id1", "id2"}, unsorted).agg({{"v1", "sum"}}).compute(); }},
+      {"q3_sum_v1_mean_v3_by_id3",
+       [&] { return x.groupby({"id3"}, many).agg({{"v1", "sum"}, {"v3", "mean"}}).compute(); }},
+      {"q4_mean_v1_v2_v3_by_id4",
+       [&] { return x.groupby({"id4"}, unsorted).agg({{"v1", "mean"}, {"v2", "mean"}, {"v3", "mean"}}).compute(); }},
+      {"q5_sum_v1_v2_v3_by_id6",
+       [&] { return x.groupby({"id6"}, many).agg({{"v1", "sum"}, {"v2", "sum"}, {"v3", "sum"}}).compute(); }},
+      {"q6_median_sd_v3_by_id4_id5",
+       [&] { return x.groupby({"id4", "id5"}, unsorted).agg({{"v3", "median"}, {"v3", "std"}}).compute(); }},
+      {"q7_max_v1_minus_min_v2_by_id3",
+       [&] {
+         return x.groupby({"id3"}, many)
+             .agg({{"v1", "max", "max_v1"}, {"v2", "min", "min_v2"}})
+             .assign("range_v1_v2", col("max_v1") - col("min_v2"))[{"id3", "range_v1_v2"}]
+             .compute();
+       }},
+      {"q10_sum_v3_count_by_id1_id6",
+       [&] {
+         skein::GroupByOptions o = many;
+         o.split_out = std::max(4, threads * 4);
+         return x.groupby({"id1", "id2", "id3", "id4", "id5", "id6"}, o)
+             .agg({{"v3", "sum"}, {"v1", "count", "count"}})
+             .compute();
+       }},
+  };
+  for (const Q& q : qs) {
+    if (!only.empty() && only != q.name && std::string(q.name).rfind(only + "_", 0) != 0) continue;
+    std::vector<double> times;
+    double answer = 0;
+    for (int r = 0; r < repeat; ++r) {
+      auto t = Clock::now();
+      skein::Table out = q.run();
+      times.push_back(Seconds(t));
+      answer = Checksum(out);
+    }
+    Emit(q.name, "skein", Median(times), answer, n);
+  }
+  return 0;
+}

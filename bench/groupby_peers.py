@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""db-benchmark groupby questions in pandas and dask.dataframe (Debian's
+packages), on the CSV that groupby_bench generated. Prints JSON lines like
+groupby_bench; `answer` is the same checksum (rows plus the sums of the
+result's numeric columns)."""
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+
+
+def checksum(df):
+    s = float(len(df))
+    for c in df.columns:
+        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+            s += float(np.nansum(df[c].to_numpy(dtype="float64")))
+    return s
+
+
+def emit(case, engine, secs, answer, n):
+    print(json.dumps({"suite": "groupby", "case": case, "engine": engine, "seconds": secs, "answer": answer, "n": n}),
+          flush=True)
+
+
+# q7 keeps the key and the range (dask holds the key in the index).
+KEEP7 = lambda x: ["id3", "range_v1_v2"] if isinstance(x, pd.DataFrame) else ["range_v1_v2"]
+
+DTYPES = {"id1": "category", "id2": "category", "id3": "category"}
+
+
+def questions(x, gb, finish, holistic=None):
+    """The questions over frame x; gb(x, keys) groups as the engine wants;
+    holistic: extra agg() arguments for median (dask needs a shuffle)."""
+    holistic = holistic or {}
+    return [
+        ("q1_sum_v1_by_id1", lambda: finish(gb(x, ["id1"]).agg({"v1": "sum"}))),
+        ("q2_sum_v1_by_id1_id2", lambda: finish(gb(x, ["id1", "id2"]).agg({"v1": "sum"}))),
+        ("q3_sum_v1_mean_v3_by_id3", lambda: finish(gb(x, ["id3"]).agg({"v1": "sum", "v3": "mean"}))),
+        ("q4_mean_v1_v2_v3_by_id4", lambda: finish(gb(x, ["id4"]).agg({"v1": "mean", "v2": "mean", "v3": "mean"}))),
+        ("q5_sum_v1_v2_v3_by_id6", lambda: finish(gb(x, ["id6"]).agg({"v1": "sum", "v2": "sum", "v3": "sum"}))),
+        ("q6_median_sd_v3_by_id4_id5",
+         lambda: finish(gb(x, ["id4", "id5"]).agg({"v3": ["median", "std"]}, **holistic))),
+        ("q7_max_v1_minus_min_v2_by_id3",
+         lambda: finish(gb(x, ["id3"]).agg({"v1": "max", "v2": "min"}).assign(
+             range_v1_v2=lambda d: d["v1"] - d["v2"])[KEEP7(x)])),
+        ("q10_sum_v3_count_by_id1_id6",
+         lambda: finish(gb(x, ["id1", "id2", "id3", "id4", "id5", "id6"]).agg({"v3": "sum", "v1": "count"}))),
+    ]
+
+
+def run(engine, qs, n, repeat, only):
+    for name, q in qs:
+        if only and not name.startswith(only + "_") and name != only:
+            continue
+        times, ans = [], None
+        for _ in range(repeat):
+            t = time.perf_counter()
+            out = q()
+            times.append(time.perf_counter() - t)
+            ans = checksum(out)
+        emit(name, engine, sorted(times)[len(times) // 2], ans, n)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--csv", required=True)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--engines", default="pandas,dask")
+    p.add_argument("--question", default="")
+    a = p.parse_args()
+    engines = a.engines.split(",")
+    if "pandas" in engines:
+        t = time.perf_counter()
+        x = pd.read_csv(a.csv, dtype=DTYPES)
+        emit("load_csv", "pandas", time.perf_counter() - t, float(len(x)), len(x))
+        gb = lambda d, keys: d.groupby(keys, as_index=False, sort=False, observed=True)
+        run("pandas", questions(x, gb, lambda r: r), len(x), a.repeat, a.question)
+        del x
+    if "dask" in engines:
+        import dask
+        import dask.dataframe as dd
+        dask.config.set(scheduler="threads", num_workers=a.threads)
+        t = time.perf_counter()
+        x = dd.read_csv(a.csv, dtype=DTYPES, blocksize=64 << 20).persist()
+        n = int(x.shape[0].compute())
+        emit("load_csv", "dask", time.perf_counter() - t, float(n), n)
+        gb = lambda d, keys: d.groupby(keys, sort=False, observed=True)
+        run("dask", questions(x, gb, _dask_finish, {"shuffle": "tasks"}), n, a.repeat, a.question)
+
+
+def _dask_finish(r):
+    out = r.compute()
+    # Keys come back as the index: make them columns, as the others have.
+    if not isinstance(out.index, pd.RangeIndex):
+        out = out.reset_index()
+    return out
+
+
+if __name__ == "__main__":
+    main()

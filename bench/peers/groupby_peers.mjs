@@ -1,0 +1,95 @@
+// db-benchmark groupby questions in DuckDB (@duckdb/node-api) and Polars
+// (nodejs-polars), from the npm registry, on the CSV groupby_bench made.
+// Prints JSON lines like groupby_bench, with the same checksum.
+//   node groupby_peers.mjs --csv FILE --threads 2 [--repeat 3] [--engines duckdb,polars]
+import { DuckDBInstance } from '@duckdb/node-api';
+import pl from 'nodejs-polars';
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, v, i, a) => (i % 2 ? acc : [...acc, [a[i].replace(/^--/, ''), a[i + 1]]]), []));
+const csv = args.csv;
+const threads = Number(args.threads ?? 2);
+const repeat = Number(args.repeat ?? 3);
+const engines = (args.engines ?? 'duckdb,polars').split(',');
+const only = args.question ?? '';
+
+const emit = (c, engine, seconds, answer, n) =>
+  console.log(JSON.stringify({ suite: 'groupby', case: c, engine, seconds, answer, n }));
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+const wanted = (name) => !only || name === only || name.startsWith(only + '_');
+
+const SQL = [
+  ['q1_sum_v1_by_id1', 'SELECT id1, sum(v1) AS v1 FROM x GROUP BY id1'],
+  ['q2_sum_v1_by_id1_id2', 'SELECT id1, id2, sum(v1) AS v1 FROM x GROUP BY id1, id2'],
+  ['q3_sum_v1_mean_v3_by_id3', 'SELECT id3, sum(v1) AS v1, avg(v3) AS v3 FROM x GROUP BY id3'],
+  ['q4_mean_v1_v2_v3_by_id4', 'SELECT id4, avg(v1) AS v1, avg(v2) AS v2, avg(v3) AS v3 FROM x GROUP BY id4'],
+  ['q5_sum_v1_v2_v3_by_id6', 'SELECT id6, sum(v1) AS v1, sum(v2) AS v2, sum(v3) AS v3 FROM x GROUP BY id6'],
+  ['q6_median_sd_v3_by_id4_id5', 'SELECT id4, id5, median(v3) AS median_v3, stddev(v3) AS sd_v3 FROM x GROUP BY id4, id5'],
+  ['q7_max_v1_minus_min_v2_by_id3', 'SELECT id3, max(v1) - min(v2) AS range_v1_v2 FROM x GROUP BY id3'],
+  ['q10_sum_v3_count_by_id1_id6', 'SELECT id1, id2, id3, id4, id5, id6, sum(v3) AS v3, count(*) AS count FROM x GROUP BY id1, id2, id3, id4, id5, id6'],
+];
+
+async function duckdb() {
+  const db = await DuckDBInstance.create(':memory:', { threads: String(threads) });
+  const con = await db.connect();
+  let t = now();
+  await con.run(`CREATE TABLE x AS SELECT * FROM read_csv('${csv}', header = true)`);
+  const load = now() - t;
+  const n = Number((await con.runAndReadAll('SELECT count(*) FROM x')).getRows()[0][0]);
+  emit('load_csv', 'duckdb', load, n, n);
+  for (const [name, q] of SQL) {
+    if (!wanted(name)) continue;
+    const times = [];
+    let answer = 0;
+    for (let r = 0; r < repeat; ++r) {
+      await con.run('DROP TABLE IF EXISTS ans');
+      t = now();
+      await con.run(`CREATE TABLE ans AS ${q}`);
+      times.push(now() - t);
+      const cols = (await con.runAndReadAll('SELECT * FROM ans LIMIT 0')).columnNames();
+      const types = (await con.runAndReadAll("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'ans'")).getRows();
+      const numeric = types.filter(([, ty]) => !/VARCHAR/.test(ty)).map(([c]) => `coalesce(sum("${c}")::DOUBLE, 0)`);
+      const sums = (await con.runAndReadAll(`SELECT count(*)::DOUBLE ${numeric.length ? ', ' + numeric.join(', ') : ''} FROM ans`)).getRows()[0];
+      answer = sums.reduce((a, b) => a + Number(b), 0);
+      void cols;
+    }
+    emit(name, 'duckdb', median(times), answer, n);
+  }
+}
+
+function polars() {
+  let t = now();
+  const x = pl.readCSV(csv).withColumns(pl.col('id1').cast(pl.Categorical), pl.col('id2').cast(pl.Categorical), pl.col('id3').cast(pl.Categorical));
+  const load = now() - t;
+  const n = x.height;
+  emit('load_csv', 'polars', load, n, n);
+  const c = pl.col;
+  const Q = [
+    ['q1_sum_v1_by_id1', () => x.groupBy('id1').agg(c('v1').sum())],
+    ['q2_sum_v1_by_id1_id2', () => x.groupBy(['id1', 'id2']).agg(c('v1').sum())],
+    ['q3_sum_v1_mean_v3_by_id3', () => x.groupBy('id3').agg(c('v1').sum(), c('v3').mean())],
+    ['q4_mean_v1_v2_v3_by_id4', () => x.groupBy('id4').agg(c('v1').mean(), c('v2').mean(), c('v3').mean())],
+    ['q5_sum_v1_v2_v3_by_id6', () => x.groupBy('id6').agg(c('v1').sum(), c('v2').sum(), c('v3').sum())],
+    ['q6_median_sd_v3_by_id4_id5', () => x.groupBy(['id4', 'id5']).agg(c('v3').median().alias('median_v3'), c('v3').std().alias('sd_v3'))],
+    ['q7_max_v1_minus_min_v2_by_id3', () => x.groupBy('id3').agg(c('v1').max().minus(c('v2').min()).alias('range_v1_v2'))],
+    ['q10_sum_v3_count_by_id1_id6', () => x.groupBy(['id1', 'id2', 'id3', 'id4', 'id5', 'id6']).agg(c('v3').sum(), c('v1').count().alias('count'))],
+  ];
+  for (const [name, q] of Q) {
+    if (!wanted(name)) continue;
+    const times = [];
+    let answer = 0;
+    for (let r = 0; r < repeat; ++r) {
+      t = now();
+      const out = q();
+      times.push(now() - t);
+      answer = out.height;
+      for (const col of out.getColumns()) {
+        if (col.isNumeric()) answer += Number(col.sum() ?? 0);
+      }
+    }
+    emit(name, 'polars', median(times), answer, n);
+  }
+}
+
+if (engines.includes('duckdb')) await duckdb();
+if (engines.includes('polars')) polars();
