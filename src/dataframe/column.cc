@@ -272,6 +272,25 @@ Column Column::Take(const std::vector<int64_t>& indices) const {
   }
   const size_t width = FixedWidth(type_);
   Buffer values = Buffer::Allocate(static_cast<size_t>(n) * width, &w);
+  if (type_ == TypeId::kCategory && n * 4 < dictionary_->length()) {
+    // Few rows from a large dictionary: keep only the labels they use, so
+    // that later merges (concat, shuffles) do not walk the whole dictionary.
+    CategoryBuilder labels;
+    std::vector<int32_t> remap(static_cast<size_t>(dictionary_->length()), -1);
+    const int32_t* src = data<int32_t>();
+    auto* dst = reinterpret_cast<int32_t*>(w);
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t i = indices[static_cast<size_t>(k)];
+      if (IsNull(i)) {
+        dst[k] = 0;
+        continue;
+      }
+      int32_t& r = remap[static_cast<size_t>(src[i])];
+      if (r < 0) r = labels.Intern(dictionary_->StringAt(src[i]));
+      dst[k] = r;
+    }
+    return Make(type_, n, std::move(validity), std::move(values), {}, labels.TakeDictionary());
+  }
   if (width == 8) {
     const auto* src = reinterpret_cast<const uint64_t*>(values_.data());
     auto* dst = reinterpret_cast<uint64_t*>(w);
@@ -381,9 +400,7 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     return Make(type, n, std::move(validity), std::move(values));
   }
   // Categories: one dictionary (labels in first-seen order), codes remapped.
-  std::unordered_map<std::string_view, int32_t> index;
-  std::vector<std::string_view> labels;
-  std::vector<const Column*> seen_dicts;
+  CategoryBuilder labels;
   auto* out = reinterpret_cast<int32_t*>(w);
   int64_t at = 0;
   std::vector<int32_t> remap;
@@ -391,21 +408,20 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
   for (const Column* c : parts) {
     const Column& dict = *c->dictionary();
     if (&dict != last_dict) {
-      remap.assign(static_cast<size_t>(dict.length()), 0);
-      for (int64_t k = 0; k < dict.length(); ++k) {
-        auto [it, fresh] = index.emplace(dict.StringAt(k), static_cast<int32_t>(labels.size()));
-        if (fresh) labels.push_back(it->first);
-        remap[static_cast<size_t>(k)] = it->second;
-      }
+      remap.resize(static_cast<size_t>(dict.length()));
+      for (int64_t k = 0; k < dict.length(); ++k) remap[static_cast<size_t>(k)] = labels.Intern(dict.StringAt(k));
       last_dict = &dict;
     }
     const int32_t* codes = c->data<int32_t>();
-    for (int64_t i = 0; i < c->length(); ++i) out[at + i] = c->IsValid(i) ? remap[static_cast<size_t>(codes[i])] : 0;
+    const int32_t* r = remap.data();
+    if (c->has_nulls()) {
+      for (int64_t i = 0; i < c->length(); ++i) out[at + i] = c->IsValid(i) ? r[codes[i]] : 0;
+    } else {
+      for (int64_t i = 0; i < c->length(); ++i) out[at + i] = r[codes[i]];
+    }
     at += c->length();
   }
-  ColumnBuilder dict(TypeId::kString, static_cast<int64_t>(labels.size()));
-  for (std::string_view l : labels) dict.AppendString(l);
-  return Make(type, n, std::move(validity), std::move(values), {}, std::make_shared<const Column>(dict.Finish()));
+  return Make(type, n, std::move(validity), std::move(values), {}, labels.TakeDictionary());
 }
 
 size_t Column::nbytes() const {
@@ -521,7 +537,7 @@ uint32_t HashLabel(std::string_view s) {
 
 CategoryBuilder::CategoryBuilder(int64_t reserve) : codes_(TypeId::kCategory, reserve), slots_(256, -1), slot_hash_(256) {}
 
-int32_t CategoryBuilder::Code(std::string_view s) {
+int32_t CategoryBuilder::Intern(std::string_view s) {
   const uint32_t h = HashLabel(s);
   size_t mask = slots_.size() - 1, p = h & mask;
   for (;; p = (p + 1) & mask) {
@@ -554,16 +570,17 @@ int32_t CategoryBuilder::Code(std::string_view s) {
   return code;
 }
 
-void CategoryBuilder::Append(std::string_view s) { codes_.Append(Code(s)); }
-
-Column CategoryBuilder::Finish() {
-  Column codes = codes_.Finish();
+std::shared_ptr<const Column> CategoryBuilder::TakeDictionary() {
   const int64_t labels = static_cast<int64_t>(offsets_.size()) - 1;
   auto dict = std::make_shared<const Column>(Column::Make(TypeId::kString, labels, {}, Buffer(std::move(bytes_)),
                                                           Buffer::Copy(offsets_.data(), offsets_.size() * 4)));
-  Column out = Column::Make(TypeId::kCategory, codes.length(), codes.validity(), codes.values(), {}, std::move(dict));
   *this = CategoryBuilder();
-  return out;
+  return dict;
+}
+
+Column CategoryBuilder::Finish() {
+  Column codes = codes_.Finish();
+  return Column::Make(TypeId::kCategory, codes.length(), codes.validity(), codes.values(), {}, TakeDictionary());
 }
 
 Column ColumnBuilder::Finish() {

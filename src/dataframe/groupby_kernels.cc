@@ -174,6 +174,59 @@ Grouping GroupWith(const std::vector<uint64_t>& hashes, const std::vector<uint8_
   return g;
 }
 
+// Grouping of int64 keys with the key stored in the table itself (one
+// cache line per probe, no trip back to the rows), prefetching the slot of
+// a row a few rows ahead: with a million groups the table is far larger
+// than the caches and the probes are latency-bound.
+Grouping GroupInt64(const int64_t* keys, int64_t n, const std::vector<uint8_t>& skip) {
+  struct Slot {
+    int64_t key;
+    int32_t id;  // -1: empty
+  };
+  Grouping g;
+  g.group.resize(static_cast<size_t>(n));
+  size_t cap = 1024;
+  while (cap < static_cast<size_t>(std::min<int64_t>(n, int64_t{1} << 26)) / 2) cap *= 2;  // guess: many groups
+  std::vector<Slot> table(cap, Slot{0, -1});
+  auto slot_of = [&](int64_t k) { return Mix(static_cast<uint64_t>(k)) & (cap - 1); };
+  constexpr int64_t kAhead = 16;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(&table[slot_of(keys[i + kAhead])]);
+    if (!skip.empty() && skip[static_cast<size_t>(i)]) {
+      g.group[static_cast<size_t>(i)] = -1;
+      continue;
+    }
+    const int64_t k = keys[i];
+    size_t p = slot_of(k);
+    for (;; p = (p + 1) & (cap - 1)) {
+      Slot& s = table[p];
+      if (s.id < 0) {
+        s.key = k;
+        s.id = static_cast<int32_t>(g.first_row.size());
+        g.first_row.push_back(i);
+        g.group[static_cast<size_t>(i)] = s.id;
+        if (g.first_row.size() * 2 > cap) {
+          cap *= 2;
+          std::vector<Slot> bigger(cap, Slot{0, -1});
+          for (const Slot& o : table) {
+            if (o.id < 0) continue;
+            size_t q = slot_of(o.key);
+            while (bigger[q].id >= 0) q = (q + 1) & (cap - 1);
+            bigger[q] = o;
+          }
+          table.swap(bigger);
+        }
+        break;
+      }
+      if (s.key == k) {
+        g.group[static_cast<size_t>(i)] = s.id;
+        break;
+      }
+    }
+  }
+  return g;
+}
+
 }  // namespace
 
 std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
@@ -256,16 +309,15 @@ Dense DenseColumn(const Column& c, bool dropna) {
     default: break;
   }
   std::vector<const Column*> one{&c};
-  std::vector<uint64_t> hashes = HashRows(one);
   std::vector<uint8_t> skip;
   if (dropna && (nulls || IsFloating(c.type()))) {
     skip.resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) skip[static_cast<size_t>(i)] = AnyNull(one, i);
   }
   if (!nulls && (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp)) {
-    const int64_t* v = c.data<int64_t>();
-    return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
+    return FromGrouping(GroupInt64(c.data<int64_t>(), n, skip));
   }
+  std::vector<uint64_t> hashes = HashRows(one);
   if (!nulls && (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate)) {
     const int32_t* v = c.data<int32_t>();
     return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
@@ -293,15 +345,17 @@ Dense Combine(const Dense& a, const Dense& b) {
     return DenseByTable(rows, a.n * b.n, /*dropna=*/true, pair);
   }
   std::vector<int64_t> keys(static_cast<size_t>(rows));
-  std::vector<uint64_t> hashes(static_cast<size_t>(rows));
-  std::vector<uint8_t> skip(static_cast<size_t>(rows), 0);
+  std::vector<uint8_t> skip;
+  bool any_skip = false;
   for (int64_t i = 0; i < rows; ++i) {
     keys[static_cast<size_t>(i)] = pair(i);
-    hashes[static_cast<size_t>(i)] = Mix(static_cast<uint64_t>(keys[static_cast<size_t>(i)]));
-    skip[static_cast<size_t>(i)] = keys[static_cast<size_t>(i)] < 0;
+    any_skip = any_skip || keys[static_cast<size_t>(i)] < 0;
   }
-  const int64_t* k = keys.data();
-  return FromGrouping(GroupWith(hashes, skip, [k](int64_t i, int64_t j) { return k[i] == k[j]; }));
+  if (any_skip) {
+    skip.resize(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) skip[static_cast<size_t>(i)] = keys[static_cast<size_t>(i)] < 0;
+  }
+  return FromGrouping(GroupInt64(keys.data(), rows, skip));
 }
 
 }  // namespace

@@ -170,13 +170,16 @@ class ColumnBuilder {
 class CategoryBuilder {
  public:
   explicit CategoryBuilder(int64_t reserve = 0);
-  void Append(std::string_view s);
+  void Append(std::string_view s) { codes_.Append(Intern(s)); }
   void AppendNull() { codes_.AppendNull(); }
   int64_t length() const { return codes_.length(); }
+  /// The code of `s` in the dictionary, adding it if new (no row appended).
+  int32_t Intern(std::string_view s);
+  /// The dictionary so far, as a string column (the builder is then reset).
+  std::shared_ptr<const Column> TakeDictionary();
   Column Finish();
 
  private:
-  int32_t Code(std::string_view s);
   std::string_view Label(int32_t code) const {
     return {bytes_.data() + offsets_[static_cast<size_t>(code)],
             static_cast<size_t>(offsets_[static_cast<size_t>(code) + 1] - offsets_[static_cast<size_t>(code)])};
