@@ -255,7 +255,7 @@ Column Column::Take(const std::vector<int64_t>& indices) const {
     for (int64_t k = 0; k < n; ++k) {
       const int64_t i = indices[static_cast<size_t>(k)];
       const int32_t len = o[i + 1] - o[i];
-      std::memcpy(wv + at, values_.data() + o[i], static_cast<size_t>(len));
+      if (len) std::memcpy(wv + at, values_.data() + o[i], static_cast<size_t>(len));
       at += len;
       no[k + 1] = at;
     }
@@ -371,7 +371,7 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     for (const Column* c : parts) {
       const int32_t* co = c->string_offsets();
       const int32_t base = co[0], len = co[c->length()] - co[0];
-      std::memcpy(w + at, c->values().data() + base, static_cast<size_t>(len));
+      if (len) std::memcpy(w + at, c->values().data() + base, static_cast<size_t>(len));
       for (int64_t i = 1; i <= c->length(); ++i) o[row + i] = at + co[i] - base;
       row += c->length();
       at += len;
@@ -394,7 +394,7 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
   if (type != TypeId::kCategory) {
     size_t at = 0;
     for (const Column* c : parts) {
-      std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * width);
+      if (c->length()) std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * width);
       at += static_cast<size_t>(c->length()) * width;
     }
     return Make(type, n, std::move(validity), std::move(values));
@@ -511,7 +511,7 @@ void ColumnBuilder::AppendString(std::string_view s) {
     throw Error("string column: more than 2 GiB of strings in one partition");
   }
   values_.resize(at + s.size());
-  std::memcpy(values_.data() + at, s.data(), s.size());
+  if (!s.empty()) std::memcpy(values_.data() + at, s.data(), s.size());
   offsets_.push_back(static_cast<int32_t>(values_.size()));
   ++length_;
 }
@@ -529,7 +529,7 @@ uint32_t HashLabel(std::string_view s) {
     h ^= h >> 29;
   }
   uint64_t v = 0;
-  std::memcpy(&v, s.data() + i, s.size() - i);
+  if (s.size() > i) std::memcpy(&v, s.data() + i, s.size() - i);
   h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
   return static_cast<uint32_t>(h ^ (h >> 32));
 }

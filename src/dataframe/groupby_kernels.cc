@@ -37,7 +37,7 @@ inline uint64_t HashBytes(std::string_view s) {
     n -= 8;
   }
   uint64_t v = 0;
-  std::memcpy(&v, p, n);
+  if (n) std::memcpy(&v, p, n);
   return Mix(h ^ v ^ (static_cast<uint64_t>(n) << 56));
 }
 
@@ -432,14 +432,14 @@ std::string StateName(const AggSpec& a, const char* part) { return a.name + "\x1
 Column Int64Column(std::vector<int64_t> v) {
   const int64_t n = static_cast<int64_t>(v.size());
   std::vector<std::byte> b(v.size() * 8);
-  std::memcpy(b.data(), v.data(), b.size());
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
   return Column::Make(TypeId::kInt64, n, {}, Buffer(std::move(b)));
 }
 
 Column Float64Column(std::vector<double> v, const std::vector<uint8_t>* valid = nullptr) {
   const int64_t n = static_cast<int64_t>(v.size());
   std::vector<std::byte> b(v.size() * 8);
-  std::memcpy(b.data(), v.data(), b.size());
+  if (!b.empty()) std::memcpy(b.data(), v.data(), b.size());
   Buffer validity;
   if (valid) {
     std::byte* w;

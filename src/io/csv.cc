@@ -246,12 +246,51 @@ class Converter {
   CategoryBuilder category_;
 };
 
-// Where the header line ends (just past its newline), quote-aware.
-size_t HeaderEnd(std::string_view text, char quote) {
-  bool in_quote = false;
+// Follows the tokenizer's quoting rules byte by byte, to find where rows
+// end without parsing them: a quote opens a quoted field only at a field's
+// start, "" inside one is a quote, and a lone quote closes it.
+class RowScanner {
+ public:
+  RowScanner(char delim, char quote) : delim_(delim), quote_(quote) {}
+  /// Consumes `c`; true when it ends a row (a newline outside quotes).
+  bool Step(char c) {
+    if (c == '\r' && state_ != kQuoted) {  // a row end to the tokenizer, never a block boundary
+      state_ = kFieldStart;
+      return false;
+    }
+    switch (state_) {
+      case kFieldStart:
+        if (c == quote_) state_ = kQuoted;
+        else if (c == '\n') return true;
+        else if (c != delim_) state_ = kUnquoted;
+        return false;
+      case kUnquoted:
+        if (c == delim_) state_ = kFieldStart;
+        else if (c == '\n') return state_ = kFieldStart, true;
+        return false;
+      case kQuoted:
+        if (c == quote_) state_ = kQuoteInQuoted;
+        return false;
+      case kQuoteInQuoted:
+        if (c == quote_) state_ = kQuoted;
+        else if (c == delim_) state_ = kFieldStart;
+        else if (c == '\n') return state_ = kFieldStart, true;
+        else state_ = kUnquoted;
+        return false;
+    }
+    return false;
+  }
+
+ private:
+  enum State { kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted } state_ = kFieldStart;
+  char delim_, quote_;
+};
+
+// Where the first row ends (just past its newline).
+size_t HeaderEnd(std::string_view text, const CsvOptions& opt) {
+  RowScanner scan(opt.delimiter, opt.quote);
   for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == quote) in_quote = !in_quote;
-    else if (text[i] == '\n' && !in_quote) return i + 1;
+    if (scan.Step(text[i])) return i + 1;
   }
   return text.size();
 }
@@ -265,13 +304,13 @@ std::vector<std::string> HeaderNames(std::string_view text, const CsvOptions& op
     if (names.empty()) {
       // As many columns as the first row has.
       size_t n = 0;
-      Tokenize(text.substr(0, HeaderEnd(text, opt.quote)), opt, file, 1,
+      Tokenize(text.substr(0, HeaderEnd(text, opt)), opt, file, 1,
                [&](const std::vector<RawField>& f, int64_t) { n = std::max(n, f.size()); });
       for (size_t i = 0; i < n; ++i) names.push_back(std::to_string(i));
     }
     return names;
   }
-  *data_start = HeaderEnd(text, opt.quote);
+  *data_start = HeaderEnd(text, opt);
   Tokenize(text.substr(0, *data_start), opt, file, 1, [&](const std::vector<RawField>& fields, int64_t) {
     if (!names.empty()) return;
     for (const RawField& f : fields) names.push_back(f.escaped ? Unescape(f, opt.quote) : std::string(f.view()));
@@ -441,14 +480,14 @@ class Mapped {
 std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& opt) {
   Mapped file(path);
   const std::string_view text = file.view();
-  size_t start = opt.header ? HeaderEnd(text, opt.quote) : 0;
+  size_t start = opt.header ? HeaderEnd(text, opt) : 0;
   const int64_t blocksize = std::max<int64_t>(opt.blocksize, 1);
   const bool quotes = !text.empty() && std::memchr(text.data(), opt.quote, text.size()) != nullptr;
   std::vector<CsvBlock> blocks;
   int64_t line = opt.header ? 2 : 1;
   size_t at = start;
-  bool in_quote = false;
-  size_t scanned = start;  // quote state is known up to here
+  RowScanner scan(opt.delimiter, opt.quote);
+  size_t scanned = start;  // the scanner has consumed text up to here
   while (at < text.size()) {
     size_t target = std::min(text.size(), at + static_cast<size_t>(blocksize));
     size_t cut = text.size();
@@ -458,9 +497,7 @@ std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& o
         cut = nl ? static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1 : text.size();
       } else {
         for (; scanned < text.size(); ++scanned) {
-          const char c = text[scanned];
-          if (c == opt.quote) in_quote = !in_quote;
-          else if (c == '\n' && !in_quote && scanned >= target) break;
+          if (scan.Step(text[scanned]) && scanned + 1 >= target) break;
         }
         cut = std::min(text.size(), scanned + 1);
         scanned = cut;
@@ -480,7 +517,7 @@ Table ParseCsvFile(const std::string& path, const CsvOptions& opt) {
   std::string text(static_cast<size_t>(size), '\0');
   if (size) f.ReadAt(0, text.data(), size);
   CsvSchema schema = InferCsvSchema(text, opt, path);
-  size_t start = opt.header ? HeaderEnd(text, opt.quote) : 0;
+  size_t start = opt.header ? HeaderEnd(text, opt) : 0;
   return ParseCsv(std::string_view(text).substr(start), schema, opt, path, opt.header ? 2 : 1);
 }
 

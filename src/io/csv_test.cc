@@ -124,6 +124,26 @@ TEST_F(Csv, BlocksSplitAtRowBoundariesOutsideQuotes) {
   EXPECT_EQ(last.first_line, 1 + std::count(text.begin(), text.begin() + last.begin, '\n'));
 }
 
+// Found by csv_fuzzer: a quote inside an unquoted field is a plain
+// character to the parser, so it must not flip the planner's quote state.
+TEST_F(Csv, BlockPlanningFollowsTheParsersQuotingRules) {
+  std::string text = "a,b\n";
+  for (int i = 0; i < 50; ++i) text += "x\"" + std::to_string(i) + ",\"multi\nline\"\r\n";
+  const std::string p = Write("mid.csv", text);
+  CsvOptions opt;
+  opt.blocksize = 16;
+  CsvSchema schema = InferCsvSchema(text, opt, p);
+  std::vector<Table> parts;
+  for (const CsvBlock& b : PlanCsvBlocks(p, opt)) {
+    parts.push_back(ParseCsv(std::string_view(text).substr(static_cast<size_t>(b.begin), static_cast<size_t>(b.end - b.begin)),
+                             schema, opt, p, b.first_line));
+  }
+  Table whole = ParseCsvFile(p, opt);
+  ASSERT_EQ(whole.num_rows(), 50);
+  EXPECT_EQ(whole.column("a").StringAt(7), "x\"7");
+  EXPECT_EQ(Table::Concat(parts), whole);
+}
+
 TEST_F(Csv, WritesAndReadsBack) {
   Table t({{"i", Column::FromVector<int64_t>({1, 2, 3}, {true, false, true})},
            {"f", Column::FromVector<double>({0.1, 1e-300, -2.5})},
