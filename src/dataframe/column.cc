@@ -225,20 +225,32 @@ Column Column::Slice(int64_t offset, int64_t length) const {
   return Take(idx);
 }
 
-Column Column::Take(const std::vector<int64_t>& indices) const {
-  const int64_t n = static_cast<int64_t>(indices.size());
-  for (int64_t i : indices) {
-    if (i < 0 || i >= length_) {
+Column Column::Take(const std::vector<int64_t>& wanted) const {
+  const int64_t n = static_cast<int64_t>(wanted.size());
+  bool missing = false;
+  for (int64_t i : wanted) {
+    if (i == -1) {
+      missing = true;
+    } else if (i < 0 || i >= length_) {
       throw Error("column take: row " + std::to_string(i) + " is outside its " + std::to_string(length_) + " rows");
     }
   }
+  if (missing && length_ == 0) return Nulls(type_, n);
+  // Rows of -1 read row 0 and are marked null.
+  std::vector<int64_t> clamped;
+  if (missing) {
+    clamped = wanted;
+    for (int64_t& i : clamped) i = std::max<int64_t>(i, 0);
+  }
+  const std::vector<int64_t>& indices = missing ? clamped : wanted;
   Buffer validity;
-  if (has_nulls()) {
+  if (has_nulls() || missing) {
     std::byte* w;
     validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
     auto* vb = reinterpret_cast<uint8_t*>(w);
     for (int64_t k = 0; k < n; ++k) {
-      if (IsValid(indices[static_cast<size_t>(k)])) bits::Set(vb, k);
+      const int64_t i = wanted[static_cast<size_t>(k)];
+      if (i >= 0 && IsValid(i)) bits::Set(vb, k);
     }
   }
   if (type_ == TypeId::kString) {

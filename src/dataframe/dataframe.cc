@@ -28,6 +28,21 @@ DataFrame WithStep(const NodePtr& input, Step step) {
   node->schema = step.Apply(in.schema);
   node->npartitions = in.npartitions;
   node->input = input;
+  // Hash partitioning survives steps that keep the key columns as they are.
+  const auto& keys = in.partitioned_on;
+  auto has = [](const std::vector<std::string>& v, const std::string& x) {
+    return std::find(v.begin(), v.end(), x) != v.end();
+  };
+  bool keeps = true;
+  for (const auto& k : keys) {
+    switch (step.kind) {
+      case Step::kProject: keeps = keeps && has(step.names, k); break;
+      case Step::kAssign: keeps = keeps && step.names[0] != k; break;
+      case Step::kRename: keeps = keeps && !has(step.names, k); break;
+      default: break;
+    }
+  }
+  if (keeps) node->partitioned_on = keys;
   node->step = std::move(step);
   return DataFrame(std::move(node));
 }

@@ -198,6 +198,7 @@ DataFrame GroupBy::agg(const std::vector<Agg>& aggs) const {
   node->group_keys = keys_;
   node->group_options = options_;
   node->npartitions = options_.split_out;
+  if (options_.split_out > 1) node->partitioned_on = keys_;  // each output holds the keys hashing to it
   for (const auto& k : keys_) {
     for (const Field& f : in) {
       if (f.name == k) node->schema.push_back({k, f.type});

@@ -195,6 +195,8 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
       in.keys.push_back(k);
     }
     in.layer = Layer::Make(name, std::move(mg), {below.layer});
+  } else if (source->kind == PlanNode::kMerge) {
+    in = LowerMerge(*source);
   } else {  // a groupby's output
     in = LowerGroupBy(*source);
   }
@@ -212,6 +214,7 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
 
 Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
   if (node->kind == PlanNode::kGroupBy) return LowerGroupBy(*node);
+  if (node->kind == PlanNode::kMerge) return LowerMerge(*node);
   std::vector<Step> steps;
   NodePtr cur = node;
   while (cur->kind == PlanNode::kStep) {

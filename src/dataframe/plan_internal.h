@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "groupby_internal.h"
+#include "join_internal.h"
 #include "skein/core/layer.h"
 #include "skein/dataframe/dataframe.h"
 
@@ -50,10 +51,16 @@ struct CsvSource {
 };
 
 struct PlanNode {
-  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy } kind = kTables;
+  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy, kMerge } kind = kTables;
   Schema schema;
   int npartitions = 0;
+  /// Rows are hash-partitioned on these columns (HashPartition into
+  /// npartitions parts): a merge on them needs no shuffle.
+  std::vector<std::string> partitioned_on;
   std::shared_ptr<const PlanNode> input;
+  // kMerge: input is the left side, input2 the right
+  std::shared_ptr<const PlanNode> input2;
+  JoinSpec join;
   // kCsv
   std::shared_ptr<const CsvSource> csv;
   // kTables: partitions held by a layer of values
@@ -84,6 +91,11 @@ Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> neede
 /// Lowers a groupby node (groupby.cc), reading `input` through `steps`
 /// fused into its chunk tasks.
 Lowered LowerGroupBy(const PlanNode& node);
+/// Lowers a merge node (merge.cc): partition-wise, broadcast or shuffle.
+Lowered LowerMerge(const PlanNode& node);
+/// A layer cutting each of `in`'s partitions into `parts` by the hash of
+/// `keys`; each task returns the list of its pieces.
+Lowered HashSplit(const Lowered& in, const std::vector<std::string>& keys, int parts);
 
 /// A layer of tasks, one per partition, running `steps` over the partitions
 /// of `input` (or reading CSV blocks of `csv` with `usecols`).

@@ -109,7 +109,7 @@ class Column {
 
   /// Rows [offset, offset + length), copied.
   Column Slice(int64_t offset, int64_t length) const;
-  /// Rows at `indices` (any order, repeats allowed), copied.
+  /// Rows at `indices` (any order, repeats allowed; -1 gives a null), copied.
   Column Take(const std::vector<int64_t>& indices) const;
   /// Rows where `mask` (a bool column, nulls false) is true.
   Column Filter(const Column& mask) const;

@@ -61,6 +61,18 @@ struct GroupByOptions {
   int split_every = 8;
 };
 
+/// How to merge (pandas' merge arguments).
+struct MergeOptions {
+  /// inner, left, right or outer.
+  std::string how = "inner";
+  /// Key columns named alike on both sides; or left_on/right_on; neither:
+  /// the columns both sides share.
+  std::vector<std::string> on, left_on, right_on;
+  std::pair<std::string, std::string> suffixes{"_x", "_y"};
+  /// Partitions of a shuffled merge (at least the larger side's).
+  int npartitions = 0;
+};
+
 class DataFrame {
  public:
   DataFrame() = default;
@@ -92,6 +104,8 @@ class DataFrame {
   DataFrame map_partitions(std::function<Table(const Table&)> fn, Schema meta = {}) const;
 
   GroupBy groupby(std::vector<std::string> keys, GroupByOptions options = {}) const;
+  /// A database-style join (see skein::merge).
+  DataFrame merge(const DataFrame& right, const MergeOptions& options = {}) const;
 
   /// The first `n` rows (computing only the partitions needed).
   Table head(int64_t n = 5) const;
@@ -139,6 +153,14 @@ class GroupBy {
   std::vector<std::string> keys_;
   GroupByOptions options_;
 };
+
+/// pandas' merge: rows of `left` and `right` whose keys are equal. When
+/// both sides are already hash-partitioned on the keys (the output of a
+/// shuffle on them) partitions join pairwise; a one-partition right side is
+/// broadcast to every left partition (inner and left joins); otherwise both
+/// sides are hash-shuffled on the keys. TypeError naming the columns when
+/// the key types cannot be compared (a string with a number).
+DataFrame merge(const DataFrame& left, const DataFrame& right, const MergeOptions& options = {});
 
 /// A frame over CSV files: `pattern` is a path or a glob. Each file is cut
 /// into partitions of about `options.blocksize` bytes; the schema comes

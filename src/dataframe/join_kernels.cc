@@ -1,0 +1,142 @@
+// The hash join of two tables (see join_internal.h): both sides' keys are
+// grouped together into one id space, the right rows are bucketed by id,
+// and each left row emits its bucket.
+#include <algorithm>
+#include <numeric>
+
+#include "groupby_internal.h"
+#include "join_internal.h"
+
+namespace skein::dataframe::internal {
+
+JoinHow JoinHowFromName(const std::string& how) {
+  if (how == "inner") return JoinHow::kInner;
+  if (how == "left") return JoinHow::kLeft;
+  if (how == "right") return JoinHow::kRight;
+  if (how == "outer") return JoinHow::kOuter;
+  throw Error("merge: how must be inner, left, right or outer, got '" + how + "'");
+}
+
+namespace {
+
+// The two key columns as one type both can be compared in.
+std::pair<Column, Column> Comparable(const Column& l, const std::string& ln, const Column& r, const std::string& rn) {
+  auto text = [](TypeId t) { return t == TypeId::kString || t == TypeId::kCategory; };
+  if (l.type() == r.type() && l.type() != TypeId::kCategory) return {l, r};
+  if (text(l.type()) && text(r.type())) return {l.Decoded(), r.Decoded()};
+  if (IsInteger(l.type()) && IsInteger(r.type())) {
+    auto widen = [](const Column& c) {
+      if (c.type() == TypeId::kInt64) return c;
+      std::vector<int64_t> v(static_cast<size_t>(c.length()));
+      std::vector<bool> valid(static_cast<size_t>(c.length()));
+      for (int64_t i = 0; i < c.length(); ++i) {
+        v[static_cast<size_t>(i)] = c.data<int32_t>()[i];
+        valid[static_cast<size_t>(i)] = c.IsValid(i);
+      }
+      return Column::FromVector<int64_t>(v, valid);
+    };
+    return {widen(l), widen(r)};
+  }
+  if (IsFloating(l.type()) && IsFloating(r.type())) {
+    auto widen = [](const Column& c) {
+      if (c.type() == TypeId::kFloat64) return c;
+      std::vector<double> v(static_cast<size_t>(c.length()));
+      std::vector<bool> valid(static_cast<size_t>(c.length()));
+      for (int64_t i = 0; i < c.length(); ++i) {
+        v[static_cast<size_t>(i)] = c.NumberAt(i);
+        valid[static_cast<size_t>(i)] = c.IsValid(i);
+      }
+      return Column::FromVector<double>(v, valid);
+    };
+    return {widen(l), widen(r)};
+  }
+  throw TypeError("merge: key '" + ln + "' is " + std::string(TypeName(l.type())) + " on the left and '" + rn + "' is " +
+                  std::string(TypeName(r.type())) + " on the right; they cannot be joined");
+}
+
+}  // namespace
+
+Table HashJoin(const Table& left, const Table& right, const JoinSpec& spec) {
+  if (spec.left_on.empty() || spec.left_on.size() != spec.right_on.size()) {
+    throw Error("merge: left_on and right_on must name the same number (> 0) of keys");
+  }
+  const int64_t nl = left.num_rows(), nr = right.num_rows();
+  // One id space for both sides' keys.
+  std::vector<Column> keys;
+  for (size_t k = 0; k < spec.left_on.size(); ++k) {
+    auto [l, r] = Comparable(left.column(spec.left_on[k]), spec.left_on[k], right.column(spec.right_on[k]), spec.right_on[k]);
+    keys.push_back(Column::Concat({&l, &r}));
+  }
+  std::vector<const Column*> key_ptrs;
+  for (const Column& c : keys) key_ptrs.push_back(&c);
+  Grouping g = GroupRows(key_ptrs, /*dropna=*/false);
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  // Right rows bucketed by id (counting sort keeps their order).
+  std::vector<int64_t> start(groups + 1, 0);
+  for (int64_t j = 0; j < nr; ++j) ++start[static_cast<size_t>(g.group[static_cast<size_t>(nl + j)]) + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<int64_t> bucket(static_cast<size_t>(nr));
+  {
+    std::vector<int64_t> at(start.begin(), start.end() - 1);
+    for (int64_t j = 0; j < nr; ++j) bucket[static_cast<size_t>(at[static_cast<size_t>(g.group[static_cast<size_t>(nl + j)])]++)] = j;
+  }
+  const bool keep_left = spec.how == JoinHow::kLeft || spec.how == JoinHow::kOuter;
+  const bool keep_right = spec.how == JoinHow::kRight || spec.how == JoinHow::kOuter;
+  std::vector<int64_t> li, ri;
+  std::vector<uint8_t> right_used(keep_right ? static_cast<size_t>(nr) : 0, 0);
+  for (int64_t i = 0; i < nl; ++i) {
+    const auto id = static_cast<size_t>(g.group[static_cast<size_t>(i)]);
+    if (start[id] == start[id + 1]) {
+      if (keep_left) {
+        li.push_back(i);
+        ri.push_back(-1);
+      }
+      continue;
+    }
+    for (int64_t b = start[id]; b < start[id + 1]; ++b) {
+      li.push_back(i);
+      ri.push_back(bucket[static_cast<size_t>(b)]);
+      if (keep_right) right_used[static_cast<size_t>(bucket[static_cast<size_t>(b)])] = 1;
+    }
+  }
+  if (keep_right) {
+    for (int64_t j = 0; j < nr; ++j) {
+      if (!right_used[static_cast<size_t>(j)]) {
+        li.push_back(-1);
+        ri.push_back(j);
+      }
+    }
+  }
+  // Output columns: left's (shared keys coalesced), then right's non-key.
+  std::vector<std::pair<std::string, Column>> cols;
+  auto shared_key = [&](const std::string& name) {
+    for (size_t k = 0; k < spec.left_on.size(); ++k) {
+      if (spec.left_on[k] == name && spec.right_on[k] == name) return static_cast<int>(k);
+    }
+    return -1;
+  };
+  for (int c = 0; c < left.num_columns(); ++c) {
+    const std::string& name = left.names()[static_cast<size_t>(c)];
+    const int k = shared_key(name);
+    if (k >= 0) {
+      // The key of each output row, from whichever side has it.
+      const Column& joint = keys[static_cast<size_t>(k)];
+      std::vector<int64_t> rows(li.size());
+      for (size_t r = 0; r < li.size(); ++r) rows[r] = li[r] >= 0 ? li[r] : nl + ri[r];
+      cols.emplace_back(name, joint.Take(rows));
+      continue;
+    }
+    const bool clash = right.Find(name) >= 0 && shared_key(name) < 0;
+    cols.emplace_back(clash ? name + spec.suffix_left : name, left.column(c).Take(li));
+  }
+  for (int c = 0; c < right.num_columns(); ++c) {
+    const std::string& name = right.names()[static_cast<size_t>(c)];
+    if (shared_key(name) >= 0) continue;
+    const bool clash = left.Find(name) >= 0;
+    cols.emplace_back(clash ? name + spec.suffix_right : name, right.column(c).Take(ri));
+  }
+  if (cols.empty()) return Table::Empty(static_cast<int64_t>(li.size()));
+  return Table(std::move(cols));
+}
+
+}  // namespace skein::dataframe::internal
