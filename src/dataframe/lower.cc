@@ -140,6 +140,14 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
         if (s.names.empty()) need.reset();
         else AddAll(&need, s.names);
         break;
+      case Step::kSortLocal:
+      case Step::kTopN:
+        AddAll(&need, s.names);
+        break;
+      case Step::kDedupe:
+        if (s.names.empty()) need.reset();
+        else AddAll(&need, s.names);
+        break;
       case Step::kAggChunk: {
         std::set<std::string> cols(s.names.begin(), s.names.end());
         for (const AggSpec& a : s.aggs) {
@@ -197,6 +205,10 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
     in.layer = Layer::Make(name, std::move(mg), {below.layer});
   } else if (source->kind == PlanNode::kMerge) {
     in = LowerMerge(*source);
+  } else if (source->kind == PlanNode::kReduce) {
+    in = LowerReduce(*source);
+  } else if (source->kind == PlanNode::kSort) {
+    in = LowerSort(*source);
   } else {  // a groupby's output
     in = LowerGroupBy(*source);
   }
@@ -215,6 +227,8 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
 Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
   if (node->kind == PlanNode::kGroupBy) return LowerGroupBy(*node);
   if (node->kind == PlanNode::kMerge) return LowerMerge(*node);
+  if (node->kind == PlanNode::kReduce) return LowerReduce(*node);
+  if (node->kind == PlanNode::kSort) return LowerSort(*node);
   std::vector<Step> steps;
   NodePtr cur = node;
   while (cur->kind == PlanNode::kStep) {

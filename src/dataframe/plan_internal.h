@@ -26,12 +26,17 @@ struct Step {
     kRename,      // names[i] -> names2[i]
     kDropNa,      // names: the subset (empty: all)
     kAggChunk,    // a groupby's partial state: names = keys, aggs, dropna
-    kLast = kAggChunk,
+    kSortLocal,   // rows sorted by names (ascending per flag), stable
+    kTopN,        // the first n rows in that order (nlargest/nsmallest)
+    kDedupe,      // first row of each distinct names (all columns when empty)
+    kLast = kDedupe,
   } kind = kProject;
   std::vector<std::string> names, names2;
   Expr expr;
   std::vector<AggSpec> aggs;
   bool dropna = true;
+  std::vector<bool> ascending;  // kSortLocal, kTopN: per name
+  int64_t n = 0;                // kTopN
 
   /// The output schema over `in` (errors for unknown columns or types).
   Schema Apply(const Schema& in) const;
@@ -51,7 +56,7 @@ struct CsvSource {
 };
 
 struct PlanNode {
-  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy, kMerge } kind = kTables;
+  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
   Schema schema;
   int npartitions = 0;
   /// Rows are hash-partitioned on these columns (HashPartition into
@@ -61,6 +66,10 @@ struct PlanNode {
   // kMerge: input is the left side, input2 the right
   std::shared_ptr<const PlanNode> input2;
   JoinSpec join;
+  // kReduce: `step` runs on each partition, then on concatenations of its
+  // results in a tree, down to one partition. kSort: `step` (kSortLocal)
+  // after a range shuffle on `boundaries` (sorted values of the first key).
+  Table boundaries;
   // kCsv
   std::shared_ptr<const CsvSource> csv;
   // kTables: partitions held by a layer of values
@@ -93,6 +102,9 @@ Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> neede
 Lowered LowerGroupBy(const PlanNode& node);
 /// Lowers a merge node (merge.cc): partition-wise, broadcast or shuffle.
 Lowered LowerMerge(const PlanNode& node);
+/// Lowers kReduce and kSort nodes (sort.cc).
+Lowered LowerReduce(const PlanNode& node);
+Lowered LowerSort(const PlanNode& node);
 /// A layer cutting each of `in`'s partitions into `parts` by the hash of
 /// `keys`; each task returns the list of its pieces.
 Lowered HashSplit(const Lowered& in, const std::vector<std::string>& keys, int parts);

@@ -78,6 +78,11 @@ Schema Step::Apply(const Schema& in) const {
       }
       return out;  // the state columns follow; callers only need the keys
     }
+    case kSortLocal:
+    case kTopN:
+    case kDedupe:
+      for (const auto& n : names) Need(in, n, kind == kDedupe ? "drop_duplicates" : "sort");
+      return in;
   }
   return in;
 }
@@ -113,6 +118,22 @@ Table Step::Run(const Table& in) const {
       return static_cast<int64_t>(keep.size()) == in.num_rows() ? in : in.Take(keep);
     }
     case kAggChunk: return AggregateChunk(in, names, aggs, dropna);
+    case kSortLocal: return SortTable(in, names, ascending);
+    case kTopN: {
+      Table sorted = SortTable(in, names, ascending);
+      return sorted.num_rows() > n ? sorted.Slice(0, n) : sorted;
+    }
+    case kDedupe: {
+      std::vector<const Column*> cols;
+      if (names.empty()) {
+        for (const Column& c : in.columns()) cols.push_back(&c);
+      } else {
+        for (const auto& k : names) cols.push_back(&in.column(k));
+      }
+      if (cols.empty() || in.num_rows() == 0) return in;
+      Grouping g = GroupRows(cols, /*dropna=*/false);
+      return static_cast<int64_t>(g.first_row.size()) == in.num_rows() ? in : in.Take(g.first_row);
+    }
   }
   return in;
 }
@@ -152,6 +173,9 @@ std::string EncodeSteps(const std::vector<Step>& steps) {
     const bool has_expr = s.kind == Step::kFilter || s.kind == Step::kAssign;
     if (has_expr) w.Str(s.expr.Encode());
     w.U8(s.dropna);
+    w.U32(static_cast<uint32_t>(s.ascending.size()));
+    for (bool a : s.ascending) w.U8(a);
+    w.I64(s.n);
     w.U32(static_cast<uint32_t>(s.aggs.size()));
     for (const AggSpec& a : s.aggs) {
       w.Str(a.column);
@@ -178,6 +202,10 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
     s.names2 = Strings(r);
     if (s.kind == Step::kFilter || s.kind == Step::kAssign) s.expr = Expr::Decode(r.Str());
     s.dropna = r.U8() != 0;
+    const uint32_t nasc = r.U32();
+    if (nasc > r.remaining()) throw SerializationError("steps: implausible flag count");
+    for (uint32_t k = 0; k < nasc; ++k) s.ascending.push_back(r.U8() != 0);
+    s.n = r.I64();
     const uint32_t na = r.U32();
     if (na > r.remaining()) throw SerializationError("steps: implausible aggregation count");
     for (uint32_t k = 0; k < na; ++k) {
@@ -191,7 +219,9 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
       a.ddof = static_cast<int>(r.I64());
       s.aggs.push_back(std::move(a));
     }
-    if ((s.kind == Step::kAssign && s.names.size() != 1) || (s.kind == Step::kRename && s.names.size() != s.names2.size())) {
+    const bool sorts = s.kind == Step::kSortLocal || s.kind == Step::kTopN;
+    if ((s.kind == Step::kAssign && s.names.size() != 1) || (s.kind == Step::kRename && s.names.size() != s.names2.size()) ||
+        (sorts && s.ascending.size() != s.names.size()) || (s.kind == Step::kTopN && s.n < 0)) {
       throw SerializationError("steps: malformed step");
     }
     steps.push_back(std::move(s));

@@ -104,6 +104,29 @@ class DataFrame {
   DataFrame map_partitions(std::function<Table(const Table&)> fn, Schema meta = {}) const;
 
   GroupBy groupby(std::vector<std::string> keys, GroupByOptions options = {}) const;
+  /// Rows sorted by `by` (ascending unless told, per column; nulls last).
+  /// Several partitions: quantiles of a sample of the first column (computed
+  /// now, as Dask computes divisions) cut the rows into ranges, one per
+  /// output partition, so the partitions in order are sorted.
+  DataFrame sort_values(const std::vector<std::string>& by, const std::vector<bool>& ascending = {}) const;
+  /// The n rows with the largest (smallest) `columns`, in that order: one
+  /// partition, from a tree of per-partition top-n.
+  DataFrame nlargest(int64_t n, const std::vector<std::string>& columns) const;
+  DataFrame nsmallest(int64_t n, const std::vector<std::string>& columns) const;
+  /// The first row of each distinct `subset` (all columns when empty).
+  DataFrame drop_duplicates(const std::vector<std::string>& subset = {}) const;
+  /// Rows per distinct value of `column`, most frequent first: columns
+  /// `column` and "count".
+  DataFrame value_counts(const std::string& column) const;
+  /// count, mean, std, min, 25%, 50%, 75%, max of every numeric column
+  /// (computed now), as pandas' describe: a "stat" column, then one per column.
+  Table describe(const ComputeOptions& options = {}) const;
+  /// The last `n` rows.
+  Table tail(int64_t n = 5) const;
+  /// Writes CSV: `path` with a '*' names one file per partition (the '*'
+  /// becomes its number); otherwise one file. Each file is written under a
+  /// temporary name and renamed when complete. Returns the files written.
+  std::vector<std::string> to_csv(const std::string& path, const ComputeOptions& options = {}) const;
   /// A database-style join (see skein::merge).
   DataFrame merge(const DataFrame& right, const MergeOptions& options = {}) const;
 

@@ -1,0 +1,276 @@
+// Sorting and whole-frame reductions: sort_values (sampled quantiles of the
+// first key cut the rows into ranges, a shuffle sends each range to one
+// partition, each partition sorts), and nlargest / nsmallest /
+// drop_duplicates / value_counts as trees that rerun one step on
+// concatenations of its results (see dataframe.h).
+#include <algorithm>
+#include <cmath>
+
+#include "plan_internal.h"
+#include "skein/api/delayed.h"
+#include "skein/core/op.h"
+#include "skein/core/reduction.h"
+
+namespace skein {
+
+using dataframe::internal::Lowered;
+using dataframe::internal::PlanNode;
+using dataframe::internal::Step;
+
+namespace dataframe::internal {
+
+namespace {
+
+std::vector<Table> Tables(const Value& list) {
+  std::vector<Table> out;
+  for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
+  return out;
+}
+
+// args: [list of tables]; params: steps run on their concatenation.
+const OpPtr& ConcatStepsOp() {
+  static const OpPtr op = RegisterOp("dataframe.concat-steps", [](std::span<const Value> args, const OpContext& ctx) {
+    return Value::From(RunSteps(DecodeSteps(ctx.params.get<std::string>()), Table::Concat(Tables(args[0]))));
+  });
+  return op;
+}
+
+// Which range each row of `c` falls in, given sorted `bounds` (ascending or
+// descending); nulls go last.
+std::vector<int64_t> RangeOf(const Column& c, const Column& bounds, bool ascending) {
+  const int64_t n = c.length(), nb = bounds.length();
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
+  for (int64_t i = 0; i < n; ++i) {
+    if (c.IsNull(i) || (IsFloating(c.type()) && std::isnan(c.NumberAt(i)))) {
+      out[static_cast<size_t>(i)] = nb;
+      continue;
+    }
+    // The number of bounds that sort before the value.
+    int64_t lo = 0, hi = nb;
+    while (lo < hi) {
+      const int64_t mid = (lo + hi) / 2;
+      bool before;
+      if (text) {
+        const int cmp = bounds.StringAt(mid).compare(c.StringAt(i));
+        before = ascending ? cmp < 0 : cmp > 0;
+      } else {
+        const double b = bounds.NumberAt(mid), v = c.NumberAt(i);
+        before = ascending ? b < v : b > v;
+      }
+      if (before) lo = mid + 1;
+      else hi = mid;
+    }
+    out[static_cast<size_t>(i)] = lo;
+  }
+  return out;
+}
+
+// params: [boundaries, column, ascending]; returns the partition cut into
+// boundaries + 1 ranges.
+const OpPtr& RangeSplitOp() {
+  static const OpPtr op = RegisterOp("dataframe.range-split", [](std::span<const Value> args, const OpContext& ctx) {
+    const ValueList& p = ctx.params.get<ValueList>();
+    if (p.size() != 3) throw Error("sort: malformed task parameters");
+    const Table& bounds = p[0].get<Table>();
+    const Table& t = args[0].get<Table>();
+    std::vector<int64_t> range = RangeOf(t.column(p[1].get<std::string>()), bounds.column(0), p[2].as<int64_t>() != 0);
+    std::vector<std::vector<int64_t>> rows(static_cast<size_t>(bounds.num_rows()) + 1);
+    for (int64_t i = 0; i < t.num_rows(); ++i) rows[static_cast<size_t>(range[static_cast<size_t>(i)])].push_back(i);
+    ValueList out;
+    for (const auto& r : rows) out.push_back(Value::From(t.Take(r)));
+    return Value(std::move(out));
+  });
+  return op;
+}
+
+// args: [list of splits]; params: [part, steps].
+const OpPtr& GatherStepsOp() {
+  static const OpPtr op = RegisterOp("dataframe.gather-steps", [](std::span<const Value> args, const OpContext& ctx) {
+    const ValueList& p = ctx.params.get<ValueList>();
+    if (p.size() != 2) throw Error("sort: malformed task parameters");
+    const int64_t part = p[0].as<int64_t>();
+    std::vector<Table> pieces;
+    for (const Value& split : args[0].get<ValueList>()) {
+      const ValueList& parts = split.get<ValueList>();
+      if (part < 0 || part >= static_cast<int64_t>(parts.size())) throw Error("sort: shuffle piece out of range");
+      pieces.push_back(parts[static_cast<size_t>(part)].get<Table>());
+    }
+    return Value::From(RunSteps(DecodeSteps(p[1].get<std::string>()), Table::Concat(pieces)));
+  });
+  return op;
+}
+
+// A small sample of one column of a partition: up to `k` evenly spaced rows.
+const OpPtr& SampleOp() {
+  static const OpPtr op = RegisterOp("dataframe.sample-column", [](std::span<const Value> args, const OpContext& ctx) {
+    const ValueList& p = ctx.params.get<ValueList>();
+    const Table& t = args[0].get<Table>();
+    const int64_t k = std::max<int64_t>(1, p.at(1).as<int64_t>());
+    std::vector<int64_t> rows;
+    const int64_t n = t.num_rows();
+    for (int64_t j = 0; j < std::min(n, k); ++j) rows.push_back(j * n / std::min(n, k));
+    return Value::From(t.Select({p.at(0).get<std::string>()}).Take(rows));
+  });
+  return op;
+}
+
+[[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), GatherStepsOp(), SampleOp(), true);
+
+// The input's chain of steps down to its source, for fusing more steps in.
+std::pair<NodePtr, std::vector<Step>> Chain(const NodePtr& node) {
+  std::vector<Step> steps;
+  NodePtr cur = node;
+  while (cur->kind == PlanNode::kStep) {
+    steps.insert(steps.begin(), cur->step);
+    cur = cur->input;
+  }
+  return {cur, steps};
+}
+
+}  // namespace
+
+Lowered LowerReduce(const PlanNode& node) {
+  auto [source, steps] = Chain(node.input);
+  steps.push_back(node.step);  // the chunk step, fused into each partition's task
+  Lowered chunks = LowerPipeline(source, std::move(steps), std::nullopt);
+  const std::string name = skein::internal::NewKeyName("reduce");
+  Graph g;
+  TreeReduction spec;
+  spec.combine = ConcatStepsOp();
+  spec.params = Value(EncodeSteps({node.step}));
+  spec.split_every = 8;
+  spec.output = Key(name + "-agg", {0});
+  Lowered out;
+  out.keys.push_back(AddTreeReduction(&g, chunks.keys, name, spec));
+  out.layer = Layer::Make(name, std::move(g), {chunks.layer});
+  return out;
+}
+
+Lowered LowerSort(const PlanNode& node) {
+  Lowered in = Lower(node.input);
+  const std::string split = skein::internal::NewKeyName("range-split");
+  Graph g;
+  const Value params(ValueList{Value::From(node.boundaries), Value(node.step.names[0]),
+                               Value(static_cast<int64_t>(node.step.ascending[0]))});
+  std::vector<Arg> pieces;
+  for (size_t i = 0; i < in.keys.size(); ++i) {
+    Key k(split, {static_cast<int64_t>(i)});
+    g.Add(k, Task::Call(RangeSplitOp(), {Arg::Ref(in.keys[i])}, params));
+    pieces.push_back(Arg::Ref(k));
+  }
+  const std::string name = skein::internal::NewKeyName("sort");
+  const std::string steps = EncodeSteps({node.step});
+  Lowered out;
+  for (int64_t j = 0; j <= node.boundaries.num_rows(); ++j) {
+    Key k(name, {j});
+    g.Add(k, Task::Call(GatherStepsOp(), {Arg::List(pieces)}, Value(ValueList{Value(j), Value(steps)})));
+    out.keys.push_back(k);
+  }
+  out.layer = Layer::Make(name, std::move(g), {in.layer});
+  return out;
+}
+
+}  // namespace dataframe::internal
+
+namespace {
+
+Step SortStep(Step::Kind kind, const std::vector<std::string>& by, const std::vector<bool>& ascending, int64_t n = 0) {
+  if (by.empty()) throw Error("sort: no columns to sort by");
+  if (!ascending.empty() && ascending.size() != by.size()) {
+    throw Error("sort: " + std::to_string(ascending.size()) + " ascending flags for " + std::to_string(by.size()) + " columns");
+  }
+  Step s;
+  s.kind = kind;
+  s.names = by;
+  s.ascending = ascending.empty() ? std::vector<bool>(by.size(), true) : ascending;
+  s.n = n;
+  return s;
+}
+
+DataFrame Reduce(const DataFrame& df, Step step) {
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kReduce;
+  node->schema = step.Apply(df.schema());
+  node->npartitions = 1;
+  node->input = df.node();
+  node->step = std::move(step);
+  return DataFrame(std::move(node));
+}
+
+DataFrame LocalStep(const DataFrame& df, Step step) {
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kStep;
+  node->schema = step.Apply(df.schema());
+  node->npartitions = df.npartitions();
+  node->input = df.node();
+  node->step = std::move(step);
+  return DataFrame(std::move(node));
+}
+
+}  // namespace
+
+DataFrame DataFrame::sort_values(const std::vector<std::string>& by, const std::vector<bool>& ascending) const {
+  if (!valid()) throw Error("sort_values: the DataFrame is empty (default-constructed)");
+  Step step = SortStep(Step::kSortLocal, by, ascending);
+  step.Apply(schema());
+  if (npartitions() == 1) return LocalStep(*this, std::move(step));
+  // Sample the first key in every partition (computed now, as Dask computes
+  // divisions), then cut at its quantiles.
+  dataframe::internal::Lowered in = dataframe::internal::Lower(node(), std::vector<std::string>{by[0]});
+  Graph g = Materialize({in.layer});
+  std::vector<Key> samples;
+  const std::string name = skein::internal::NewKeyName("sample");
+  for (size_t i = 0; i < in.keys.size(); ++i) {
+    Key k(name, {static_cast<int64_t>(i)});
+    g.Add(k, Task::Call(dataframe::internal::SampleOp(), {Arg::Ref(in.keys[i])},
+                        Value(ValueList{Value(by[0]), Value(int64_t{256})})));
+    samples.push_back(k);
+  }
+  std::vector<Table> parts;
+  for (const Value& v : Get(g, samples)) parts.push_back(v.get<Table>());
+  Table sample = dataframe::internal::SortTable(Table::Concat(parts), {by[0]}, {step.ascending[0]});
+  // Non-null sample values; P - 1 evenly spaced cut points.
+  std::vector<int64_t> valid_rows;
+  const Column& c = sample.column(0);
+  for (int64_t i = 0; i < c.length(); ++i) {
+    if (c.IsValid(i) && !(IsFloating(c.type()) && std::isnan(c.NumberAt(i)))) valid_rows.push_back(i);
+  }
+  std::vector<int64_t> cuts;
+  const int p = npartitions();
+  for (int j = 1; j < p && !valid_rows.empty(); ++j) {
+    cuts.push_back(valid_rows[static_cast<size_t>(static_cast<int64_t>(valid_rows.size()) * j / p)]);
+  }
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kSort;
+  node->schema = schema();
+  node->boundaries = sample.Take(cuts);
+  node->npartitions = static_cast<int>(cuts.size()) + 1;
+  node->input = this->node();
+  node->step = std::move(step);
+  return DataFrame(std::move(node));
+}
+
+DataFrame DataFrame::nlargest(int64_t n, const std::vector<std::string>& columns) const {
+  if (n < 0) throw Error("nlargest: n must be >= 0");
+  return Reduce(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), false), n));
+}
+
+DataFrame DataFrame::nsmallest(int64_t n, const std::vector<std::string>& columns) const {
+  if (n < 0) throw Error("nsmallest: n must be >= 0");
+  return Reduce(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), true), n));
+}
+
+DataFrame DataFrame::drop_duplicates(const std::vector<std::string>& subset) const {
+  Step s;
+  s.kind = Step::kDedupe;
+  s.names = subset;
+  return Reduce(*this, std::move(s));
+}
+
+DataFrame DataFrame::value_counts(const std::string& column) const {
+  DataFrame counts = groupby({column}, GroupByOptions{.dropna = true, .sort = false}).size().rename({{"size", "count"}});
+  return LocalStep(counts, SortStep(Step::kSortLocal, {"count", column}, {false, true}));
+}
+
+}  // namespace skein
