@@ -50,6 +50,23 @@ def questions(x, gb, finish, holistic=None):
     ]
 
 
+def join_tables(n, k=100):
+    """db-benchmark's small and medium right sides, as groupby_bench makes them."""
+    small = pd.DataFrame({"id4": np.arange(1, k + 1, dtype="int64"), "w": np.arange(1, k + 1) * 0.5})
+    ids = np.arange(1, max(1, n // k) + 1, dtype="int64")
+    medium = pd.DataFrame({"id6": ids, "id3": ["id%010d" % i for i in ids], "w": (ids % 7) + 0.25})
+    return small, medium
+
+
+def join_questions(x, small, medium, merge, finish):
+    return [
+        ("j1_small_inner_on_int", lambda: finish(merge(x, small, "inner", "id4"))),
+        ("j2_medium_inner_on_int", lambda: finish(merge(x, medium[["id6", "w"]], "inner", "id6"))),
+        ("j3_medium_left_on_int", lambda: finish(merge(x, medium[["id6", "w"]], "left", "id6"))),
+        ("j4_medium_inner_on_factor", lambda: finish(merge(x, medium[["id3", "w"]], "inner", "id3"))),
+    ]
+
+
 def run(engine, qs, n, repeat, only):
     for name, q in qs:
         if only and not name.startswith(only + "_") and name != only:
@@ -78,6 +95,9 @@ def main():
         emit("load_csv", "pandas", time.perf_counter() - t, float(len(x)), len(x))
         gb = lambda d, keys: d.groupby(keys, as_index=False, sort=False, observed=True)
         run("pandas", questions(x, gb, lambda r: r), len(x), a.repeat, a.question)
+        small, medium = join_tables(len(x))
+        pmerge = lambda l, r, how, on: l.merge(r, how=how, on=on)
+        run("pandas", join_questions(x, small, medium, pmerge, lambda r: r), len(x), a.repeat, a.question)
         del x
     if "dask" in engines:
         import dask
@@ -89,6 +109,10 @@ def main():
         emit("load_csv", "dask", time.perf_counter() - t, float(n), n)
         gb = lambda d, keys: d.groupby(keys, sort=False, observed=True)
         run("dask", questions(x, gb, _dask_finish, {"shuffle": "tasks"}), n, a.repeat, a.question)
+        small, medium = join_tables(n)
+        dsmall, dmedium = dd.from_pandas(small, npartitions=1), dd.from_pandas(medium, npartitions=1)
+        dmerge = lambda l, r, how, on: l.merge(r, how=how, on=on)
+        run("dask", join_questions(x, dsmall, dmedium, dmerge, lambda r: r.compute()), n, a.repeat, a.question)
 
 
 def _dask_finish(r):

@@ -29,6 +29,14 @@ const SQL = [
   ['q10_sum_v3_count_by_id1_id6', 'SELECT id1, id2, id3, id4, id5, id6, sum(v3) AS v3, count(*) AS count FROM x GROUP BY id1, id2, id3, id4, id5, id6'],
 ];
 
+const K = 100;
+const JOINS = [
+  ['j1_small_inner_on_int', 'SELECT * FROM x JOIN small USING (id4)'],
+  ['j2_medium_inner_on_int', 'SELECT * FROM x JOIN (SELECT id6, w FROM medium) m USING (id6)'],
+  ['j3_medium_left_on_int', 'SELECT * FROM x LEFT JOIN (SELECT id6, w FROM medium) m USING (id6)'],
+  ['j4_medium_inner_on_factor', 'SELECT * FROM x JOIN (SELECT id3, w FROM medium) m USING (id3)'],
+];
+
 async function duckdb() {
   const db = await DuckDBInstance.create(':memory:', { threads: String(threads) });
   const con = await db.connect();
@@ -37,7 +45,10 @@ async function duckdb() {
   const load = now() - t;
   const n = Number((await con.runAndReadAll('SELECT count(*) FROM x')).getRows()[0][0]);
   emit('load_csv', 'duckdb', load, n, n);
-  for (const [name, q] of SQL) {
+  const nk = Math.max(1, Math.floor(n / K));
+  await con.run(`CREATE TABLE small AS SELECT i::BIGINT AS id4, i * 0.5 AS w FROM range(1, ${K + 1}) t(i)`);
+  await con.run(`CREATE TABLE medium AS SELECT i::BIGINT AS id6, printf('id%010d', i) AS id3, (i % 7) + 0.25 AS w FROM range(1, ${nk + 1}) t(i)`);
+  for (const [name, q] of [...SQL, ...JOINS]) {
     if (!wanted(name)) continue;
     const times = [];
     let answer = 0;
@@ -74,6 +85,17 @@ function polars() {
     ['q7_max_v1_minus_min_v2_by_id3', () => x.groupBy('id3').agg(c('v1').max().minus(c('v2').min()).alias('range_v1_v2'))],
     ['q10_sum_v3_count_by_id1_id6', () => x.groupBy(['id1', 'id2', 'id3', 'id4', 'id5', 'id6']).agg(c('v3').sum(), c('v1').count().alias('count'))],
   ];
+  const nk = Math.max(1, Math.floor(n / K));
+  const ids = Array.from({ length: nk }, (_, i) => i + 1);
+  const small = pl.DataFrame({ id4: Array.from({ length: K }, (_, i) => i + 1), w: Array.from({ length: K }, (_, i) => (i + 1) * 0.5) })
+    .withColumns(pl.col('id4').cast(pl.Int64));
+  const medium = pl.DataFrame({ id6: ids, id3: ids.map((i) => 'id' + String(i).padStart(10, '0')), w: ids.map((i) => (i % 7) + 0.25) })
+    .withColumns(pl.col('id6').cast(pl.Int64));
+  const xs = x.withColumns(pl.col('id3').cast(pl.Utf8).alias('id3s'));
+  Q.push(['j1_small_inner_on_int', () => x.join(small, { on: 'id4', how: 'inner' })]);
+  Q.push(['j2_medium_inner_on_int', () => x.join(medium.select('id6', 'w'), { on: 'id6', how: 'inner' })]);
+  Q.push(['j3_medium_left_on_int', () => x.join(medium.select('id6', 'w'), { on: 'id6', how: 'left' })]);
+  Q.push(['j4_medium_inner_on_factor', () => xs.join(medium.select(pl.col('id3').alias('id3s'), 'w'), { on: 'id3s', how: 'inner' }).drop('id3s')]);
   for (const [name, q] of Q) {
     if (!wanted(name)) continue;
     const times = [];

@@ -122,7 +122,8 @@ TEST(Merge, EveryPlanMatchesOneJoinOfTheWholes) {
     // No shuffle layer in the partition-wise plan: its tasks are the two
     // groupbys' and one merge task per partition.
     size_t merges = 0, splits = 0;
-    for (const Key& key : pw.graph().keys()) {
+    const Graph graph = pw.graph();
+    for (const Key& key : graph.keys()) {
       merges += key.name().rfind("merge-", 0) == 0;
       splits += key.name().rfind("hash-split-", 0) == 0;
     }
