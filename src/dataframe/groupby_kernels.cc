@@ -101,10 +101,16 @@ bool SameKey(const Column& c, int64_t i, int64_t j) {
   if (!vi || !vj) return vi == vj;
   switch (c.type()) {
     case TypeId::kInt64:
-    case TypeId::kTimestamp: return c.data<int64_t>()[i] == c.data<int64_t>()[j];
+    case TypeId::kTimestamp: {
+      const auto* v = reinterpret_cast<const int64_t*>(c.values().data());
+      return v[i] == v[j];
+    }
     case TypeId::kInt32:
     case TypeId::kDate:
-    case TypeId::kCategory: return c.data<int32_t>()[i] == c.data<int32_t>()[j];
+    case TypeId::kCategory: {
+      const auto* v = reinterpret_cast<const int32_t*>(c.values().data());
+      return v[i] == v[j];
+    }
     case TypeId::kBool: return c.BoolAt(i) == c.BoolAt(j);
     case TypeId::kString: return c.StringAt(i) == c.StringAt(j);
     default: {
@@ -292,7 +298,9 @@ Dense DenseColumn(const Column& c, bool dropna) {
     case TypeId::kInt32:
     case TypeId::kDate: {
       const bool wide = FixedWidth(c.type()) == 8;
-      auto at = [&](int64_t i) -> int64_t { return wide ? c.data<int64_t>()[i] : c.data<int32_t>()[i]; };
+      const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
+      const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
+      auto at = [p64, p32](int64_t i) -> int64_t { return p64 ? p64[i] : p32[i]; };
       int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
       for (int64_t i = 0; i < n; ++i) {
         if (nulls && c.IsNull(i)) continue;
@@ -333,29 +341,22 @@ Dense DenseColumn(const Column& c, bool dropna) {
   return FromGrouping(GroupWith(hashes, skip, [&c](int64_t i, int64_t j) { return SameKey(c, i, j); }));
 }
 
-// Ids of the pairs (a, b): a direct table while a.n * b.n is small, an
-// int64 hash table otherwise.
-Dense Combine(const Dense& a, const Dense& b) {
-  const int64_t rows = static_cast<int64_t>(a.id.size());
-  auto pair = [&](int64_t i) -> int64_t {
-    const int32_t x = a.id[static_cast<size_t>(i)], y = b.id[static_cast<size_t>(i)];
-    return x < 0 || y < 0 ? -1 : static_cast<int64_t>(x) * b.n + y;
-  };
-  if (a.n * b.n <= (int64_t{1} << 24) || a.n * b.n <= 4 * rows) {
-    return DenseByTable(rows, a.n * b.n, /*dropna=*/true, pair);
+// Dense ids of packed keys in [0, span) (-1: dropped): a direct table when
+// the span is small, the int64 hash table otherwise.
+Dense Densify(const std::vector<int64_t>& packed, int64_t span) {
+  const int64_t rows = static_cast<int64_t>(packed.size());
+  if (span <= (int64_t{1} << 24) || span <= 4 * rows) {
+    return DenseByTable(rows, span, /*dropna=*/true, [&](int64_t i) { return packed[static_cast<size_t>(i)]; });
   }
-  std::vector<int64_t> keys(static_cast<size_t>(rows));
   std::vector<uint8_t> skip;
-  bool any_skip = false;
   for (int64_t i = 0; i < rows; ++i) {
-    keys[static_cast<size_t>(i)] = pair(i);
-    any_skip = any_skip || keys[static_cast<size_t>(i)] < 0;
+    if (packed[static_cast<size_t>(i)] < 0) {
+      skip.assign(static_cast<size_t>(rows), 0);
+      for (int64_t j = 0; j < rows; ++j) skip[static_cast<size_t>(j)] = packed[static_cast<size_t>(j)] < 0;
+      break;
+    }
   }
-  if (any_skip) {
-    skip.resize(static_cast<size_t>(rows));
-    for (int64_t i = 0; i < rows; ++i) skip[static_cast<size_t>(i)] = keys[static_cast<size_t>(i)] < 0;
-  }
-  return FromGrouping(GroupInt64(keys.data(), rows, skip));
+  return FromGrouping(GroupInt64(packed.data(), rows, skip));
 }
 
 }  // namespace
@@ -363,7 +364,32 @@ Dense Combine(const Dense& a, const Dense& b) {
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   if (keys.empty()) throw Error("groupby: no key columns");
   Dense acc = DenseColumn(*keys[0], dropna);
-  for (size_t k = 1; k < keys.size(); ++k) acc = Combine(acc, DenseColumn(*keys[k], dropna));
+  // Several keys: pack the columns' ids into one int64 (id * n_next + id')
+  // while the product of their counts fits, and group the packed keys once;
+  // densify early only when the next column would overflow the packing.
+  const int64_t rows = static_cast<int64_t>(acc.id.size());
+  std::vector<int64_t> packed;
+  int64_t span = acc.n;  // packed values lie in [0, span)
+  for (size_t k = 1; k < keys.size(); ++k) {
+    Dense next = DenseColumn(*keys[k], dropna);
+    if (packed.empty()) {
+      packed.assign(acc.id.begin(), acc.id.end());
+      span = acc.n;
+    }
+    if (next.n > 0 && span > (int64_t{1} << 62) / std::max<int64_t>(next.n, 1)) {
+      // Would overflow: densify what is packed so far.
+      acc = Densify(packed, span);
+      packed.assign(acc.id.begin(), acc.id.end());
+      span = acc.n;
+    }
+    for (int64_t i = 0; i < rows; ++i) {
+      int64_t& p = packed[static_cast<size_t>(i)];
+      const int32_t y = next.id[static_cast<size_t>(i)];
+      p = p < 0 || y < 0 ? -1 : p * next.n + y;
+    }
+    span *= std::max<int64_t>(next.n, 1);
+  }
+  if (!packed.empty()) acc = Densify(packed, span);
   Grouping g;
   g.group = std::move(acc.id);
   g.first_row.assign(static_cast<size_t>(acc.n), -1);
@@ -453,21 +479,26 @@ Column Float64Column(std::vector<double> v, const std::vector<uint8_t>* valid = 
 
 bool ValidNumber(const Column& c, int64_t i) {
   if (c.IsNull(i)) return false;
-  if (c.type() == TypeId::kFloat64) return !std::isnan(c.data<double>()[i]);
-  if (c.type() == TypeId::kFloat32) return !std::isnan(c.data<float>()[i]);
+  // Raw reads: this runs per row, and data<T>() checks the type each call.
+  if (c.type() == TypeId::kFloat64) return !std::isnan(reinterpret_cast<const double*>(c.values().data())[i]);
+  if (c.type() == TypeId::kFloat32) return !std::isnan(reinterpret_cast<const float*>(c.values().data())[i]);
   return true;
 }
 
-// Calls f(row, value) for every valid row in a group, value as T.
+// Calls f(group, value) for every valid row in a group (nulls and NaN
+// skipped), value as T. The column's pointers are read once, not per row.
 template <class T, class F>
 void ForValues(const Column& c, const std::vector<int32_t>& group, F f) {
   const int64_t n = c.length();
-  const bool check = c.has_nulls() || IsFloating(c.type());
+  const uint8_t* valid = c.has_nulls() ? c.validity_bits() : nullptr;
+  const int32_t* gp = group.data();
   auto run = [&](auto get) {
     for (int64_t i = 0; i < n; ++i) {
-      const int32_t g = group[static_cast<size_t>(i)];
-      if (g < 0 || (check && !ValidNumber(c, i))) continue;
-      f(g, static_cast<T>(get(i)));
+      const int32_t g = gp[i];
+      if (g < 0 || (valid && !bits::Get(valid, i))) continue;
+      const auto v = get(i);
+      if (v != v) continue;  // NaN (never true for integers)
+      f(g, static_cast<T>(v));
     }
   };
   switch (c.type()) {
@@ -477,7 +508,11 @@ void ForValues(const Column& c, const std::vector<int32_t>& group, F f) {
     case TypeId::kDate: { const int32_t* v = c.data<int32_t>(); run([v](int64_t i) { return v[i]; }); break; }
     case TypeId::kFloat64: { const double* v = c.data<double>(); run([v](int64_t i) { return v[i]; }); break; }
     case TypeId::kFloat32: { const float* v = c.data<float>(); run([v](int64_t i) { return v[i]; }); break; }
-    case TypeId::kBool: run([&c](int64_t i) { return c.BoolAt(i) ? 1 : 0; }); break;
+    case TypeId::kBool: {
+      const auto* b = reinterpret_cast<const uint8_t*>(c.values().data());
+      run([b](int64_t i) { return bits::Get(b, i) ? 1 : 0; });
+      break;
+    }
     default: throw TypeError("not a numeric column: " + std::string(TypeName(c.type())));
   }
 }
@@ -867,7 +902,8 @@ Table SortTable(const Table& t, const std::vector<std::string>& columns, const s
         const int s = c.StringAt(i).compare(c.StringAt(j));
         r = s < 0 ? -1 : s > 0;
       } else if (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp) {
-        const int64_t a = c.data<int64_t>()[i], b = c.data<int64_t>()[j];
+        const auto* v = reinterpret_cast<const int64_t*>(c.values().data());
+        const int64_t a = v[i], b = v[j];
         r = a < b ? -1 : a > b;
       } else {
         const double a = c.NumberAt(i), b = c.NumberAt(j);
