@@ -74,20 +74,6 @@ const OpPtr& AggregateOp() {
   });
   return op;
 }
-// One output partition of a shuffled groupby: piece `part` of every split.
-const OpPtr& ShuffleAggregateOp() {
-  static const OpPtr op = RegisterOp("dataframe.groupby-shuffle-aggregate", [](std::span<const Value> args, const OpContext& ctx) {
-    GroupParams p = DecodeGroup(ctx.params);
-    std::vector<Table> pieces;
-    for (const Value& split : args[0].get<ValueList>()) {
-      const ValueList& parts = split.get<ValueList>();
-      if (p.part < 0 || p.part >= static_cast<int64_t>(parts.size())) throw Error("groupby: shuffle piece out of range");
-      pieces.push_back(parts[static_cast<size_t>(p.part)].get<Table>());
-    }
-    return Value::From(Finish(p, pieces));
-  });
-  return op;
-}
 // The map side of a shuffle: a partition cut by key hash.
 const OpPtr& HashSplitOp() {
   static const OpPtr op = RegisterOp("dataframe.hash-split", [](std::span<const Value> args, const OpContext& ctx) {
@@ -100,7 +86,7 @@ const OpPtr& HashSplitOp() {
   });
   return op;
 }
-[[maybe_unused]] const bool kRegistered = (CombineOp(), AggregateOp(), ShuffleAggregateOp(), HashSplitOp(), true);
+[[maybe_unused]] const bool kRegistered = (CombineOp(), AggregateOp(), HashSplitOp(), true);
 
 }  // namespace
 
@@ -152,18 +138,19 @@ Lowered LowerGroupBy(const PlanNode& node) {
   const std::string split = skein::internal::NewKeyName("hash-split");
   GroupParams sp = p;
   sp.part = split_out;
-  std::vector<Arg> pieces;
+  std::vector<Key> splits;
   for (size_t i = 0; i < chunks.keys.size(); ++i) {
     Key k(split, {static_cast<int64_t>(i)});
     g.Add(k, Task::Call(HashSplitOp(), {Arg::Ref(chunks.keys[i])}, EncodeGroup(sp)));
-    pieces.push_back(Arg::Ref(k));
+    splits.push_back(k);
   }
+  std::vector<std::vector<Key>> pieces = ShufflePieces(&g, splits, split_out);
   const std::string name = skein::internal::NewKeyName("groupby-shuffle");
   for (int j = 0; j < split_out; ++j) {
-    GroupParams jp = p;
-    jp.part = j;
+    std::vector<Arg> refs;
+    for (const Key& k : pieces[static_cast<size_t>(j)]) refs.push_back(Arg::Ref(k));
     Key k(name, {j});
-    g.Add(k, Task::Call(ShuffleAggregateOp(), {Arg::List(pieces)}, EncodeGroup(jp)));
+    g.Add(k, Task::Call(AggregateOp(), {Arg::List(refs)}, EncodeGroup(p)));
     out.keys.push_back(k);
   }
   out.layer = Layer::Make(name, std::move(g), {chunks.layer});

@@ -26,6 +26,18 @@ const OpPtr& PipelineOp() {
 }
 [[maybe_unused]] const OpPtr& kPipeline = PipelineOp();
 
+// "dataframe.shuffle-piece": params = the part; args = [a split's pieces].
+const OpPtr& PieceOp() {
+  static const OpPtr op = RegisterOp("dataframe.shuffle-piece", [](std::span<const Value> args, const OpContext& ctx) {
+    const ValueList& parts = args[0].get<ValueList>();
+    const int64_t j = ctx.params.as<int64_t>();
+    if (j < 0 || j >= static_cast<int64_t>(parts.size())) throw Error("shuffle: piece " + std::to_string(j) + " out of range");
+    return parts[static_cast<size_t>(j)];
+  });
+  return op;
+}
+[[maybe_unused]] const OpPtr& kPiece = PieceOp();
+
 // "dataframe.read-csv": params = one CSV block, how to parse it, and the
 // steps fused after it.
 std::string EncodeRead(const CsvBlock& b, const CsvSource& src, const CsvSchema& schema, const std::vector<Step>& steps) {
@@ -101,6 +113,19 @@ void AddAll(Need* need, const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+std::vector<std::vector<Key>> ShufflePieces(Graph* g, const std::vector<Key>& splits, int parts) {
+  const std::string name = skein::internal::NewKeyName("shuffle-piece");
+  std::vector<std::vector<Key>> out(static_cast<size_t>(parts));
+  for (size_t i = 0; i < splits.size(); ++i) {
+    for (int j = 0; j < parts; ++j) {
+      Key k(name, {static_cast<int64_t>(i), j});
+      g->Add(k, Task::Call(PieceOp(), {Arg::Ref(splits[i])}, Value(static_cast<int64_t>(j))));
+      out[static_cast<size_t>(j)].push_back(k);
+    }
+  }
+  return out;
+}
 
 Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optional<std::vector<std::string>> needed) {
   // Walk the steps from the consumer down, keeping only what is read.
@@ -224,7 +249,19 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
   return out;
 }
 
+namespace {
+Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string>> needed);
+}  // namespace
+
 Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
+  if (needed) return LowerUncached(node, std::move(needed));
+  std::call_once(node->lower_once, [&] { node->lowered = std::make_shared<const Lowered>(LowerUncached(node, std::nullopt)); });
+  return *node->lowered;
+}
+
+namespace {
+
+Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
   if (node->kind == PlanNode::kGroupBy) return LowerGroupBy(*node);
   if (node->kind == PlanNode::kMerge) return LowerMerge(*node);
   if (node->kind == PlanNode::kReduce) return LowerReduce(*node);
@@ -237,5 +274,7 @@ Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> neede
   }
   return LowerPipeline(cur, std::move(steps), std::move(needed));
 }
+
+}  // namespace
 
 }  // namespace skein::dataframe::internal

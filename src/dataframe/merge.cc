@@ -59,21 +59,17 @@ const OpPtr& MergeOp() {
   return op;
 }
 
-// args: [list of left splits, list of right splits]; joins piece `part`.
+// args: [left pieces, right pieces] (lists of tables) of one part.
 const OpPtr& ShuffleMergeOp() {
   static const OpPtr op = RegisterOp("dataframe.merge-shuffled", [](std::span<const Value> args, const OpContext& ctx) {
     int64_t part;
     JoinSpec s = DecodeJoin(ctx.params, &part);
-    auto pieces = [&](const Value& splits) {
+    auto concat = [](const Value& list) {
       std::vector<Table> out;
-      for (const Value& v : splits.get<ValueList>()) {
-        const ValueList& parts = v.get<ValueList>();
-        if (part < 0 || part >= static_cast<int64_t>(parts.size())) throw Error("merge: shuffle piece out of range");
-        out.push_back(parts[static_cast<size_t>(part)].get<Table>());
-      }
+      for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
       return Table::Concat(out);
     };
-    return Value::From(HashJoin(pieces(args[0]), pieces(args[1]), s));
+    return Value::From(HashJoin(concat(args[0]), concat(args[1]), s));
   });
   return op;
 }
@@ -130,10 +126,11 @@ Lowered LowerMerge(const PlanNode& node) {
   } else {
     const int parts = node.npartitions;
     Lowered ls = HashSplit(left, s.left_on, parts), rs = HashSplit(right, s.right_on, parts);
-    std::vector<Arg> la, ra;
-    for (const Key& k : ls.keys) la.push_back(Arg::Ref(k));
-    for (const Key& k : rs.keys) ra.push_back(Arg::Ref(k));
+    std::vector<std::vector<Key>> lp = ShufflePieces(&g, ls.keys, parts), rp = ShufflePieces(&g, rs.keys, parts);
     for (int j = 0; j < parts; ++j) {
+      std::vector<Arg> la, ra;
+      for (const Key& k : lp[static_cast<size_t>(j)]) la.push_back(Arg::Ref(k));
+      for (const Key& k : rp[static_cast<size_t>(j)]) ra.push_back(Arg::Ref(k));
       Key k(name, {j});
       g.Add(k, Task::Call(ShuffleMergeOp(), {Arg::List(la), Arg::List(ra)}, EncodeJoin(s, j)));
       out.keys.push_back(k);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,8 @@ struct CsvSource {
   std::vector<CsvBlock> blocks;
 };
 
+struct Lowered;
+
 struct PlanNode {
   enum Kind { kCsv, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
   Schema schema;
@@ -83,6 +86,12 @@ struct PlanNode {
   std::vector<std::string> group_keys;
   std::vector<AggSpec> aggs;
   GroupByOptions group_options;
+
+  /// The node lowered for a consumer reading every column, made once: the
+  /// same frame always names the same keys (keys() and graph() agree, and
+  /// plans that share a node compute it once).
+  mutable std::once_flag lower_once;
+  mutable std::shared_ptr<const Lowered> lowered;
 };
 using NodePtr = std::shared_ptr<const PlanNode>;
 
@@ -108,6 +117,13 @@ Lowered LowerSort(const PlanNode& node);
 /// A layer cutting each of `in`'s partitions into `parts` by the hash of
 /// `keys`; each task returns the list of its pieces.
 Lowered HashSplit(const Lowered& in, const std::vector<std::string>& keys, int parts);
+
+/// The shuffle's middle: for splits (tasks returning lists of `parts`
+/// pieces), one task per (split, part) taking its piece out, so that the
+/// task reducing part j depends on its pieces only and never holds the
+/// other parts' data (which may be spilled meanwhile). Returns, per part,
+/// the keys of its pieces.
+std::vector<std::vector<Key>> ShufflePieces(Graph* g, const std::vector<Key>& splits, int parts);
 
 /// A layer of tasks, one per partition, running `steps` over the partitions
 /// of `input` (or reading CSV blocks of `csv` with `usecols`).

@@ -84,23 +84,6 @@ const OpPtr& RangeSplitOp() {
   return op;
 }
 
-// args: [list of splits]; params: [part, steps].
-const OpPtr& GatherStepsOp() {
-  static const OpPtr op = RegisterOp("dataframe.gather-steps", [](std::span<const Value> args, const OpContext& ctx) {
-    const ValueList& p = ctx.params.get<ValueList>();
-    if (p.size() != 2) throw Error("sort: malformed task parameters");
-    const int64_t part = p[0].as<int64_t>();
-    std::vector<Table> pieces;
-    for (const Value& split : args[0].get<ValueList>()) {
-      const ValueList& parts = split.get<ValueList>();
-      if (part < 0 || part >= static_cast<int64_t>(parts.size())) throw Error("sort: shuffle piece out of range");
-      pieces.push_back(parts[static_cast<size_t>(part)].get<Table>());
-    }
-    return Value::From(RunSteps(DecodeSteps(p[1].get<std::string>()), Table::Concat(pieces)));
-  });
-  return op;
-}
-
 // A small sample of one column of a partition: up to `k` evenly spaced rows.
 const OpPtr& SampleOp() {
   static const OpPtr op = RegisterOp("dataframe.sample-column", [](std::span<const Value> args, const OpContext& ctx) {
@@ -115,7 +98,7 @@ const OpPtr& SampleOp() {
   return op;
 }
 
-[[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), GatherStepsOp(), SampleOp(), true);
+[[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), SampleOp(), true);
 
 // The input's chain of steps down to its source, for fusing more steps in.
 std::pair<NodePtr, std::vector<Step>> Chain(const NodePtr& node) {
@@ -153,18 +136,22 @@ Lowered LowerSort(const PlanNode& node) {
   Graph g;
   const Value params(ValueList{Value::From(node.boundaries), Value(node.step.names[0]),
                                Value(static_cast<int64_t>(node.step.ascending[0]))});
-  std::vector<Arg> pieces;
+  std::vector<Key> splits;
   for (size_t i = 0; i < in.keys.size(); ++i) {
     Key k(split, {static_cast<int64_t>(i)});
     g.Add(k, Task::Call(RangeSplitOp(), {Arg::Ref(in.keys[i])}, params));
-    pieces.push_back(Arg::Ref(k));
+    splits.push_back(k);
   }
+  const int parts = static_cast<int>(node.boundaries.num_rows()) + 1;
+  std::vector<std::vector<Key>> pieces = ShufflePieces(&g, splits, parts);
   const std::string name = skein::internal::NewKeyName("sort");
-  const std::string steps = EncodeSteps({node.step});
+  const Value steps(EncodeSteps({node.step}));
   Lowered out;
-  for (int64_t j = 0; j <= node.boundaries.num_rows(); ++j) {
+  for (int j = 0; j < parts; ++j) {
+    std::vector<Arg> refs;
+    for (const Key& k : pieces[static_cast<size_t>(j)]) refs.push_back(Arg::Ref(k));
     Key k(name, {j});
-    g.Add(k, Task::Call(GatherStepsOp(), {Arg::List(pieces)}, Value(ValueList{Value(j), Value(steps)})));
+    g.Add(k, Task::Call(ConcatStepsOp(), {Arg::List(refs)}, steps));
     out.keys.push_back(k);
   }
   out.layer = Layer::Make(name, std::move(g), {in.layer});
