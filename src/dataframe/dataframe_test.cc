@@ -172,6 +172,27 @@ TEST_F(DataFrameTest, TransformsPersistHeadAndPrinting) {
               ThrowsMessage<TaskError>(HasSubstr("meta says")));
 }
 
+TEST_F(DataFrameTest, ReadJsonLinesInPartitionsWithPushdown) {
+  std::string text;
+  int64_t want = 0;
+  for (int i = 0; i < 400; ++i) {
+    text += "{\"k\": \"g" + std::to_string(i % 4) + "\", \"v\": " + std::to_string(i) + ", \"junk\": {\"deep\": [" +
+            std::to_string(i) + "]}}\n";
+    if (i % 4 == 1) want += i;
+  }
+  std::ofstream(Path("events.jsonl")) << text;
+  JsonOptions opt;
+  opt.blocksize = 1000;
+  DataFrame df = read_json(Path("events.jsonl"), opt);
+  EXPECT_GT(df.npartitions(), 5);
+  Table r = df[col("k") == "g1"].groupby({"k"}).agg({{"v", "sum"}}).compute();
+  ASSERT_EQ(r.num_rows(), 1);
+  EXPECT_EQ(r.column("v").data<int64_t>()[0], want);
+  EXPECT_EQ(df.compute().num_rows(), 400);
+  EXPECT_EQ(df.compute().column("junk").StringAt(3), "{\"deep\":[3]}");
+  EXPECT_THAT([&] { read_json(Path("nothing-*.jsonl")); }, ThrowsMessage<IOError>(HasSubstr("no files match")));
+}
+
 TEST_F(DataFrameTest, ErrorsNameTheColumnOrFile) {
   DataFrame df = from_table(Table({{"a", Column::FromVector<int64_t>({1})}, {"s", Column::FromStrings({"x"})}}));
   EXPECT_THAT([&] { df[{"nope"}]; }, ThrowsMessage<KeyError>(HasSubstr("'nope'")));

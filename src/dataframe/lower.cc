@@ -106,6 +106,42 @@ const OpPtr& ReadCsvOp() {
 }
 [[maybe_unused]] const OpPtr& kReadCsv = ReadCsvOp();
 
+// "dataframe.read-json": params = one block of lines, the columns to read
+// (name, type), the other keys to skip, and the fused steps.
+const OpPtr& ReadJsonOp() {
+  static const OpPtr op = RegisterOp("dataframe.read-json", [](std::span<const Value>, const OpContext& ctx) {
+    ByteReader r(ctx.params.get<std::string>(), "dataframe.read-json params");
+    CsvBlock b;
+    b.path = std::string(r.Str());
+    b.begin = r.I64();
+    b.end = r.I64();
+    b.first_line = r.I64();
+    Schema schema;
+    const uint32_t nf = r.U32();
+    if (nf > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
+    for (uint32_t i = 0; i < nf; ++i) {
+      Field f;
+      f.name = std::string(r.Str());
+      const uint8_t t = r.U8();
+      if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("dataframe.read-json: bad type");
+      f.type = static_cast<TypeId>(t);
+      schema.push_back(std::move(f));
+    }
+    std::vector<std::string> skip;
+    const uint32_t ns = r.U32();
+    if (ns > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
+    for (uint32_t i = 0; i < ns; ++i) skip.emplace_back(r.Str());
+    std::vector<Step> steps = DecodeSteps(r.Str());
+    if (b.begin < 0 || b.end < b.begin) throw SerializationError("dataframe.read-json: bad block");
+    io::internal::File f = io::internal::File::OpenRead(b.path);
+    std::string text(static_cast<size_t>(b.end - b.begin), '\0');
+    if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
+    return Value::From(RunSteps(steps, ParseJsonLines(text, schema, skip, b.path, b.first_line)));
+  });
+  return op;
+}
+[[maybe_unused]] const OpPtr& kReadJson = ReadJsonOp();
+
 using Need = std::optional<std::set<std::string>>;
 
 void AddAll(Need* need, const std::vector<std::string>& names) {
@@ -205,6 +241,38 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
     for (size_t i = 0; i < src.blocks.size(); ++i) {
       Key k(name, {static_cast<int64_t>(i)});
       g.Add(k, Task::Call(ReadCsvOp(), {}, Value(EncodeRead(src.blocks[i], src, schema, kept))));
+      out.keys.push_back(k);
+    }
+    out.layer = Layer::Make(name, std::move(g));
+    return out;
+  }
+  if (source->kind == PlanNode::kJson) {
+    const JsonSource& src = *source->json;
+    Schema read;
+    std::vector<std::string> skip;
+    for (const Field& f : src.schema) {
+      if (!need || need->count(f.name)) read.push_back(f);
+      else skip.push_back(f.name);
+    }
+    const std::string name = skein::internal::NewKeyName("read-json");
+    const std::string steps_bytes = EncodeSteps(kept);
+    for (size_t i = 0; i < src.blocks.size(); ++i) {
+      std::string params;
+      ByteWriter w(&params);
+      w.Str(src.blocks[i].path);
+      w.I64(src.blocks[i].begin);
+      w.I64(src.blocks[i].end);
+      w.I64(src.blocks[i].first_line);
+      w.U32(static_cast<uint32_t>(read.size()));
+      for (const Field& f : read) {
+        w.Str(f.name);
+        w.U8(static_cast<uint8_t>(f.type));
+      }
+      w.U32(static_cast<uint32_t>(skip.size()));
+      for (const auto& s : skip) w.Str(s);
+      w.Str(steps_bytes);
+      Key k(name, {static_cast<int64_t>(i)});
+      g.Add(k, Task::Call(ReadJsonOp(), {}, Value(std::move(params))));
       out.keys.push_back(k);
     }
     out.layer = Layer::Make(name, std::move(g));

@@ -14,6 +14,7 @@
 #include "join_internal.h"
 #include "skein/core/layer.h"
 #include "skein/dataframe/dataframe.h"
+#include "skein/io/json.h"
 
 namespace skein::dataframe::internal {
 
@@ -56,10 +57,20 @@ struct CsvSource {
   std::vector<CsvBlock> blocks;
 };
 
+struct JsonSource {
+  Schema schema;  // every column
+  std::vector<CsvBlock> blocks;  // line-aligned byte ranges
+};
+
+/// The files a path or glob names, sorted; IOError when none match.
+std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who);
+/// A file's first `limit` bytes, cut after the last newline in them.
+std::string Prefix(const std::string& path, int64_t limit);
+
 struct Lowered;
 
 struct PlanNode {
-  enum Kind { kCsv, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
+  enum Kind { kCsv, kJson, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
   Schema schema;
   int npartitions = 0;
   /// Rows are hash-partitioned on these columns (HashPartition into
@@ -73,8 +84,9 @@ struct PlanNode {
   // results in a tree, down to one partition. kSort: `step` (kSortLocal)
   // after a range shuffle on `boundaries` (sorted values of the first key).
   Table boundaries;
-  // kCsv
+  // kCsv, kJson
   std::shared_ptr<const CsvSource> csv;
+  std::shared_ptr<const JsonSource> json;
   // kTables: partitions held by a layer of values
   LayerPtr layer;
   std::vector<Key> keys;

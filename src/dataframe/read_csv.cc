@@ -12,20 +12,27 @@ namespace skein {
 using dataframe::internal::CsvSource;
 using dataframe::internal::PlanNode;
 
-namespace {
+namespace dataframe::internal {
 
-std::vector<std::string> Expand(const std::string& pattern) {
+std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who) {
   if (pattern.find_first_of("*?[") == std::string::npos) return {pattern};
   glob_t g{};
   const int rc = ::glob(pattern.c_str(), 0, nullptr, &g);
   std::vector<std::string> out;
   for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
   globfree(&g);
-  if (out.empty()) throw IOError("read_csv: no files match '" + pattern + "'");
+  if (out.empty()) throw IOError(std::string(who) + ": no files match '" + pattern + "'");
   std::sort(out.begin(), out.end());
   return out;
 }
 
+}  // namespace dataframe::internal
+
+namespace {
+
+}  // namespace
+
+namespace dataframe::internal {
 // The start of a file up to a row boundary: enough for inference.
 std::string Prefix(const std::string& path, int64_t limit) {
   io::internal::File f = io::internal::File::OpenRead(path);
@@ -39,12 +46,13 @@ std::string Prefix(const std::string& path, int64_t limit) {
   }
   return text;
 }
+}  // namespace dataframe::internal
 
-}  // namespace
+using dataframe::internal::Prefix;
 
 DataFrame read_csv(const std::string& pattern, const CsvOptions& options) {
   if (options.blocksize < 1) throw Error("read_csv: blocksize must be >= 1");
-  std::vector<std::string> files = Expand(pattern);
+  std::vector<std::string> files = dataframe::internal::ExpandGlob(pattern, "read_csv");
   auto src = std::make_shared<CsvSource>();
   src->options = options;
   src->schema = InferCsvSchema(Prefix(files[0], 4 << 20), options, files[0]);

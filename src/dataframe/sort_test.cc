@@ -66,7 +66,9 @@ TEST_F(SortTest, TopNDedupeValueCountsDescribeTail) {
   int64_t total = 0;
   for (int64_t i = 0; i < vc.num_rows(); ++i) {
     total += vc.column("count").data<int64_t>()[i];
-    if (i) EXPECT_GE(vc.column("count").data<int64_t>()[i - 1], vc.column("count").data<int64_t>()[i]);
+    if (i) {
+      EXPECT_GE(vc.column("count").data<int64_t>()[i - 1], vc.column("count").data<int64_t>()[i]);
+    }
   }
   EXPECT_EQ(total, 1000);
   Table d = df.describe();

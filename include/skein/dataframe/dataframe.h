@@ -26,6 +26,7 @@
 #include "skein/dataframe/expr.h"
 #include "skein/dataframe/table.h"
 #include "skein/io/csv.h"
+#include "skein/io/json.h"
 #include "skein/local/scheduler.h"
 
 namespace skein {
@@ -189,6 +190,10 @@ DataFrame merge(const DataFrame& left, const DataFrame& right, const MergeOption
 /// into partitions of about `options.blocksize` bytes; the schema comes
 /// from the first file (IOError naming the file when the files differ).
 DataFrame read_csv(const std::string& pattern, const CsvOptions& options = {});
+/// A frame over JSON lines files (a path or a glob), one partition per
+/// block of about `options.blocksize` bytes of whole lines; the schema comes
+/// from the first lines of the first file.
+DataFrame read_json(const std::string& pattern, const JsonOptions& options = {});
 /// A frame over in-memory tables, one partition each (same schema).
 DataFrame from_tables(std::vector<Table> partitions);
 /// A frame over one table cut into `npartitions` row ranges.
