@@ -542,20 +542,52 @@ uint32_t HashLabel(std::string_view s) {
   }
   uint64_t v = 0;
   if (s.size() > i) std::memcpy(&v, s.data() + i, s.size() - i);
-  h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  // Finish with a full avalanche (murmur3's fmix64): keys like
+  // "id0000012345" differ in a few bytes, and the table indexes by low bits.
+  h ^= v;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<uint32_t>(h);
 }
 }  // namespace
 
-CategoryBuilder::CategoryBuilder(int64_t reserve) : codes_(TypeId::kCategory, reserve), slots_(256, -1), slot_hash_(256) {}
+CategoryBuilder::CategoryBuilder(int64_t reserve) : codes_(TypeId::kCategory, reserve), slots_(256, 0) {}
+
+namespace {
+// Equal bytes, inline for the short labels typical of keys.
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n <= 8) {
+    uint64_t x = 0, y = 0;
+    std::memcpy(&x, a, n);
+    std::memcpy(&y, b, n);
+    return x == y;
+  }
+  if (n <= 16) {
+    uint64_t x0, y0, x1, y1;
+    std::memcpy(&x0, a, 8);
+    std::memcpy(&y0, b, 8);
+    std::memcpy(&x1, a + n - 8, 8);
+    std::memcpy(&y1, b + n - 8, 8);
+    return x0 == y0 && x1 == y1;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
+}  // namespace
 
 int32_t CategoryBuilder::Intern(std::string_view s) {
   const uint32_t h = HashLabel(s);
   size_t mask = slots_.size() - 1, p = h & mask;
   for (;; p = (p + 1) & mask) {
-    const int32_t code = slots_[p];
-    if (code < 0) break;
-    if (slot_hash_[p] == h && Label(code) == s) return code;
+    const uint64_t slot = slots_[p];
+    if (slot == 0) break;
+    if (static_cast<uint32_t>(slot >> 32) == h) {
+      const auto code = static_cast<int32_t>((slot & 0xffffffffu) - 1);
+      const int32_t begin = offsets_[static_cast<size_t>(code)], len = offsets_[static_cast<size_t>(code) + 1] - begin;
+      if (static_cast<size_t>(len) == s.size() && SameBytes(bytes_.data() + begin, s.data(), s.size())) return code;
+    }
   }
   const auto code = static_cast<int32_t>(offsets_.size() - 1);
   if (bytes_.size() + s.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
@@ -563,21 +595,17 @@ int32_t CategoryBuilder::Intern(std::string_view s) {
   }
   bytes_.append(s);
   offsets_.push_back(static_cast<int32_t>(bytes_.size()));
-  slots_[p] = code;
-  slot_hash_[p] = h;
+  slots_[p] = (static_cast<uint64_t>(h) << 32) | static_cast<uint32_t>(code + 1);
   if (offsets_.size() * 2 > slots_.size()) {  // keep the load under one half
-    std::vector<int32_t> slots(slots_.size() * 2, -1);
-    std::vector<uint32_t> hashes(slots.size());
+    std::vector<uint64_t> slots(slots_.size() * 2, 0);
     mask = slots.size() - 1;
-    for (size_t k = 0; k < slots_.size(); ++k) {
-      if (slots_[k] < 0) continue;
-      size_t q = slot_hash_[k] & mask;
-      while (slots[q] >= 0) q = (q + 1) & mask;
-      slots[q] = slots_[k];
-      hashes[q] = slot_hash_[k];
+    for (uint64_t slot : slots_) {
+      if (slot == 0) continue;
+      size_t q = (slot >> 32) & mask;
+      while (slots[q] != 0) q = (q + 1) & mask;
+      slots[q] = slot;
     }
     slots_.swap(slots);
-    slot_hash_.swap(hashes);
   }
   return code;
 }

@@ -188,8 +188,9 @@ class CategoryBuilder {
   ColumnBuilder codes_;
   std::string bytes_;                 // the labels, back to back
   std::vector<int32_t> offsets_{0};   // label k is bytes_[offsets_[k], offsets_[k + 1])
-  std::vector<int32_t> slots_;        // open addressing: code or -1
-  std::vector<uint32_t> slot_hash_;
+  // Open addressing, one word per slot so a probe touches one cache line:
+  // the label's hash in the high half, code + 1 in the low (0: empty).
+  std::vector<uint64_t> slots_;
 };
 
 template <class T>
