@@ -136,6 +136,13 @@ int main(int argc, char** argv) {
              .assign("range_v1_v2", col("max_v1") - col("min_v2"))[{"id3", "range_v1_v2"}]
              .compute();
        }},
+      {"q9_regression_v1_v2_by_id2_id4",
+       [&] {
+         return x.groupby({"id2", "id4"}, unsorted)
+             .agg({skein::Agg::Corr("v1", "v2", "r2")})
+             .assign("r2", col("r2") * col("r2"))
+             .compute();
+       }},
       {"q10_sum_v3_count_by_id1_id6",
        [&] {
          skein::GroupByOptions o = many;

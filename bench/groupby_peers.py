@@ -24,6 +24,9 @@ def emit(case, engine, secs, answer, n):
           flush=True)
 
 
+# groupby.apply's output description, which dask needs (pandas ignores it).
+APPLY_META = {}
+
 # q7 keeps the key and the range (dask holds the key in the index).
 KEEP7 = lambda x: ["id3", "range_v1_v2"] if isinstance(x, pd.DataFrame) else ["range_v1_v2"]
 
@@ -45,6 +48,9 @@ def questions(x, gb, finish, holistic=None):
         ("q7_max_v1_minus_min_v2_by_id3",
          lambda: finish(gb(x, ["id3"]).agg({"v1": "max", "v2": "min"}).assign(
              range_v1_v2=lambda d: d["v1"] - d["v2"])[KEEP7(x)])),
+        ("q9_regression_v1_v2_by_id2_id4",
+         lambda: finish(gb(x[["id2", "id4", "v1", "v2"]], ["id2", "id4"]).apply(
+             lambda d: pd.Series({"r2": d["v1"].corr(d["v2"]) ** 2}), **APPLY_META))),
         ("q10_sum_v3_count_by_id1_id6",
          lambda: finish(gb(x, ["id1", "id2", "id3", "id4", "id5", "id6"]).agg({"v3": "sum", "v1": "count"}))),
     ]
@@ -108,6 +114,7 @@ def main():
         n = int(x.shape[0].compute())
         emit("load_csv", "dask", time.perf_counter() - t, float(n), n)
         gb = lambda d, keys: d.groupby(keys, sort=False, observed=True)
+        APPLY_META["meta"] = {"r2": "float64"}
         run("dask", questions(x, gb, _dask_finish, {"shuffle": "tasks"}), n, a.repeat, a.question)
         small, medium = join_tables(n)
         dsmall, dmedium = dd.from_pandas(small, npartitions=1), dd.from_pandas(medium, npartitions=1)

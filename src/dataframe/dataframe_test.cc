@@ -141,6 +141,37 @@ TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
   }
 }
 
+TEST_F(DataFrameTest, CorrelationPerGroupMergesPartialsExactly) {
+  std::mt19937_64 rng(5);
+  std::vector<int64_t> k, x;
+  std::vector<double> y;
+  for (int i = 0; i < 3000; ++i) {
+    k.push_back(static_cast<int64_t>(rng() % 5));
+    x.push_back(static_cast<int64_t>(rng() % 100));
+    y.push_back(static_cast<double>(x.back()) * 0.3 + static_cast<double>(rng() % 1000) / 10.0);
+  }
+  k.push_back(9), x.push_back(1), y.push_back(2);  // a group of one pair: null
+  Table t({{"k", Column::FromVector<int64_t>(k)}, {"x", Column::FromVector<int64_t>(x)}, {"y", Column::FromVector<double>(y)}});
+  for (int split_out : {1, 2}) {
+    GroupByOptions go;
+    go.split_out = split_out;
+    Table r = dataframe::internal::SortTable(from_table(t, 7).groupby({"k"}, go).agg({Agg::Corr("x", "y", "r")}).compute(), {"k"});
+    ASSERT_EQ(r.num_rows(), 6);
+    for (int64_t g = 0; g < 5; ++g) {
+      double n = 0, sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+      for (size_t i = 0; i < k.size(); ++i) {
+        if (k[i] != g) continue;
+        const double a = static_cast<double>(x[i]), b = y[i];
+        n += 1, sx += a, sy += b, sxx += a * a, syy += b * b, sxy += a * b;
+      }
+      const double want = (n * sxy - sx * sy) / std::sqrt((n * sxx - sx * sx) * (n * syy - sy * sy));
+      EXPECT_NEAR(r.column("r").data<double>()[g], want, 1e-9);
+    }
+    EXPECT_TRUE(r.column("r").IsNull(5));
+  }
+  EXPECT_THAT([&] { from_table(t).groupby({"k"}).agg({Agg::Corr("x", "nope")}); }, ThrowsMessage<KeyError>(HasSubstr("'nope'")));
+}
+
 TEST_F(DataFrameTest, ProjectionPushdownReadsOnlyUsedColumns) {
   CsvOptions opt;
   opt.dtype = {{"junk", TypeId::kInt64}};

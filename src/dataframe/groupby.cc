@@ -111,8 +111,10 @@ Lowered LowerGroupBy(const PlanNode& node) {
     project.kind = Step::kProject;
     project.names = node.group_keys;
     for (const AggSpec& a : node.aggs) {
-      if (!a.column.empty() && std::find(project.names.begin(), project.names.end(), a.column) == project.names.end()) {
-        project.names.push_back(a.column);
+      for (const std::string* c : {&a.column, &a.other}) {
+        if (!c->empty() && std::find(project.names.begin(), project.names.end(), *c) == project.names.end()) {
+          project.names.push_back(*c);
+        }
       }
     }
     steps.push_back(std::move(project));
@@ -197,6 +199,13 @@ DataFrame GroupBy::agg(const std::vector<Agg>& aggs) const {
     s.column = s.func == AggFunc::kSize ? "" : a.column;
     s.q = a.q;
     s.ddof = a.ddof;
+    s.other = a.other;
+    if (s.func == AggFunc::kCorr) {
+      if (s.other.empty()) throw Error("groupby.agg: corr needs a second column (Agg::Corr(x, y))");
+      if (std::none_of(in.begin(), in.end(), [&](const Field& f) { return f.name == s.other; })) {
+        throw KeyError("groupby.agg: no column '" + s.other + "'");
+      }
+    }
     s.name = !a.name.empty() ? a.name : s.func == AggFunc::kSize ? "size" : uses[a.column] > 1 ? a.column + "_" + a.func : a.column;
     TypeId t = TypeId::kInt64;
     if (s.func != AggFunc::kSize) {

@@ -26,7 +26,7 @@ struct Grouping {
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna);
 
 enum class AggFunc : uint8_t {
-  kSum, kMean, kCount, kSize, kMin, kMax, kStd, kVar, kFirst, kLast, kNUnique, kMedian, kQuantile,
+  kSum, kMean, kCount, kSize, kMin, kMax, kStd, kVar, kFirst, kLast, kNUnique, kMedian, kQuantile, kCorr,
 };
 /// "sum", "mean", ... ; Error naming the unknown name and the known ones.
 AggFunc AggFuncFromName(const std::string& name);
@@ -40,6 +40,7 @@ struct AggSpec {
   std::string name;    ///< output column
   double q = 0.5;      ///< quantile
   int ddof = 1;        ///< std, var
+  std::string other;   ///< corr: the second column
 };
 
 /// The result type of `spec` over an input column of `in`; TypeError when

@@ -408,7 +408,7 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
 
 namespace {
 const char* kAggNames[] = {"sum", "mean", "count", "size", "min", "max", "std", "var", "first", "last", "nunique",
-                           "median", "quantile"};
+                           "median", "quantile", "corr"};
 }
 
 AggFunc AggFuncFromName(const std::string& name) {
@@ -440,7 +440,8 @@ TypeId AggResultType(const AggSpec& a, TypeId in) {
     case AggFunc::kStd:
     case AggFunc::kVar:
     case AggFunc::kMedian:
-    case AggFunc::kQuantile: need_numeric(); return TypeId::kFloat64;
+    case AggFunc::kQuantile:
+    case AggFunc::kCorr: need_numeric(); return TypeId::kFloat64;
     case AggFunc::kMin:
     case AggFunc::kMax:
       if (in == TypeId::kCategory) return TypeId::kString;
@@ -605,6 +606,46 @@ void MomentState(const Column& c, const Grouping& g, const AggSpec& a, std::vect
   out->emplace_back(StateName(a, "m2"), Float64Column(std::move(m2)));
 }
 
+// Pairs (x, y) where both are valid: count, means, M2 of each and the
+// co-moment C = sum (x - mean x)(y - mean y), two passes.
+void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpec& a,
+               std::vector<std::pair<std::string, Column>>* out) {
+  AggResultType(a, y.type());
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  const int64_t n = x.length();
+  std::vector<int32_t> pair_group(g.group);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!ValidNumber(x, i) || !ValidNumber(y, i)) pair_group[static_cast<size_t>(i)] = -1;
+  }
+  std::vector<int64_t> count(groups, 0);
+  std::vector<double> sx(groups, 0), sy(groups, 0), mx(groups), my(groups), m2x(groups, 0), m2y(groups, 0), cxy(groups, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t k = pair_group[static_cast<size_t>(i)];
+    if (k < 0) continue;
+    ++count[static_cast<size_t>(k)];
+    sx[static_cast<size_t>(k)] += x.NumberAt(i);
+    sy[static_cast<size_t>(k)] += y.NumberAt(i);
+  }
+  for (size_t k = 0; k < groups; ++k) {
+    mx[k] = count[k] ? sx[k] / static_cast<double>(count[k]) : 0;
+    my[k] = count[k] ? sy[k] / static_cast<double>(count[k]) : 0;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t k = pair_group[static_cast<size_t>(i)];
+    if (k < 0) continue;
+    const double dx = x.NumberAt(i) - mx[static_cast<size_t>(k)], dy = y.NumberAt(i) - my[static_cast<size_t>(k)];
+    m2x[static_cast<size_t>(k)] += dx * dx;
+    m2y[static_cast<size_t>(k)] += dy * dy;
+    cxy[static_cast<size_t>(k)] += dx * dy;
+  }
+  out->emplace_back(StateName(a, "count"), Int64Column(std::move(count)));
+  out->emplace_back(StateName(a, "mx"), Float64Column(std::move(mx)));
+  out->emplace_back(StateName(a, "my"), Float64Column(std::move(my)));
+  out->emplace_back(StateName(a, "m2x"), Float64Column(std::move(m2x)));
+  out->emplace_back(StateName(a, "m2y"), Float64Column(std::move(m2y)));
+  out->emplace_back(StateName(a, "cxy"), Float64Column(std::move(cxy)));
+}
+
 // The state columns of `aggs` over `t` grouped by `g`.
 std::vector<std::pair<std::string, Column>> States(const Table& t, const Grouping& g, const std::vector<AggSpec>& aggs) {
   std::vector<std::pair<std::string, Column>> out;
@@ -635,6 +676,7 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
       }
       case AggFunc::kStd:
       case AggFunc::kVar: MomentState(c, g, a, &out); break;
+      case AggFunc::kCorr: CorrState(c, t.column(a.other), g, a, &out); break;
       case AggFunc::kMin:
       case AggFunc::kMax:
       case AggFunc::kFirst:
@@ -747,6 +789,34 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
         out.emplace_back(StateName(a, AggFuncName(a.func)), TakeOrNull(c, PickRows(c, g.group, g.num_groups(), a.func)));
         break;
       }
+      case AggFunc::kCorr: {
+        // Chan et al.'s pairwise update, merging partials in order.
+        const int64_t* n = state("count").data<int64_t>();
+        const double *mx = state("mx").data<double>(), *my = state("my").data<double>();
+        const double *m2x = state("m2x").data<double>(), *m2y = state("m2y").data<double>(), *c = state("cxy").data<double>();
+        std::vector<int64_t> cn(groups, 0);
+        std::vector<double> ax(groups, 0), ay(groups, 0), bx(groups, 0), by(groups, 0), cc(groups, 0);
+        for (int64_t i = 0; i < all.num_rows(); ++i) {
+          const int32_t gk = g.group[static_cast<size_t>(i)];
+          if (gk < 0 || n[i] == 0) continue;
+          const auto k = static_cast<size_t>(gk);
+          const double n1 = static_cast<double>(cn[k]), n2 = static_cast<double>(n[i]), nn = n1 + n2;
+          const double dx = mx[i] - ax[k], dy = my[i] - ay[k];
+          ax[k] += dx * n2 / nn;
+          ay[k] += dy * n2 / nn;
+          bx[k] += m2x[i] + dx * dx * n1 * n2 / nn;
+          by[k] += m2y[i] + dy * dy * n1 * n2 / nn;
+          cc[k] += c[i] + dx * dy * n1 * n2 / nn;
+          cn[k] += n[i];
+        }
+        out.emplace_back(StateName(a, "count"), Int64Column(std::move(cn)));
+        out.emplace_back(StateName(a, "mx"), Float64Column(std::move(ax)));
+        out.emplace_back(StateName(a, "my"), Float64Column(std::move(ay)));
+        out.emplace_back(StateName(a, "m2x"), Float64Column(std::move(bx)));
+        out.emplace_back(StateName(a, "m2y"), Float64Column(std::move(by)));
+        out.emplace_back(StateName(a, "cxy"), Float64Column(std::move(cc)));
+        break;
+      }
       default: throw Error(std::string("groupby: ") + AggFuncName(a.func) + " has no partial state");
     }
   }
@@ -786,6 +856,19 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
           valid[static_cast<size_t>(k)] = dof > 0;
           const double var = dof > 0 ? m2[k] / static_cast<double>(dof) : 0;
           v[static_cast<size_t>(k)] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
+        }
+        cols.emplace_back(a.name, Float64Column(std::move(v), &valid));
+        break;
+      }
+      case AggFunc::kCorr: {
+        const int64_t* n = state("count").data<int64_t>();
+        const double *m2x = state("m2x").data<double>(), *m2y = state("m2y").data<double>(), *c = state("cxy").data<double>();
+        std::vector<double> v(static_cast<size_t>(groups));
+        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        for (int64_t k = 0; k < groups; ++k) {
+          const double d = std::sqrt(m2x[k] * m2y[k]);
+          valid[static_cast<size_t>(k)] = n[k] > 1 && d > 0;
+          v[static_cast<size_t>(k)] = d > 0 ? c[k] / d : 0;
         }
         cols.emplace_back(a.name, Float64Column(std::move(v), &valid));
         break;

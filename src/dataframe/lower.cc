@@ -213,6 +213,7 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
         std::set<std::string> cols(s.names.begin(), s.names.end());
         for (const AggSpec& a : s.aggs) {
           if (!a.column.empty()) cols.insert(a.column);
+          if (!a.other.empty()) cols.insert(a.other);
         }
         need = std::move(cols);
         break;

@@ -75,6 +75,7 @@ Schema Step::Apply(const Schema& in) const {
       }
       for (const AggSpec& a : aggs) {
         if (a.func != AggFunc::kSize) AggResultType(a, Need(in, a.column, "groupby").type);
+        if (a.func == AggFunc::kCorr) AggResultType(a, Need(in, a.other, "groupby").type);
       }
       return out;  // the state columns follow; callers only need the keys
     }
@@ -183,6 +184,7 @@ std::string EncodeSteps(const std::vector<Step>& steps) {
       w.Str(a.name);
       w.F64(a.q);
       w.I64(a.ddof);
+      w.Str(a.other);
     }
   }
   return out;
@@ -212,11 +214,12 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
       AggSpec a;
       a.column = std::string(r.Str());
       const uint8_t f = r.U8();
-      if (f > static_cast<uint8_t>(AggFunc::kQuantile)) throw SerializationError("steps: unknown aggregation");
+      if (f > static_cast<uint8_t>(AggFunc::kCorr)) throw SerializationError("steps: unknown aggregation");
       a.func = static_cast<AggFunc>(f);
       a.name = std::string(r.Str());
       a.q = r.F64();
       a.ddof = static_cast<int>(r.I64());
+      a.other = std::string(r.Str());
       s.aggs.push_back(std::move(a));
     }
     const bool sorts = s.kind == Step::kSortLocal || s.kind == Step::kTopN;

@@ -128,7 +128,10 @@ Table ParseJsonLines(std::string_view text, const Schema& schema, const std::vec
   ForEachObject(std::string_view(padded.data(), padded.size()), file, first_line, [&](simdjson::dom::object obj,
                                                                                        int64_t line) {
     std::fill(seen.begin(), seen.end(), 0);
-    for (auto [key, value] : obj) {
+    for (simdjson::dom::key_value_pair field : obj) {
+      // Named copies, not structured bindings: lambdas below capture them.
+      const std::string_view key = field.key;
+      const simdjson::dom::element value = field.value;
       auto it = slot.find(key);
       if (it == slot.end()) {
         if (skipped.count(key)) continue;

@@ -40,15 +40,22 @@ class GroupBy;
 /// One aggregation: `func` of `column` named `name` (default: the column's
 /// name, or "<column>_<func>" when it is aggregated more than once). `func`
 /// is a pandas name: sum, mean, count, size, min, max, std, var, first,
-/// last, nunique, median, quantile.
+/// last, nunique, median, quantile, corr (see Agg::Corr).
 struct Agg {
   std::string column;
   std::string func;
   std::string name;
   double q = 0.5;  ///< quantile
   int ddof = 1;    ///< std, var
+  std::string other;  ///< corr: the second column
   Agg(std::string column_, std::string func_, std::string name_ = "", double q_ = 0.5)
       : column(std::move(column_)), func(std::move(func_)), name(std::move(name_)), q(q_) {}
+  /// Pearson correlation of x and y per group (pairs where both are valid).
+  static Agg Corr(std::string x, std::string y, std::string name = "") {
+    Agg a(std::move(x), "corr", std::move(name));
+    a.other = std::move(y);
+    return a;
+  }
 };
 
 struct GroupByOptions {
