@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
              .assign("range_v1_v2", col("max_v1") - col("min_v2"))[{"id3", "range_v1_v2"}]
              .compute();
        }},
+      {"q8_largest_two_v3_by_id6",
+       [&] { return x[{"id6", "v3"}].groupby({"id6"}, unsorted).nlargest(2, "v3").compute(); }},
       {"q9_regression_v1_v2_by_id2_id4",
        [&] {
          return x.groupby({"id2", "id4"}, unsorted)

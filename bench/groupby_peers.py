@@ -24,6 +24,13 @@ def emit(case, engine, secs, answer, n):
           flush=True)
 
 
+# q8: db-benchmark's forms (pandas sorts then takes heads; dask applies nlargest).
+def TOP2(x):
+    if isinstance(x, pd.DataFrame):
+        return x[["id6", "v3"]].sort_values("v3", ascending=False).groupby("id6", sort=False).head(2)
+    return x[["id6", "v3"]].groupby("id6").apply(lambda d: d.nlargest(2, "v3"), meta={"id6": "int64", "v3": "float64"})
+
+
 # groupby.apply's output description, which dask needs (pandas ignores it).
 APPLY_META = {}
 
@@ -48,6 +55,7 @@ def questions(x, gb, finish, holistic=None):
         ("q7_max_v1_minus_min_v2_by_id3",
          lambda: finish(gb(x, ["id3"]).agg({"v1": "max", "v2": "min"}).assign(
              range_v1_v2=lambda d: d["v1"] - d["v2"])[KEEP7(x)])),
+        ("q8_largest_two_v3_by_id6", lambda: finish(TOP2(x))),
         ("q9_regression_v1_v2_by_id2_id4",
          lambda: finish(gb(x[["id2", "id4", "v1", "v2"]], ["id2", "id4"]).apply(
              lambda d: pd.Series({"r2": d["v1"].corr(d["v2"]) ** 2}), **APPLY_META))),
@@ -73,9 +81,15 @@ def join_questions(x, small, medium, merge, finish):
     ]
 
 
+# Not run for dask: groupby.apply over 100,000 groups runs for minutes there.
+SKIP = {"dask": {"q8_largest_two_v3_by_id6"}}
+
+
 def run(engine, qs, n, repeat, only):
     for name, q in qs:
         if only and not name.startswith(only + "_") and name != only:
+            continue
+        if name in SKIP.get(engine, ()):
             continue
         times, ans = [], None
         for _ in range(repeat):
@@ -124,6 +138,8 @@ def main():
 
 def _dask_finish(r):
     out = r.compute()
+    if list(out.columns) == ["id6", "v3"]:  # q8: the rows themselves; drop the (group, row) index
+        return out.reset_index(drop=True)
     # Keys come back as the index: make them columns, as the others have.
     if not isinstance(out.index, pd.RangeIndex):
         out = out.reset_index()

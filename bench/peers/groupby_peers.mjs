@@ -26,6 +26,7 @@ const SQL = [
   ['q5_sum_v1_v2_v3_by_id6', 'SELECT id6, sum(v1) AS v1, sum(v2) AS v2, sum(v3) AS v3 FROM x GROUP BY id6'],
   ['q6_median_sd_v3_by_id4_id5', 'SELECT id4, id5, median(v3) AS median_v3, stddev(v3) AS sd_v3 FROM x GROUP BY id4, id5'],
   ['q7_max_v1_minus_min_v2_by_id3', 'SELECT id3, max(v1) - min(v2) AS range_v1_v2 FROM x GROUP BY id3'],
+  ['q8_largest_two_v3_by_id6', 'SELECT id6, v3 FROM (SELECT id6, v3, row_number() OVER (PARTITION BY id6 ORDER BY v3 DESC) AS r FROM x) WHERE r <= 2'],
   ['q9_regression_v1_v2_by_id2_id4', 'SELECT id2, id4, pow(corr(v1, v2), 2) AS r2 FROM x GROUP BY id2, id4'],
   ['q10_sum_v3_count_by_id1_id6', 'SELECT id1, id2, id3, id4, id5, id6, sum(v3) AS v3, count(*) AS count FROM x GROUP BY id1, id2, id3, id4, id5, id6'],
 ];
@@ -84,6 +85,7 @@ function polars() {
     ['q5_sum_v1_v2_v3_by_id6', () => x.groupBy('id6').agg(c('v1').sum(), c('v2').sum(), c('v3').sum())],
     ['q6_median_sd_v3_by_id4_id5', () => x.groupBy(['id4', 'id5']).agg(c('v3').median().alias('median_v3'), c('v3').std().alias('sd_v3'))],
     ['q7_max_v1_minus_min_v2_by_id3', () => x.groupBy('id3').agg(c('v1').max().minus(c('v2').min()).alias('range_v1_v2'))],
+    ['q8_largest_two_v3_by_id6', () => x.select('id6', 'v3').sort('v3', true).groupBy('id6').agg(c('v3').head(2)).explode('v3')],
     ['q9_regression_v1_v2_by_id2_id4', () => x.groupBy(['id2', 'id4']).agg(pl.pearsonCorr(c('v1'), c('v2')).pow(2).alias('r2'))],
     ['q10_sum_v3_count_by_id1_id6', () => x.groupBy(['id1', 'id2', 'id3', 'id4', 'id5', 'id6']).agg(c('v3').sum(), c('v1').count().alias('count'))],
   ];

@@ -240,4 +240,25 @@ DataFrame GroupBy::All(const std::string& func) const {
 
 DataFrame GroupBy::size() const { return agg({Agg("", "size")}); }
 
+DataFrame GroupBy::TopN(int64_t n, const std::string& column, bool ascending) const {
+  if (n < 0) throw Error("groupby.nlargest: n must be >= 0");
+  Step s;
+  s.kind = Step::kGroupTopN;
+  s.names = keys_;
+  s.names2 = {column};
+  s.ascending = {ascending};
+  s.n = n;
+  s.dropna = options_.dropna;
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kReduce;
+  node->schema = s.Apply(df_.schema());
+  node->npartitions = 1;
+  node->input = df_.node();
+  node->step = std::move(s);
+  return DataFrame(std::move(node));
+}
+
+DataFrame GroupBy::nlargest(int64_t n, const std::string& column) const { return TopN(n, column, false); }
+DataFrame GroupBy::nsmallest(int64_t n, const std::string& column) const { return TopN(n, column, true); }
+
 }  // namespace skein

@@ -59,6 +59,12 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
 Table AggregateRaw(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,
                    bool dropna);
 
+/// Per group of `keys`, the `n` rows that come first when ordered by
+/// `by` (descending unless `ascending`; nulls last), groups in first-seen
+/// order: pandas' groupby(...).nlargest / nsmallest / head after a sort.
+Table GroupTopN(const Table& table, const std::vector<std::string>& keys, const std::string& by, bool ascending,
+                int64_t n, bool dropna);
+
 /// Rows sorted by `columns` (ascending unless told; nulls last), stable.
 Table SortTable(const Table& table, const std::vector<std::string>& columns, const std::vector<bool>& ascending = {});
 

@@ -963,6 +963,65 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
   return Table(std::move(cols));
 }
 
+Table GroupTopN(const Table& t, const std::vector<std::string>& keys, const std::string& by, bool ascending, int64_t n,
+                bool dropna) {
+  Grouping g = GroupBy(t, keys, dropna);
+  const Column& c = t.column(by);
+  const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
+  auto null_at = [&](int64_t i) { return c.IsNull(i) || (IsFloating(c.type()) && std::isnan(c.NumberAt(i))); };
+  auto before = [&](int64_t i, int64_t j) {  // i orders before j
+    const bool ni = null_at(i), nj = null_at(j);
+    if (ni || nj) return !ni && nj;
+    if (text) return ascending ? c.StringAt(i) < c.StringAt(j) : c.StringAt(j) < c.StringAt(i);
+    return ascending ? c.NumberAt(i) < c.NumberAt(j) : c.NumberAt(j) < c.NumberAt(i);
+  };
+  // Rows of each group, contiguous (a counting sort by group).
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  std::vector<int64_t> start(groups + 1, 0);
+  for (int32_t k : g.group) {
+    if (k >= 0) ++start[static_cast<size_t>(k) + 1];
+  }
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<int64_t> rows(static_cast<size_t>(start.back()));
+  {
+    std::vector<int64_t> at(start.begin(), start.end() - 1);
+    for (int64_t i = 0; i < t.num_rows(); ++i) {
+      const int32_t k = g.group[static_cast<size_t>(i)];
+      if (k >= 0) rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i;
+    }
+  }
+  std::vector<int64_t> keep;
+  if (!text) {
+    // Numbers: compare plain doubles, nulls (and NaN) mapped past every
+    // value so they come last.
+    std::vector<double> key(static_cast<size_t>(t.num_rows()));
+    const double last_value = ascending ? HUGE_VAL : -HUGE_VAL;
+    for (int64_t i = 0; i < t.num_rows(); ++i) {
+      const double v = c.NumberAt(i);
+      key[static_cast<size_t>(i)] = std::isnan(v) ? last_value : v;
+    }
+    const double* kv = key.data();
+    for (size_t k = 0; k < groups; ++k) {
+      auto first = rows.begin() + start[k], last = rows.begin() + start[k + 1];
+      auto mid = first + std::min<int64_t>(n, last - first);
+      if (ascending) {
+        std::partial_sort(first, mid, last, [kv](int64_t i, int64_t j) { return kv[i] < kv[j] || (kv[i] == kv[j] && i < j); });
+      } else {
+        std::partial_sort(first, mid, last, [kv](int64_t i, int64_t j) { return kv[i] > kv[j] || (kv[i] == kv[j] && i < j); });
+      }
+      keep.insert(keep.end(), first, mid);
+    }
+    return t.Take(keep);
+  }
+  for (size_t k = 0; k < groups; ++k) {
+    auto first = rows.begin() + start[k], last = rows.begin() + start[k + 1];
+    auto mid = first + std::min<int64_t>(n, last - first);
+    std::partial_sort(first, mid, last, [&](int64_t i, int64_t j) { return before(i, j) || (!before(j, i) && i < j); });
+    keep.insert(keep.end(), first, mid);
+  }
+  return t.Take(keep);
+}
+
 // ---- sorting and partitioning ------------------------------------------------------
 
 Table SortTable(const Table& t, const std::vector<std::string>& columns, const std::vector<bool>& ascending) {

@@ -209,6 +209,10 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
         if (s.names.empty()) need.reset();
         else AddAll(&need, s.names);
         break;
+      case Step::kGroupTopN:
+        AddAll(&need, s.names);
+        AddAll(&need, s.names2);
+        break;
       case Step::kAggChunk: {
         std::set<std::string> cols(s.names.begin(), s.names.end());
         for (const AggSpec& a : s.aggs) {

@@ -31,7 +31,8 @@ struct Step {
     kSortLocal,   // rows sorted by names (ascending per flag), stable
     kTopN,        // the first n rows in that order (nlargest/nsmallest)
     kDedupe,      // first row of each distinct names (all columns when empty)
-    kLast = kDedupe,
+    kGroupTopN,   // per distinct names (keys), the n rows first by names2[0] (ascending[0])
+    kLast = kGroupTopN,
   } kind = kProject;
   std::vector<std::string> names, names2;
   Expr expr;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "groupby_internal.h"
@@ -80,6 +81,26 @@ TEST_F(SortTest, TopNDedupeValueCountsDescribeTail) {
   EXPECT_EQ(d.column("a").NumberAt(7), mx);
   Table last = df.tail(3);
   EXPECT_EQ(last, t.Slice(997, 3));
+}
+
+TEST_F(SortTest, TopNPerGroup) {
+  Table t = Data(1500);
+  Table got = from_table(t, 4).groupby({"s"}).nlargest(2, "x").compute();
+  // Reference: per s, the two largest non-null x.
+  std::map<std::string, std::vector<double>> xs;
+  for (int64_t i = 0; i < t.num_rows(); ++i) {
+    if (t.column("x").IsValid(i)) xs[std::string(t.column("s").StringAt(i))].push_back(t.column("x").NumberAt(i));
+  }
+  ASSERT_EQ(got.num_rows(), static_cast<int64_t>(2 * xs.size()));
+  std::map<std::string, std::vector<double>> seen;
+  for (int64_t i = 0; i < got.num_rows(); ++i) seen[std::string(got.column("s").StringAt(i))].push_back(got.column("x").NumberAt(i));
+  for (auto& [k, v] : xs) {
+    std::sort(v.rbegin(), v.rend());
+    EXPECT_EQ(seen[k], (std::vector<double>{v[0], v[1]})) << k;
+  }
+  Table low = from_table(t, 3).groupby({"s"}).nsmallest(1, "a").compute();
+  EXPECT_EQ(low.num_rows(), 9);
+  EXPECT_THAT([&] { from_table(t).groupby({"s"}).nlargest(2, "nope"); }, ::testing::ThrowsMessage<KeyError>(HasSubstr("'nope'")));
 }
 
 TEST_F(SortTest, ToCsvOneFilePerPartitionOrOneFile) {

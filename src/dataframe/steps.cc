@@ -84,6 +84,10 @@ Schema Step::Apply(const Schema& in) const {
     case kDedupe:
       for (const auto& n : names) Need(in, n, kind == kDedupe ? "drop_duplicates" : "sort");
       return in;
+    case kGroupTopN:
+      for (const auto& n : names) Need(in, n, "groupby");
+      for (const auto& n : names2) Need(in, n, "groupby");
+      return in;
   }
   return in;
 }
@@ -135,6 +139,7 @@ Table Step::Run(const Table& in) const {
       Grouping g = GroupRows(cols, /*dropna=*/false);
       return static_cast<int64_t>(g.first_row.size()) == in.num_rows() ? in : in.Take(g.first_row);
     }
+    case kGroupTopN: return GroupTopN(in, names, names2[0], ascending[0], n, dropna);
   }
   return in;
 }
@@ -223,6 +228,9 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
       s.aggs.push_back(std::move(a));
     }
     const bool sorts = s.kind == Step::kSortLocal || s.kind == Step::kTopN;
+    if (s.kind == Step::kGroupTopN && (s.names.empty() || s.names2.size() != 1 || s.ascending.size() != 1 || s.n < 0)) {
+      throw SerializationError("steps: malformed step");
+    }
     if ((s.kind == Step::kAssign && s.names.size() != 1) || (s.kind == Step::kRename && s.names.size() != s.names2.size()) ||
         (sorts && s.ascending.size() != s.names.size()) || (s.kind == Step::kTopN && s.n < 0)) {
       throw SerializationError("steps: malformed step");

@@ -177,8 +177,14 @@ class GroupBy {
   DataFrame nunique() const { return All("nunique"); }
   DataFrame median() const { return All("median"); }
   DataFrame size() const;
+  /// The `n` rows of each group with the largest (smallest) `column`, as
+  /// pandas' groupby(...)[...].nlargest: rows, not one per group (one
+  /// partition, from a tree of per-partition top-n per group).
+  DataFrame nlargest(int64_t n, const std::string& column) const;
+  DataFrame nsmallest(int64_t n, const std::string& column) const;
 
  private:
+  DataFrame TopN(int64_t n, const std::string& column, bool ascending) const;
   DataFrame All(const std::string& func) const;
   DataFrame df_;
   std::vector<std::string> keys_;
