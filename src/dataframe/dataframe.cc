@@ -115,6 +115,15 @@ DataFrame DataFrame::fillna(const Expr& value, const std::vector<std::string>& c
   return out;
 }
 
+DataFrame DataFrame::sample(double frac, uint64_t random_state) const {
+  if (!(frac >= 0 && frac <= 1)) throw Error("sample: frac must be in [0, 1], got " + std::to_string(frac));
+  Step s;
+  s.kind = Step::kSample;
+  s.frac = frac;
+  s.n = static_cast<int64_t>(random_state);
+  return WithStep(node_, std::move(s));
+}
+
 DataFrame DataFrame::dropna(const std::vector<std::string>& subset) const {
   Step s;
   s.kind = Step::kDropNa;

@@ -20,7 +20,7 @@ const OpPtr& PipelineOp() {
   static const OpPtr op = RegisterOp("dataframe.pipeline", [](std::span<const Value> args, const OpContext& ctx) {
     if (args.size() != 1) throw Error("dataframe.pipeline: expected 1 argument, got " + std::to_string(args.size()));
     std::vector<Step> steps = DecodeSteps(ctx.params.get<std::string>());
-    return Value::From(RunSteps(steps, args[0].get<Table>()));
+    return Value::From(RunSteps(steps, args[0].get<Table>(), PartitionOf(ctx.key)));
   });
   return op;
 }
@@ -100,7 +100,7 @@ const OpPtr& ReadCsvOp() {
     io::internal::File f = io::internal::File::OpenRead(b.path);
     std::string text(static_cast<size_t>(b.end - b.begin), '\0');
     if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
-    return Value::From(RunSteps(steps, ParseCsv(text, schema, opt, b.path, b.first_line)));
+    return Value::From(RunSteps(steps, ParseCsv(text, schema, opt, b.path, b.first_line), PartitionOf(ctx.key)));
   });
   return op;
 }
@@ -136,7 +136,7 @@ const OpPtr& ReadJsonOp() {
     io::internal::File f = io::internal::File::OpenRead(b.path);
     std::string text(static_cast<size_t>(b.end - b.begin), '\0');
     if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
-    return Value::From(RunSteps(steps, ParseJsonLines(text, schema, skip, b.path, b.first_line)));
+    return Value::From(RunSteps(steps, ParseJsonLines(text, schema, skip, b.path, b.first_line), PartitionOf(ctx.key)));
   });
   return op;
 }
@@ -213,6 +213,7 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
         AddAll(&need, s.names);
         AddAll(&need, s.names2);
         break;
+      case Step::kSample: break;
       case Step::kAggChunk: {
         std::set<std::string> cols(s.names.begin(), s.names.end());
         for (const AggSpec& a : s.aggs) {

@@ -32,25 +32,29 @@ struct Step {
     kTopN,        // the first n rows in that order (nlargest/nsmallest)
     kDedupe,      // first row of each distinct names (all columns when empty)
     kGroupTopN,   // per distinct names (keys), the n rows first by names2[0] (ascending[0])
-    kLast = kGroupTopN,
+    kSample,      // a random `frac` of the rows (seeded by `seed` and the partition)
+    kLast = kSample,
   } kind = kProject;
   std::vector<std::string> names, names2;
   Expr expr;
   std::vector<AggSpec> aggs;
   bool dropna = true;
   std::vector<bool> ascending;  // kSortLocal, kTopN: per name
-  int64_t n = 0;                // kTopN
+  int64_t n = 0;                // kTopN; kSample: the seed
+  double frac = 0;              // kSample
 
   /// The output schema over `in` (errors for unknown columns or types).
   Schema Apply(const Schema& in) const;
-  /// Runs the step on one partition.
-  Table Run(const Table& in) const;
+  /// Runs the step on partition number `partition`.
+  Table Run(const Table& in, int64_t partition = 0) const;
 };
 
 std::string EncodeSteps(const std::vector<Step>& steps);
 /// Error naming what is wrong when `bytes` are not encoded steps.
 std::vector<Step> DecodeSteps(std::string_view bytes);
-Table RunSteps(const std::vector<Step>& steps, Table t);
+Table RunSteps(const std::vector<Step>& steps, Table t, int64_t partition = 0);
+/// The partition number a task's key names (its first index; 0 if none).
+int64_t PartitionOf(const Key& key);
 
 struct CsvSource {
   CsvOptions options;

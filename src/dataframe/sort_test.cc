@@ -103,6 +103,18 @@ TEST_F(SortTest, TopNPerGroup) {
   EXPECT_THAT([&] { from_table(t).groupby({"s"}).nlargest(2, "nope"); }, ::testing::ThrowsMessage<KeyError>(HasSubstr("'nope'")));
 }
 
+TEST_F(SortTest, SampleIsReproducibleAndSized) {
+  Table t = Data(1000);
+  DataFrame df = from_table(t, 4);
+  Table a = df.sample(0.1, 7).compute(), b = df.sample(0.1, 7).compute(), c = df.sample(0.1, 8).compute();
+  EXPECT_EQ(a.num_rows(), 100);  // 25 of each partition's 250
+  EXPECT_EQ(a, b);
+  EXPECT_FALSE(a == c);
+  EXPECT_EQ(df.sample(1.0).compute(), t);
+  EXPECT_EQ(df.sample(0).compute().num_rows(), 0);
+  EXPECT_THROW(df.sample(1.5), Error);
+}
+
 TEST_F(SortTest, ToCsvOneFilePerPartitionOrOneFile) {
   Table t = Data(300);
   DataFrame df = from_table(t, 3);

@@ -2,6 +2,8 @@
 // into task parameters (see plan_internal.h).
 #include <algorithm>
 #include <cmath>
+#include <numeric>
+#include <random>
 #include <unordered_set>
 
 #include "plan_internal.h"
@@ -88,11 +90,13 @@ Schema Step::Apply(const Schema& in) const {
       for (const auto& n : names) Need(in, n, "groupby");
       for (const auto& n : names2) Need(in, n, "groupby");
       return in;
+    case kSample:
+      return in;
   }
   return in;
 }
 
-Table Step::Run(const Table& in) const {
+Table Step::Run(const Table& in, int64_t partition) const {
   switch (kind) {
     case kProject: return in.Select(names);
     case kFilter: return in.Filter(expr.Evaluate(in));
@@ -140,12 +144,31 @@ Table Step::Run(const Table& in) const {
       return static_cast<int64_t>(g.first_row.size()) == in.num_rows() ? in : in.Take(g.first_row);
     }
     case kGroupTopN: return GroupTopN(in, names, names2[0], ascending[0], n, dropna);
+    case kSample: {
+      // pandas' sample(frac) of each partition: round(frac * rows) rows
+      // without replacement, kept in their order; reproducible from the
+      // seed and the partition number.
+      const int64_t rows = in.num_rows();
+      const auto k = static_cast<int64_t>(std::llround(frac * static_cast<double>(rows)));
+      std::mt19937_64 rng(static_cast<uint64_t>(n) * 0x9e3779b97f4a7c15ULL + static_cast<uint64_t>(partition));
+      std::vector<int64_t> idx(static_cast<size_t>(rows));
+      std::iota(idx.begin(), idx.end(), 0);
+      for (int64_t i = 0; i < k; ++i) {
+        std::uniform_int_distribution<int64_t> pick(i, rows - 1);
+        std::swap(idx[static_cast<size_t>(i)], idx[static_cast<size_t>(pick(rng))]);
+      }
+      idx.resize(static_cast<size_t>(std::min(k, rows)));
+      std::sort(idx.begin(), idx.end());
+      return in.Take(idx);
+    }
   }
   return in;
 }
 
-Table RunSteps(const std::vector<Step>& steps, Table t) {
-  for (const Step& s : steps) t = s.Run(t);
+int64_t PartitionOf(const Key& key) { return key.index().empty() ? 0 : key.index()[0]; }
+
+Table RunSteps(const std::vector<Step>& steps, Table t, int64_t partition) {
+  for (const Step& s : steps) t = s.Run(t, partition);
   return t;
 }
 
@@ -182,6 +205,7 @@ std::string EncodeSteps(const std::vector<Step>& steps) {
     w.U32(static_cast<uint32_t>(s.ascending.size()));
     for (bool a : s.ascending) w.U8(a);
     w.I64(s.n);
+    w.F64(s.frac);
     w.U32(static_cast<uint32_t>(s.aggs.size()));
     for (const AggSpec& a : s.aggs) {
       w.Str(a.column);
@@ -213,6 +237,7 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
     if (nasc > r.remaining()) throw SerializationError("steps: implausible flag count");
     for (uint32_t k = 0; k < nasc; ++k) s.ascending.push_back(r.U8() != 0);
     s.n = r.I64();
+    s.frac = r.F64();
     const uint32_t na = r.U32();
     if (na > r.remaining()) throw SerializationError("steps: implausible aggregation count");
     for (uint32_t k = 0; k < na; ++k) {
@@ -228,6 +253,7 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
       s.aggs.push_back(std::move(a));
     }
     const bool sorts = s.kind == Step::kSortLocal || s.kind == Step::kTopN;
+    if (s.kind == Step::kSample && !(s.frac >= 0 && s.frac <= 1)) throw SerializationError("steps: malformed step");
     if (s.kind == Step::kGroupTopN && (s.names.empty() || s.names2.size() != 1 || s.ascending.size() != 1 || s.n < 0)) {
       throw SerializationError("steps: malformed step");
     }

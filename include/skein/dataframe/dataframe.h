@@ -138,6 +138,9 @@ class DataFrame {
   /// A database-style join (see skein::merge).
   DataFrame merge(const DataFrame& right, const MergeOptions& options = {}) const;
 
+  /// A random `frac` of each partition's rows (pandas' sample(frac)),
+  /// reproducible for a given `random_state`.
+  DataFrame sample(double frac, uint64_t random_state = 0) const;
   /// The first `n` rows (computing only the partitions needed).
   Table head(int64_t n = 5) const;
   /// Rows of all partitions, in order.
