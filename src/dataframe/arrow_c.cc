@@ -12,30 +12,32 @@ namespace {
 
 // ---- export -----------------------------------------------------------------
 
+// The release callback of an exported ArrowSchema or ArrowArray (`Data`
+// is its private data): releases and frees the children and dictionary
+// the consumer did not move out, then the private data.
+template <class T, class Data>
+void Release(T* x) {
+  if (!x || !x->release) return;
+  auto* d = static_cast<Data*>(x->private_data);
+  auto drop = [](T* c) {
+    if (c->release) c->release(c);
+    delete c;
+  };
+  for (T* c : d->children) drop(c);
+  if (d->dictionary) drop(d->dictionary);
+  delete d;
+  x->release = nullptr;
+}
+
 struct SchemaData {
   std::string format, name;
   std::vector<ArrowSchema*> children;
   ArrowSchema* dictionary = nullptr;
 };
 
-void ReleaseSchema(ArrowSchema* s) {
-  if (!s || !s->release) return;
-  auto* d = static_cast<SchemaData*>(s->private_data);
-  for (ArrowSchema* c : d->children) {
-    if (c->release) c->release(c);
-    delete c;
-  }
-  if (d->dictionary) {
-    if (d->dictionary->release) d->dictionary->release(d->dictionary);
-    delete d->dictionary;
-  }
-  delete d;
-  s->release = nullptr;
-}
-
 void FillSchema(ArrowSchema* s, std::string format, const std::string& name, int64_t flags) {
   auto* d = new SchemaData{std::move(format), name, {}, nullptr};
-  *s = ArrowSchema{d->format.c_str(), d->name.c_str(), nullptr, flags, 0, nullptr, nullptr, ReleaseSchema, d};
+  *s = ArrowSchema{d->format.c_str(), d->name.c_str(), nullptr, flags, 0, nullptr, nullptr, Release<ArrowSchema, SchemaData>, d};
 }
 
 struct ArrayData {
@@ -44,21 +46,6 @@ struct ArrayData {
   std::vector<ArrowArray*> children;
   ArrowArray* dictionary = nullptr;
 };
-
-void ReleaseArray(ArrowArray* a) {
-  if (!a || !a->release) return;
-  auto* d = static_cast<ArrayData*>(a->private_data);
-  for (ArrowArray* c : d->children) {
-    if (c->release) c->release(c);
-    delete c;
-  }
-  if (d->dictionary) {
-    if (d->dictionary->release) d->dictionary->release(d->dictionary);
-    delete d->dictionary;
-  }
-  delete d;
-  a->release = nullptr;
-}
 
 const char* FormatOf(TypeId t) {
   switch (t) {
@@ -82,7 +69,7 @@ void FillArray(ArrowArray* a, const Column& c) {
   if (c.type() == TypeId::kString) d->buffers.push_back(c.offsets().data());
   d->buffers.push_back(c.values().data());
   *a = ArrowArray{c.length(), c.null_count(), 0, static_cast<int64_t>(d->buffers.size()), 0,
-                  d->buffers.data(), nullptr, nullptr, ReleaseArray, d};
+                  d->buffers.data(), nullptr, nullptr, Release<ArrowArray, ArrayData>, d};
   if (c.type() == TypeId::kCategory) {
     d->dictionary = new ArrowArray;
     FillArray(d->dictionary, *c.dictionary());
@@ -249,7 +236,7 @@ void ExportTable(const Table& table, ArrowSchema* schema, ArrowArray* array) {
   schema->n_children = static_cast<int64_t>(sd->children.size());
   schema->children = sd->children.data();
   *array = ArrowArray{table.num_rows(), 0, 0, 1, static_cast<int64_t>(ad->children.size()), ad->buffers.data(),
-                      ad->children.data(), nullptr, ReleaseArray, ad};
+                      ad->children.data(), nullptr, Release<ArrowArray, ArrayData>, ad};
 }
 
 Column ImportColumn(ArrowSchema* schema, ArrowArray* array) {

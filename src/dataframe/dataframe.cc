@@ -161,18 +161,20 @@ std::vector<Key> DataFrame::keys() const { return dataframe::internal::Lower(nod
 
 Graph DataFrame::graph() const { return Materialize({dataframe::internal::Lower(node_).layer}); }
 
+namespace {
+// Every partition of `node`, computed.
+std::vector<Table> ComputeParts(const NodePtr& node, const ComputeOptions& options) {
+  dataframe::internal::Lowered l = dataframe::internal::Lower(node);
+  std::vector<Table> tables;
+  for (const Value& v : Get(Materialize({l.layer}), l.keys, options)) tables.push_back(v.get<Table>());
+  return tables;
+}
+}  // namespace
+
 Table DataFrame::compute(const ComputeOptions& options) const {
   Check(node_, "compute");
-  dataframe::internal::Lowered l = dataframe::internal::Lower(node_);
-  std::vector<Value> parts = Get(Materialize({l.layer}), l.keys, options);
-  std::vector<Table> tables;
-  for (const Value& v : parts) tables.push_back(v.get<Table>());
-  if (tables.empty()) {
-    std::vector<std::pair<std::string, Column>> cols;
-    for (const Field& f : node_->schema) cols.emplace_back(f.name, Column::Nulls(f.type, 0));
-    return cols.empty() ? Table() : Table(std::move(cols));
-  }
-  return Table::Concat(tables);
+  std::vector<Table> tables = ComputeParts(node_, options);
+  return tables.empty() ? dataframe::internal::EmptyTable(node_->schema) : Table::Concat(tables);
 }
 
 Table DataFrame::head(int64_t n) const {
@@ -194,12 +196,7 @@ Table DataFrame::head(int64_t n) const {
 
 DataFrame DataFrame::persist(const ComputeOptions& options) const {
   Check(node_, "persist");
-  dataframe::internal::Lowered l = dataframe::internal::Lower(node_);
-  std::vector<Value> parts = Get(Materialize({l.layer}), l.keys, options);
-  std::vector<Table> tables;
-  for (const Value& v : parts) tables.push_back(v.get<Table>());
-  DataFrame out = from_tables(std::move(tables));
-  return out;
+  return from_tables(ComputeParts(node_, options));
 }
 
 std::string DataFrame::ToString() const {

@@ -47,41 +47,13 @@ const char* OpName(ExprOp op) {
 
 }  // namespace internal
 
-namespace {
-Literal MakeLiteral(Literal::Kind kind) {
-  Literal l;
-  l.kind = kind;
-  return l;
-}
-Literal IntLiteral(int64_t v) {
-  Literal l = MakeLiteral(Literal::kInt);
-  l.i = v;
-  return l;
-}
-Literal FloatLiteral(double v) {
-  Literal l = MakeLiteral(Literal::kFloat);
-  l.f = v;
-  return l;
-}
-Literal BoolLiteral(bool v) {
-  Literal l = MakeLiteral(Literal::kBool);
-  l.b = v;
-  return l;
-}
-Literal StringLiteral(std::string v) {
-  Literal l = MakeLiteral(Literal::kString);
-  l.s = std::move(v);
-  return l;
-}
-}  // namespace
-
 Expr::Expr() : Expr(LiteralExpr({})) {}
-Expr::Expr(int64_t v) : Expr(LiteralExpr(IntLiteral(v))) {}
+Expr::Expr(int64_t v) : Expr(LiteralExpr({.kind = Literal::kInt, .i = v, .s = {}})) {}
 Expr::Expr(int v) : Expr(static_cast<int64_t>(v)) {}
-Expr::Expr(double v) : Expr(LiteralExpr(FloatLiteral(v))) {}
-Expr::Expr(bool v) : Expr(LiteralExpr(BoolLiteral(v))) {}
+Expr::Expr(double v) : Expr(LiteralExpr({.kind = Literal::kFloat, .f = v, .s = {}})) {}
+Expr::Expr(bool v) : Expr(LiteralExpr({.kind = Literal::kBool, .b = v, .s = {}})) {}
 Expr::Expr(const char* v) : Expr(std::string(v)) {}
-Expr::Expr(std::string v) : Expr(LiteralExpr(StringLiteral(std::move(v)))) {}
+Expr::Expr(std::string v) : Expr(LiteralExpr({.kind = Literal::kString, .s = std::move(v)})) {}
 
 Expr Expr::Column(std::string column) {
   ExprNode n;

@@ -45,11 +45,6 @@ GroupParams DecodeGroup(const Value& v) {
   return p;
 }
 
-std::vector<Table> Tables(const Value& list) {
-  std::vector<Table> out;
-  for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
-  return out;
-}
 
 Table Combine(const GroupParams& p, const std::vector<Table>& parts) {
   if (p.raw) return Table::Concat(parts);
@@ -64,13 +59,13 @@ Table Finish(const GroupParams& p, const std::vector<Table>& parts) {
 
 const OpPtr& CombineOp() {
   static const OpPtr op = RegisterOp("dataframe.groupby-combine", [](std::span<const Value> args, const OpContext& ctx) {
-    return Value::From(Combine(DecodeGroup(ctx.params), Tables(args[0])));
+    return Value::From(Combine(DecodeGroup(ctx.params), TablesOf(args[0])));
   });
   return op;
 }
 const OpPtr& AggregateOp() {
   static const OpPtr op = RegisterOp("dataframe.groupby-aggregate", [](std::span<const Value> args, const OpContext& ctx) {
-    return Value::From(Finish(DecodeGroup(ctx.params), Tables(args[0])));
+    return Value::From(Finish(DecodeGroup(ctx.params), TablesOf(args[0])));
   });
   return op;
 }
@@ -91,12 +86,7 @@ const OpPtr& HashSplitOp() {
 }  // namespace
 
 Lowered LowerGroupBy(const PlanNode& node) {
-  std::vector<Step> steps;
-  NodePtr source = node.input;
-  while (source->kind == PlanNode::kStep) {
-    steps.insert(steps.begin(), source->step);
-    source = source->input;
-  }
+  auto [source, steps] = SplitChain(node.input);
   GroupParams p;
   p.spec.kind = Step::kAggChunk;
   p.spec.names = node.group_keys;
@@ -249,13 +239,7 @@ DataFrame GroupBy::TopN(int64_t n, const std::string& column, bool ascending) co
   s.ascending = {ascending};
   s.n = n;
   s.dropna = options_.dropna;
-  auto node = std::make_shared<PlanNode>();
-  node->kind = PlanNode::kReduce;
-  node->schema = s.Apply(df_.schema());
-  node->npartitions = 1;
-  node->input = df_.node();
-  node->step = std::move(s);
-  return DataFrame(std::move(node));
+  return dataframe::internal::ReduceFrame(df_, std::move(s));
 }
 
 DataFrame GroupBy::nlargest(int64_t n, const std::string& column) const { return TopN(n, column, false); }

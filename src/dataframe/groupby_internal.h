@@ -18,6 +18,15 @@ struct Grouping {
   std::vector<int32_t> group;
   std::vector<int64_t> first_row;
   int64_t num_groups() const { return static_cast<int64_t>(first_row.size()); }
+
+  /// The rows of each group, contiguous and in order (a counting sort):
+  /// group k's rows are rows[start[k]] ... rows[start[k + 1] - 1]. Only
+  /// rows from `from` on count, numbered from there (the right side of a
+  /// join grouped together with its left).
+  struct Members {
+    std::vector<int64_t> start, rows;
+  };
+  Members RowsByGroup(int64_t from = 0) const;
 };
 
 /// Groups the rows of `keys` (one or more columns of equal length). With

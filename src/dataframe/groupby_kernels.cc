@@ -361,6 +361,23 @@ Dense Densify(const std::vector<int64_t>& packed, int64_t span) {
 
 }  // namespace
 
+Grouping::Members Grouping::RowsByGroup(int64_t from) const {
+  Members m;
+  m.start.assign(first_row.size() + 1, 0);
+  const int64_t n = static_cast<int64_t>(group.size());
+  for (int64_t i = from; i < n; ++i) {
+    if (group[static_cast<size_t>(i)] >= 0) ++m.start[static_cast<size_t>(group[static_cast<size_t>(i)]) + 1];
+  }
+  std::partial_sum(m.start.begin(), m.start.end(), m.start.begin());
+  m.rows.resize(static_cast<size_t>(m.start.back()));
+  std::vector<int64_t> at(m.start.begin(), m.start.end() - 1);
+  for (int64_t i = from; i < n; ++i) {
+    const int32_t k = group[static_cast<size_t>(i)];
+    if (k >= 0) m.rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i - from;
+  }
+  return m;
+}
+
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   if (keys.empty()) throw Error("groupby: no key columns");
   Dense acc = DenseColumn(*keys[0], dropna);
@@ -704,7 +721,7 @@ Table WithColumns(Table t, std::vector<std::pair<std::string, Column>> cols) {
   return t;
 }
 
-Grouping GroupBy(const Table& t, const std::vector<std::string>& keys, bool dropna) {
+Grouping GroupByNames(const Table& t, const std::vector<std::string>& keys, bool dropna) {
   std::vector<const Column*> cols;
   for (const auto& k : keys) cols.push_back(&t.column(k));
   return GroupRows(cols, dropna);
@@ -713,14 +730,14 @@ Grouping GroupBy(const Table& t, const std::vector<std::string>& keys, bool drop
 }  // namespace
 
 Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
-  Grouping g = GroupBy(t, keys, dropna);
+  Grouping g = GroupByNames(t, keys, dropna);
   return WithColumns(KeysOf(t, keys, g), States(t, g, aggs));
 }
 
 Table CombinePartials(const std::vector<Table>& partials, const std::vector<std::string>& keys,
                       const std::vector<AggSpec>& aggs, bool dropna) {
   Table all = Table::Concat(partials);
-  Grouping g = GroupBy(all, keys, dropna);
+  Grouping g = GroupByNames(all, keys, dropna);
   const size_t groups = static_cast<size_t>(g.num_groups());
   std::vector<std::pair<std::string, Column>> out;
   for (const AggSpec& a : aggs) {
@@ -881,28 +898,15 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
 }
 
 Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
-  Grouping g = GroupBy(t, keys, dropna);
+  Grouping g = GroupByNames(t, keys, dropna);
   std::vector<AggSpec> simple;
   for (const AggSpec& a : aggs) {
     if (!IsHolistic(a.func)) simple.push_back(a);
   }
   Table keys_table = KeysOf(t, keys, g);
   Table done = FinalizePartial(WithColumns(keys_table, States(t, g, simple)), keys, simple);
-  // Rows of each group, contiguous: a counting sort by group.
   const size_t groups = static_cast<size_t>(g.num_groups());
-  std::vector<int64_t> start(groups + 1, 0);
-  for (int32_t k : g.group) {
-    if (k >= 0) ++start[static_cast<size_t>(k) + 1];
-  }
-  std::partial_sum(start.begin(), start.end(), start.begin());
-  std::vector<int64_t> rows(static_cast<size_t>(start.back()));
-  {
-    std::vector<int64_t> at(start.begin(), start.end() - 1);
-    for (int64_t i = 0; i < t.num_rows(); ++i) {
-      const int32_t k = g.group[static_cast<size_t>(i)];
-      if (k >= 0) rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i;
-    }
-  }
+  const auto [start, rows] = g.RowsByGroup();
   std::vector<std::pair<std::string, Column>> cols;
   for (const auto& k : keys) cols.emplace_back(k, keys_table.column(k));
   for (const AggSpec& a : aggs) {
@@ -965,7 +969,7 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
 
 Table GroupTopN(const Table& t, const std::vector<std::string>& keys, const std::string& by, bool ascending, int64_t n,
                 bool dropna) {
-  Grouping g = GroupBy(t, keys, dropna);
+  Grouping g = GroupByNames(t, keys, dropna);
   const Column& c = t.column(by);
   const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
   auto null_at = [&](int64_t i) { return c.IsNull(i) || (IsFloating(c.type()) && std::isnan(c.NumberAt(i))); };
@@ -975,21 +979,8 @@ Table GroupTopN(const Table& t, const std::vector<std::string>& keys, const std:
     if (text) return ascending ? c.StringAt(i) < c.StringAt(j) : c.StringAt(j) < c.StringAt(i);
     return ascending ? c.NumberAt(i) < c.NumberAt(j) : c.NumberAt(j) < c.NumberAt(i);
   };
-  // Rows of each group, contiguous (a counting sort by group).
   const size_t groups = static_cast<size_t>(g.num_groups());
-  std::vector<int64_t> start(groups + 1, 0);
-  for (int32_t k : g.group) {
-    if (k >= 0) ++start[static_cast<size_t>(k) + 1];
-  }
-  std::partial_sum(start.begin(), start.end(), start.begin());
-  std::vector<int64_t> rows(static_cast<size_t>(start.back()));
-  {
-    std::vector<int64_t> at(start.begin(), start.end() - 1);
-    for (int64_t i = 0; i < t.num_rows(); ++i) {
-      const int32_t k = g.group[static_cast<size_t>(i)];
-      if (k >= 0) rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i;
-    }
-  }
+  auto [start, rows] = g.RowsByGroup();
   std::vector<int64_t> keep;
   if (!text) {
     // Numbers: compare plain doubles, nulls (and NaN) mapped past every

@@ -6,6 +6,7 @@
 
 #include "groupby_internal.h"
 #include "join_internal.h"
+#include "skein/dataframe/expr.h"
 
 namespace skein::dataframe::internal {
 
@@ -24,29 +25,12 @@ std::pair<Column, Column> Comparable(const Column& l, const std::string& ln, con
   auto text = [](TypeId t) { return t == TypeId::kString || t == TypeId::kCategory; };
   if (l.type() == r.type() && l.type() != TypeId::kCategory) return {l, r};
   if (text(l.type()) && text(r.type())) return {l.Decoded(), r.Decoded()};
-  if (IsInteger(l.type()) && IsInteger(r.type())) {
-    auto widen = [](const Column& c) {
-      if (c.type() == TypeId::kInt64) return c;
-      std::vector<int64_t> v(static_cast<size_t>(c.length()));
-      std::vector<bool> valid(static_cast<size_t>(c.length()));
-      for (int64_t i = 0; i < c.length(); ++i) {
-        v[static_cast<size_t>(i)] = c.data<int32_t>()[i];
-        valid[static_cast<size_t>(i)] = c.IsValid(i);
-      }
-      return Column::FromVector<int64_t>(v, valid);
-    };
-    return {widen(l), widen(r)};
-  }
-  if (IsFloating(l.type()) && IsFloating(r.type())) {
-    auto widen = [](const Column& c) {
-      if (c.type() == TypeId::kFloat64) return c;
-      std::vector<double> v(static_cast<size_t>(c.length()));
-      std::vector<bool> valid(static_cast<size_t>(c.length()));
-      for (int64_t i = 0; i < c.length(); ++i) {
-        v[static_cast<size_t>(i)] = c.NumberAt(i);
-        valid[static_cast<size_t>(i)] = c.IsValid(i);
-      }
-      return Column::FromVector<double>(v, valid);
+  // Numbers of one kind widen to the wider type (int32 with int64...).
+  const bool ints = IsInteger(l.type()) && IsInteger(r.type());
+  if (ints || (IsFloating(l.type()) && IsFloating(r.type()))) {
+    const TypeId wide = ints ? TypeId::kInt64 : TypeId::kFloat64;
+    auto widen = [wide](const Column& c) {
+      return c.type() == wide ? c : col("k").astype(wide).Evaluate(Table({{"k", c}}));
     };
     return {widen(l), widen(r)};
   }
@@ -70,16 +54,8 @@ Table HashJoin(const Table& left, const Table& right, const JoinSpec& spec) {
   std::vector<const Column*> key_ptrs;
   for (const Column& c : keys) key_ptrs.push_back(&c);
   Grouping g = GroupRows(key_ptrs, /*dropna=*/false);
-  const size_t groups = static_cast<size_t>(g.num_groups());
   // Right rows bucketed by id (counting sort keeps their order).
-  std::vector<int64_t> start(groups + 1, 0);
-  for (int64_t j = 0; j < nr; ++j) ++start[static_cast<size_t>(g.group[static_cast<size_t>(nl + j)]) + 1];
-  std::partial_sum(start.begin(), start.end(), start.begin());
-  std::vector<int64_t> bucket(static_cast<size_t>(nr));
-  {
-    std::vector<int64_t> at(start.begin(), start.end() - 1);
-    for (int64_t j = 0; j < nr; ++j) bucket[static_cast<size_t>(at[static_cast<size_t>(g.group[static_cast<size_t>(nl + j)])]++)] = j;
-  }
+  const auto [start, bucket] = g.RowsByGroup(nl);
   const bool keep_left = spec.how == JoinHow::kLeft || spec.how == JoinHow::kOuter;
   const bool keep_right = spec.how == JoinHow::kRight || spec.how == JoinHow::kOuter;
   std::vector<int64_t> li, ri;

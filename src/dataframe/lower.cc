@@ -38,15 +38,37 @@ const OpPtr& PieceOp() {
 }
 [[maybe_unused]] const OpPtr& kPiece = PieceOp();
 
+// A file block in task parameters, and reading its bytes.
+void WriteBlock(ByteWriter& w, const CsvBlock& b) {
+  w.Str(b.path);
+  w.I64(b.begin);
+  w.I64(b.end);
+  w.I64(b.first_line);
+}
+
+CsvBlock ReadBlockParams(ByteReader& r) {
+  CsvBlock b;
+  b.path = std::string(r.Str());
+  b.begin = r.I64();
+  b.end = r.I64();
+  b.first_line = r.I64();
+  if (b.begin < 0 || b.end < b.begin) throw SerializationError("dataframe reader: bad block");
+  return b;
+}
+
+std::string ReadBlockBytes(const CsvBlock& b) {
+  io::internal::File f = io::internal::File::OpenRead(b.path);
+  std::string text(static_cast<size_t>(b.end - b.begin), '\0');
+  if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
+  return text;
+}
+
 // "dataframe.read-csv": params = one CSV block, how to parse it, and the
 // steps fused after it.
 std::string EncodeRead(const CsvBlock& b, const CsvSource& src, const CsvSchema& schema, const std::vector<Step>& steps) {
   std::string out;
   ByteWriter w(&out);
-  w.Str(b.path);
-  w.I64(b.begin);
-  w.I64(b.end);
-  w.I64(b.first_line);
+  WriteBlock(w, b);
   w.U8(static_cast<uint8_t>(src.options.delimiter));
   w.U8(static_cast<uint8_t>(src.options.quote));
   w.U32(static_cast<uint32_t>(src.options.na_values.size()));
@@ -66,11 +88,7 @@ std::string EncodeRead(const CsvBlock& b, const CsvSource& src, const CsvSchema&
 const OpPtr& ReadCsvOp() {
   static const OpPtr op = RegisterOp("dataframe.read-csv", [](std::span<const Value>, const OpContext& ctx) {
     ByteReader r(ctx.params.get<std::string>(), "dataframe.read-csv params");
-    CsvBlock b;
-    b.path = std::string(r.Str());
-    b.begin = r.I64();
-    b.end = r.I64();
-    b.first_line = r.I64();
+    const CsvBlock b = ReadBlockParams(r);
     CsvOptions opt;
     opt.delimiter = static_cast<char>(r.U8());
     opt.quote = static_cast<char>(r.U8());
@@ -96,10 +114,7 @@ const OpPtr& ReadCsvOp() {
       schema.source_index.push_back(static_cast<int>(src));
     }
     std::vector<Step> steps = DecodeSteps(r.Str());
-    if (b.begin < 0 || b.end < b.begin) throw SerializationError("dataframe.read-csv: bad block");
-    io::internal::File f = io::internal::File::OpenRead(b.path);
-    std::string text(static_cast<size_t>(b.end - b.begin), '\0');
-    if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
+    const std::string text = ReadBlockBytes(b);
     return Value::From(RunSteps(steps, ParseCsv(text, schema, opt, b.path, b.first_line), PartitionOf(ctx.key)));
   });
   return op;
@@ -111,11 +126,7 @@ const OpPtr& ReadCsvOp() {
 const OpPtr& ReadJsonOp() {
   static const OpPtr op = RegisterOp("dataframe.read-json", [](std::span<const Value>, const OpContext& ctx) {
     ByteReader r(ctx.params.get<std::string>(), "dataframe.read-json params");
-    CsvBlock b;
-    b.path = std::string(r.Str());
-    b.begin = r.I64();
-    b.end = r.I64();
-    b.first_line = r.I64();
+    const CsvBlock b = ReadBlockParams(r);
     Schema schema;
     const uint32_t nf = r.U32();
     if (nf > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
@@ -132,10 +143,7 @@ const OpPtr& ReadJsonOp() {
     if (ns > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
     for (uint32_t i = 0; i < ns; ++i) skip.emplace_back(r.Str());
     std::vector<Step> steps = DecodeSteps(r.Str());
-    if (b.begin < 0 || b.end < b.begin) throw SerializationError("dataframe.read-json: bad block");
-    io::internal::File f = io::internal::File::OpenRead(b.path);
-    std::string text(static_cast<size_t>(b.end - b.begin), '\0');
-    if (b.end > b.begin) f.ReadAt(b.begin, text.data(), b.end - b.begin);
+    const std::string text = ReadBlockBytes(b);
     return Value::From(RunSteps(steps, ParseJsonLines(text, schema, skip, b.path, b.first_line), PartitionOf(ctx.key)));
   });
   return op;
@@ -149,6 +157,29 @@ void AddAll(Need* need, const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+std::pair<NodePtr, std::vector<Step>> SplitChain(const NodePtr& node) {
+  std::vector<Step> steps;
+  NodePtr cur = node;
+  while (cur->kind == PlanNode::kStep) {
+    steps.push_back(cur->step);
+    cur = cur->input;
+  }
+  std::reverse(steps.begin(), steps.end());
+  return {cur, std::move(steps)};
+}
+
+Table EmptyTable(const Schema& schema) {
+  std::vector<std::pair<std::string, Column>> cols;
+  for (const Field& f : schema) cols.emplace_back(f.name, Column::Nulls(f.type, 0));
+  return cols.empty() ? Table() : Table(std::move(cols));
+}
+
+std::vector<Table> TablesOf(const Value& list) {
+  std::vector<Table> out;
+  for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
+  return out;
+}
 
 std::vector<std::vector<Key>> ShufflePieces(Graph* g, const std::vector<Key>& splits, int parts) {
   const std::string name = skein::internal::NewKeyName("shuffle-piece");
@@ -265,10 +296,7 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
     for (size_t i = 0; i < src.blocks.size(); ++i) {
       std::string params;
       ByteWriter w(&params);
-      w.Str(src.blocks[i].path);
-      w.I64(src.blocks[i].begin);
-      w.I64(src.blocks[i].end);
-      w.I64(src.blocks[i].first_line);
+      WriteBlock(w, src.blocks[i]);
       w.U32(static_cast<uint32_t>(read.size()));
       for (const Field& f : read) {
         w.Str(f.name);
@@ -288,28 +316,8 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
   if (source->kind == PlanNode::kTables) {
     in.layer = source->layer;
     in.keys = source->keys;
-  } else if (source->kind == PlanNode::kMap) {
-    Lowered below = Lower(source->input);
-    const std::string name = skein::internal::NewKeyName("map-partitions");
-    auto fn = source->fn;
-    auto op = std::make_shared<const Op>(
-        name, [fn](std::span<const Value> args, const OpContext&) { return Value::From(fn(args[0].get<Table>())); },
-        OpOptions{}, /*local_only=*/true);
-    Graph mg;
-    for (size_t i = 0; i < below.keys.size(); ++i) {
-      Key k(name, {static_cast<int64_t>(i)});
-      mg.Add(k, Task::Call(op, {Arg::Ref(below.keys[i])}));
-      in.keys.push_back(k);
-    }
-    in.layer = Layer::Make(name, std::move(mg), {below.layer});
-  } else if (source->kind == PlanNode::kMerge) {
-    in = LowerMerge(*source);
-  } else if (source->kind == PlanNode::kReduce) {
-    in = LowerReduce(*source);
-  } else if (source->kind == PlanNode::kSort) {
-    in = LowerSort(*source);
-  } else {  // a groupby's output
-    in = LowerGroupBy(*source);
+  } else {  // a node that ends fusion (groupby, merge, sort, reduce, map)
+    in = Lower(source);
   }
   if (kept.empty()) return in;
   const std::string name = skein::internal::NewKeyName("pipeline");
@@ -335,18 +343,37 @@ Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> neede
 
 namespace {
 
-Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
-  if (node->kind == PlanNode::kGroupBy) return LowerGroupBy(*node);
-  if (node->kind == PlanNode::kMerge) return LowerMerge(*node);
-  if (node->kind == PlanNode::kReduce) return LowerReduce(*node);
-  if (node->kind == PlanNode::kSort) return LowerSort(*node);
-  std::vector<Step> steps;
-  NodePtr cur = node;
-  while (cur->kind == PlanNode::kStep) {
-    steps.insert(steps.begin(), cur->step);
-    cur = cur->input;
+// map_partitions: a local-only op around the user's function.
+Lowered LowerMap(const PlanNode& node) {
+  Lowered below = Lower(node.input);
+  const std::string name = skein::internal::NewKeyName("map-partitions");
+  auto fn = node.fn;
+  auto op = std::make_shared<const Op>(
+      name, [fn](std::span<const Value> args, const OpContext&) { return Value::From(fn(args[0].get<Table>())); },
+      OpOptions{}, /*local_only=*/true);
+  Graph g;
+  Lowered out;
+  for (size_t i = 0; i < below.keys.size(); ++i) {
+    Key k(name, {static_cast<int64_t>(i)});
+    g.Add(k, Task::Call(op, {Arg::Ref(below.keys[i])}));
+    out.keys.push_back(k);
   }
-  return LowerPipeline(cur, std::move(steps), std::move(needed));
+  out.layer = Layer::Make(name, std::move(g), {below.layer});
+  return out;
+}
+
+Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string>> needed) {
+  switch (node->kind) {
+    case PlanNode::kGroupBy: return LowerGroupBy(*node);
+    case PlanNode::kMerge: return LowerMerge(*node);
+    case PlanNode::kReduce: return LowerReduce(*node);
+    case PlanNode::kSort: return LowerSort(*node);
+    case PlanNode::kMap: return LowerMap(*node);
+    default: {
+      auto [source, steps] = SplitChain(node);
+      return LowerPipeline(source, std::move(steps), std::move(needed));
+    }
+  }
 }
 
 }  // namespace

@@ -64,12 +64,7 @@ const OpPtr& ShuffleMergeOp() {
   static const OpPtr op = RegisterOp("dataframe.merge-shuffled", [](std::span<const Value> args, const OpContext& ctx) {
     int64_t part;
     JoinSpec s = DecodeJoin(ctx.params, &part);
-    auto concat = [](const Value& list) {
-      std::vector<Table> out;
-      for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
-      return Table::Concat(out);
-    };
-    return Value::From(HashJoin(concat(args[0]), concat(args[1]), s));
+    return Value::From(HashJoin(Table::Concat(TablesOf(args[0])), Table::Concat(TablesOf(args[1])), s));
   });
   return op;
 }
@@ -165,12 +160,8 @@ DataFrame merge(const DataFrame& left, const DataFrame& right, const MergeOption
   s.suffix_left = opt.suffixes.first;
   s.suffix_right = opt.suffixes.second;
   // The output schema: the kernel on empty tables (checks names and types).
-  auto empty = [](const Schema& schema) {
-    std::vector<std::pair<std::string, Column>> cols;
-    for (const Field& f : schema) cols.emplace_back(f.name, Column::Nulls(f.type, 0));
-    return cols.empty() ? Table() : Table(std::move(cols));
-  };
-  Table probe = HashJoin(empty(left.schema()), empty(right.schema()), s);
+  using dataframe::internal::EmptyTable;
+  Table probe = HashJoin(EmptyTable(left.schema()), EmptyTable(right.schema()), s);
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kMerge;
   node->schema = probe.schema();

@@ -69,6 +69,9 @@ struct JsonSource {
 
 /// The files a path or glob names, sorted; IOError when none match.
 std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who);
+/// The non-empty blocks of `files` (PlanCsvBlocks), in order; one empty
+/// block when there are none, so a frame always has a partition.
+std::vector<CsvBlock> PlanBlocks(const std::vector<std::string>& files, const CsvOptions& options);
 /// A file's first `limit` bytes, cut after the last newline in them.
 std::string Prefix(const std::string& path, int64_t limit);
 
@@ -122,6 +125,17 @@ struct Lowered {
 /// Optimizes and lowers `node`. `needed`: the columns the consumer reads
 /// (nullopt: all); columns nobody reads are not read from files.
 Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> needed = std::nullopt);
+
+/// The node below a chain of steps, and those steps in order (first
+/// applied first): what one fused task per partition runs.
+std::pair<NodePtr, std::vector<Step>> SplitChain(const NodePtr& node);
+/// A table of `schema` with no rows.
+Table EmptyTable(const Schema& schema);
+/// The tables of a task argument that is a list of tables.
+std::vector<Table> TablesOf(const Value& list);
+/// A one-partition frame: `step` on every partition of `df`, then on
+/// concatenations of its results in a tree (nlargest, drop_duplicates...).
+DataFrame ReduceFrame(const DataFrame& df, Step step);
 
 /// Lowers a groupby node (groupby.cc), reading `input` through `steps`
 /// fused into its chunk tasks.

@@ -33,6 +33,17 @@ namespace {
 }  // namespace
 
 namespace dataframe::internal {
+std::vector<CsvBlock> PlanBlocks(const std::vector<std::string>& files, const CsvOptions& options) {
+  std::vector<CsvBlock> blocks;
+  for (const auto& f : files) {
+    for (CsvBlock& b : PlanCsvBlocks(f, options)) {
+      if (b.end > b.begin) blocks.push_back(std::move(b));
+    }
+  }
+  if (blocks.empty()) blocks.push_back({files[0], 0, 0, 0});  // one empty partition
+  return blocks;
+}
+
 // The start of a file up to a row boundary: enough for inference.
 std::string Prefix(const std::string& path, int64_t limit) {
   io::internal::File f = io::internal::File::OpenRead(path);
@@ -64,12 +75,7 @@ DataFrame read_csv(const std::string& pattern, const CsvOptions& options) {
       throw IOError("read_csv: '" + files[i] + "' has different columns from '" + files[0] + "'");
     }
   }
-  for (const auto& f : files) {
-    for (CsvBlock& b : PlanCsvBlocks(f, options)) {
-      if (b.end > b.begin) src->blocks.push_back(std::move(b));
-    }
-  }
-  if (src->blocks.empty()) src->blocks.push_back({files[0], 0, 0, 0});
+  src->blocks = dataframe::internal::PlanBlocks(files, options);
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kCsv;
   node->schema = src->schema.fields;

@@ -21,12 +21,7 @@ DataFrame read_json(const std::string& pattern, const JsonOptions& options) {
   lines.header = false;
   lines.quote = '\0';
   lines.blocksize = options.blocksize;
-  for (const auto& f : files) {
-    for (CsvBlock& b : PlanCsvBlocks(f, lines)) {
-      if (b.end > b.begin) src->blocks.push_back(std::move(b));
-    }
-  }
-  if (src->blocks.empty()) src->blocks.push_back({files[0], 0, 0, 0});
+  src->blocks = dataframe::internal::PlanBlocks(files, lines);
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kJson;
   node->schema = src->schema;

@@ -21,16 +21,11 @@ namespace dataframe::internal {
 
 namespace {
 
-std::vector<Table> Tables(const Value& list) {
-  std::vector<Table> out;
-  for (const Value& v : list.get<ValueList>()) out.push_back(v.get<Table>());
-  return out;
-}
 
 // args: [list of tables]; params: steps run on their concatenation.
 const OpPtr& ConcatStepsOp() {
   static const OpPtr op = RegisterOp("dataframe.concat-steps", [](std::span<const Value> args, const OpContext& ctx) {
-    return Value::From(RunSteps(DecodeSteps(ctx.params.get<std::string>()), Table::Concat(Tables(args[0]))));
+    return Value::From(RunSteps(DecodeSteps(ctx.params.get<std::string>()), Table::Concat(TablesOf(args[0]))));
   });
   return op;
 }
@@ -100,21 +95,20 @@ const OpPtr& SampleOp() {
 
 [[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), SampleOp(), true);
 
-// The input's chain of steps down to its source, for fusing more steps in.
-std::pair<NodePtr, std::vector<Step>> Chain(const NodePtr& node) {
-  std::vector<Step> steps;
-  NodePtr cur = node;
-  while (cur->kind == PlanNode::kStep) {
-    steps.insert(steps.begin(), cur->step);
-    cur = cur->input;
-  }
-  return {cur, steps};
-}
-
 }  // namespace
 
+DataFrame ReduceFrame(const DataFrame& df, Step step) {
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kReduce;
+  node->schema = step.Apply(df.schema());
+  node->npartitions = 1;
+  node->input = df.node();
+  node->step = std::move(step);
+  return DataFrame(std::move(node));
+}
+
 Lowered LowerReduce(const PlanNode& node) {
-  auto [source, steps] = Chain(node.input);
+  auto [source, steps] = SplitChain(node.input);
   steps.push_back(node.step);  // the chunk step, fused into each partition's task
   Lowered chunks = LowerPipeline(source, std::move(steps), std::nullopt);
   const std::string name = skein::internal::NewKeyName("reduce");
@@ -175,16 +169,6 @@ Step SortStep(Step::Kind kind, const std::vector<std::string>& by, const std::ve
   return s;
 }
 
-DataFrame Reduce(const DataFrame& df, Step step) {
-  auto node = std::make_shared<PlanNode>();
-  node->kind = PlanNode::kReduce;
-  node->schema = step.Apply(df.schema());
-  node->npartitions = 1;
-  node->input = df.node();
-  node->step = std::move(step);
-  return DataFrame(std::move(node));
-}
-
 DataFrame LocalStep(const DataFrame& df, Step step) {
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kStep;
@@ -240,19 +224,19 @@ DataFrame DataFrame::sort_values(const std::vector<std::string>& by, const std::
 
 DataFrame DataFrame::nlargest(int64_t n, const std::vector<std::string>& columns) const {
   if (n < 0) throw Error("nlargest: n must be >= 0");
-  return Reduce(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), false), n));
+  return dataframe::internal::ReduceFrame(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), false), n));
 }
 
 DataFrame DataFrame::nsmallest(int64_t n, const std::vector<std::string>& columns) const {
   if (n < 0) throw Error("nsmallest: n must be >= 0");
-  return Reduce(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), true), n));
+  return dataframe::internal::ReduceFrame(*this, SortStep(Step::kTopN, columns, std::vector<bool>(columns.size(), true), n));
 }
 
 DataFrame DataFrame::drop_duplicates(const std::vector<std::string>& subset) const {
   Step s;
   s.kind = Step::kDedupe;
   s.names = subset;
-  return Reduce(*this, std::move(s));
+  return dataframe::internal::ReduceFrame(*this, std::move(s));
 }
 
 DataFrame DataFrame::value_counts(const std::string& column) const {

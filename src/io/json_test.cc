@@ -15,13 +15,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 
-class Json : public io::testing::TempDirTest<> {
- protected:
-  std::string Write(const std::string& name, const std::string& text) {
-    std::ofstream(Path(name), std::ios::binary) << text;
-    return Path(name);
-  }
-};
+class Json : public io::testing::TempDirTest<> {};
 
 TEST_F(Json, InfersTypesNullsAndNestedValues) {
   const std::string p = Write("a.jsonl",
