@@ -10,6 +10,7 @@ packages=(
   libzstd-dev liblz4-dev libyaml-cpp-dev
   libopenblas-dev liblapacke-dev                 # arrays: BLAS/LAPACK
   libsimdjson-dev libblosc-dev zlib1g-dev libhdf5-dev  # io: Zarr metadata and codecs, HDF5
+  thrift-compiler libthrift-dev libboost-dev libsnappy-dev  # io: Parquet metadata (Thrift compact) and codecs
   python3  # bench/run prints its ratio table with it (bench_smoke test)
 )
 # Optional extras, e.g. `scripts/install-deps.sh graphviz python3-dask`.
