@@ -283,6 +283,7 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
     out.layer = Layer::Make(name, std::move(g));
     return out;
   }
+  if (source->kind == PlanNode::kParquet) return LowerParquet(*source, need, kept);
   if (source->kind == PlanNode::kJson) {
     const JsonSource& src = *source->json;
     Schema read;

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "skein/core/layer.h"
 #include "skein/dataframe/dataframe.h"
 #include "skein/io/json.h"
+#include "skein/io/parquet.h"
 
 namespace skein::dataframe::internal {
 
@@ -67,7 +69,9 @@ struct JsonSource {
   std::vector<CsvBlock> blocks;  // line-aligned byte ranges
 };
 
-/// The files a path or glob names, sorted; IOError when none match.
+/// a < b comparing runs of digits by their value ("part.2" < "part.10").
+bool NaturalLess(const std::string& a, const std::string& b);
+/// The files a path or glob names, in natural order; IOError when none match.
 std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who);
 /// The non-empty blocks of `files` (PlanCsvBlocks), in order; one empty
 /// block when there are none, so a frame always has a partition.
@@ -75,10 +79,21 @@ std::vector<CsvBlock> PlanBlocks(const std::vector<std::string>& files, const Cs
 /// A file's first `limit` bytes, cut after the last newline in them.
 std::string Prefix(const std::string& path, int64_t limit);
 
+/// A Parquet dataset: each row group of each file is a partition.
+struct ParquetSource {
+  Schema schema;
+  std::vector<ParquetFile> files;
+  struct Part {
+    int file = -1;  // -1: an empty dataset's one partition
+    int row_group = 0;
+  };
+  std::vector<Part> parts;
+};
+
 struct Lowered;
 
 struct PlanNode {
-  enum Kind { kCsv, kJson, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
+  enum Kind { kCsv, kJson, kParquet, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
   Schema schema;
   int npartitions = 0;
   /// Rows are hash-partitioned on these columns (HashPartition into
@@ -92,9 +107,10 @@ struct PlanNode {
   // results in a tree, down to one partition. kSort: `step` (kSortLocal)
   // after a range shuffle on `boundaries` (sorted values of the first key).
   Table boundaries;
-  // kCsv, kJson
+  // kCsv, kJson, kParquet
   std::shared_ptr<const CsvSource> csv;
   std::shared_ptr<const JsonSource> json;
+  std::shared_ptr<const ParquetSource> parquet;
   // kTables: partitions held by a layer of values
   LayerPtr layer;
   std::vector<Key> keys;
@@ -136,6 +152,11 @@ std::vector<Table> TablesOf(const Value& list);
 /// A one-partition frame: `step` on every partition of `df`, then on
 /// concatenations of its results in a tree (nlargest, drop_duplicates...).
 DataFrame ReduceFrame(const DataFrame& df, Step step);
+
+/// Reading tasks for a Parquet source (read_parquet.cc): the columns in
+/// `need` (all when unset), `steps` fused after; row groups whose
+/// statistics refute the leading filters are not read.
+Lowered LowerParquet(const PlanNode& source, const std::optional<std::set<std::string>>& need, const std::vector<Step>& steps);
 
 /// Lowers a groupby node (groupby.cc), reading `input` through `steps`
 /// fused into its chunk tasks.

@@ -3,6 +3,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "io/file_internal.h"
 #include "plan_internal.h"
@@ -14,6 +15,32 @@ using dataframe::internal::PlanNode;
 
 namespace dataframe::internal {
 
+bool NaturalLess(const std::string& a, const std::string& b) {
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const bool da = std::isdigit(static_cast<unsigned char>(a[i])), db = std::isdigit(static_cast<unsigned char>(b[j]));
+    if (da && db) {
+      size_t ei = i, ej = j;
+      while (ei < a.size() && std::isdigit(static_cast<unsigned char>(a[ei]))) ++ei;
+      while (ej < b.size() && std::isdigit(static_cast<unsigned char>(b[ej]))) ++ej;
+      // Compare the numbers by value: fewer significant digits is smaller.
+      size_t zi = i, zj = j;
+      while (zi + 1 < ei && a[zi] == '0') ++zi;
+      while (zj + 1 < ej && b[zj] == '0') ++zj;
+      if (ei - zi != ej - zj) return ei - zi < ej - zj;
+      const int c = a.compare(zi, ei - zi, b, zj, ej - zj);
+      if (c != 0) return c < 0;
+      i = ei;
+      j = ej;
+    } else {
+      if (a[i] != b[j]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[j]);
+      ++i;
+      ++j;
+    }
+  }
+  return a.size() - i < b.size() - j;
+}
+
 std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who) {
   if (pattern.find_first_of("*?[") == std::string::npos) return {pattern};
   glob_t g{};
@@ -22,7 +49,7 @@ std::vector<std::string> ExpandGlob(const std::string& pattern, const char* who)
   for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
   globfree(&g);
   if (out.empty()) throw IOError(std::string(who) + ": no files match '" + pattern + "'");
-  std::sort(out.begin(), out.end());
+  std::sort(out.begin(), out.end(), NaturalLess);
   return out;
 }
 

@@ -27,6 +27,7 @@
 #include "skein/dataframe/table.h"
 #include "skein/io/csv.h"
 #include "skein/io/json.h"
+#include "skein/io/parquet.h"
 #include "skein/local/scheduler.h"
 
 namespace skein {
@@ -56,6 +57,14 @@ struct Agg {
     a.other = std::move(y);
     return a;
   }
+};
+
+struct ParquetReadOptions {
+  /// Only these columns (as df[columns]); empty: all.
+  std::vector<std::string> columns;
+  /// String columns read as category (columns skein wrote as categories
+  /// are read as categories anyway).
+  std::vector<std::string> categories;
 };
 
 struct GroupByOptions {
@@ -135,6 +144,13 @@ class DataFrame {
   /// becomes its number); otherwise one file. Each file is written under a
   /// temporary name and renamed when complete. Returns the files written.
   std::vector<std::string> to_csv(const std::string& path, const ComputeOptions& options = {}) const;
+  /// Writes Parquet: one file per partition, `dir`/part.<i>.parquet, each
+  /// under a temporary name renamed when complete. A directory already
+  /// holding .parquet files is refused unless `overwrite` (then part files
+  /// beyond the new partitions are removed once every new one is written).
+  /// Returns the files written.
+  std::vector<std::string> to_parquet(const std::string& dir, const ParquetWriteOptions& options = {},
+                                      bool overwrite = false, const ComputeOptions& compute = {}) const;
   /// A database-style join (see skein::merge).
   DataFrame merge(const DataFrame& right, const MergeOptions& options = {}) const;
 
@@ -206,6 +222,13 @@ DataFrame merge(const DataFrame& left, const DataFrame& right, const MergeOption
 /// into partitions of about `options.blocksize` bytes; the schema comes
 /// from the first file (IOError naming the file when the files differ).
 DataFrame read_csv(const std::string& pattern, const CsvOptions& options = {});
+/// A frame over Parquet files: `pattern` is a file, a glob, or a directory
+/// (its *.parquet files, in natural order). Each row group is a partition.
+/// Before reading, columns nobody uses are dropped and row groups whose
+/// min/max statistics show that no row passes the frame's leading filters
+/// are skipped (as dask-expr pushes filters into read_parquet). IOError
+/// naming the file when files differ in schema or are not Parquet.
+DataFrame read_parquet(const std::string& pattern, const ParquetReadOptions& options = {});
 /// A frame over JSON lines files (a path or a glob), one partition per
 /// block of about `options.blocksize` bytes of whole lines; the schema comes
 /// from the first lines of the first file.

@@ -150,10 +150,10 @@ class ChunkWriter {
     format::ColumnMetaData m;
     m.__set_type(LeafFor({name, c_.type()}).type);
     m.__set_path_in_schema({name});
-    m.__set_codec(static_cast<format::CompressionCodec::type>(codec_));
+    m.__set_codec(codec_);
     m.__set_num_values(c_.length());
     const size_t start = out_->size();
-    std::vector<format::Encoding::type> encodings{Encoding::RLE};
+    std::vector<int32_t> encodings{Encoding::RLE};
     PlanDictionary();
     if (dictionary_) {
       m.__set_dictionary_page_offset(base + static_cast<int64_t>(out_->size() - start));
@@ -255,7 +255,7 @@ class ChunkWriter {
       PlainValues(a, b, nulls, &values);
     }
     format::PageHeader h;
-    const Encoding::type enc = dictionary_ ? Encoding::RLE_DICTIONARY : Encoding::PLAIN;
+    const int32_t enc = dictionary_ ? Encoding::RLE_DICTIONARY : Encoding::PLAIN;
     if (o_.data_page_version == 2) {
       h.__set_type(format::PageType::DATA_PAGE_V2);
       format::DataPageHeaderV2 d;
