@@ -43,6 +43,30 @@ DataFrame WithStep(const NodePtr& input, Step step) {
     }
   }
   if (keeps) node->partitioned_on = keys;
+  // So do the index and its divisions, while the index column does: steps
+  // only drop rows, never move them between partitions.
+  if (!in.index.empty()) {
+    std::string index = in.index;
+    switch (step.kind) {
+      case Step::kProject:
+        if (!has(step.names, index)) index.clear();
+        break;
+      case Step::kAssign:
+        if (step.names[0] == index) index.clear();
+        break;
+      case Step::kRename:
+        for (size_t i = 0; i < step.names.size(); ++i) {
+          if (step.names[i] == in.index) index = step.names2[i];
+        }
+        break;
+      case Step::kFilter:
+      case Step::kDropNa:
+      case Step::kSample: break;
+      default: index.clear();
+    }
+    node->index = index;
+    if (!index.empty()) node->divisions = in.divisions;
+  }
   node->step = std::move(step);
   return DataFrame(std::move(node));
 }
@@ -196,12 +220,17 @@ Table DataFrame::head(int64_t n) const {
 
 DataFrame DataFrame::persist(const ComputeOptions& options) const {
   Check(node_, "persist");
-  return from_tables(ComputeParts(node_, options));
+  DataFrame out = from_tables(ComputeParts(node_, options));
+  auto node = std::const_pointer_cast<PlanNode>(out.node());  // new and unshared: safe to finish
+  node->index = node_->index;
+  node->divisions = node_->divisions;
+  return out;
 }
 
 std::string DataFrame::ToString() const {
   const PlanNode& n = Check(node_, "print");
-  std::string s = "skein.DataFrame<npartitions=" + std::to_string(n.npartitions) + ">\n";
+  std::string s = "skein.DataFrame<npartitions=" + std::to_string(n.npartitions) +
+                  (n.index.empty() ? "" : ", index=" + n.index + (n.divisions.num_rows() ? ", divisions known" : "")) + ">\n";
   size_t width = 0;
   for (const Field& f : n.schema) width = std::max(width, f.name.size());
   for (const Field& f : n.schema) {

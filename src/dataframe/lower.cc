@@ -370,6 +370,7 @@ Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string
     case PlanNode::kReduce: return LowerReduce(*node);
     case PlanNode::kSort: return LowerSort(*node);
     case PlanNode::kMap: return LowerMap(*node);
+    case PlanNode::kPartitions: return LowerPartitions(*node);
     default: {
       auto [source, steps] = SplitChain(node);
       return LowerPipeline(source, std::move(steps), std::move(needed));

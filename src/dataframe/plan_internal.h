@@ -93,13 +93,19 @@ struct ParquetSource {
 struct Lowered;
 
 struct PlanNode {
-  enum Kind { kCsv, kJson, kParquet, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort } kind = kTables;
+  enum Kind { kCsv, kJson, kParquet, kTables, kStep, kMap, kGroupBy, kMerge, kReduce, kSort, kPartitions } kind = kTables;
   Schema schema;
   int npartitions = 0;
   /// Rows are hash-partitioned on these columns (HashPartition into
   /// npartitions parts): a merge on them needs no shuffle.
   std::vector<std::string> partitioned_on;
   std::shared_ptr<const PlanNode> input;
+  /// The index column ("": none) and its divisions (one column of
+  /// npartitions + 1 rows; no rows when unknown).
+  std::string index;
+  Table divisions;
+  // kPartitions: these partitions of `input`, in order
+  std::vector<int> parts;
   // kMerge: input is the left side, input2 the right
   std::shared_ptr<const PlanNode> input2;
   JoinSpec join;
@@ -157,6 +163,14 @@ DataFrame ReduceFrame(const DataFrame& df, Step step);
 /// `need` (all when unset), `steps` fused after; row groups whose
 /// statistics refute the leading filters are not read.
 Lowered LowerParquet(const PlanNode& source, const std::optional<std::set<std::string>>& need, const std::vector<Step>& steps);
+
+/// Lowers kPartitions (index.cc).
+Lowered LowerPartitions(const PlanNode& node);
+/// A sorted sample of `column` over every partition of `df` (computed now),
+/// nulls and NaN left out; it holds the column's exact minimum and maximum.
+Table SortedSample(const DataFrame& df, const std::string& column, bool ascending);
+/// `parts` - 1 cut points evenly spaced through a sorted sample.
+Table CutPoints(const Table& sample, int parts);
 
 /// Lowers a groupby node (groupby.cc), reading `input` through `steps`
 /// fused into its chunk tasks.

@@ -31,7 +31,8 @@ const OpPtr& ConcatStepsOp() {
 }
 
 // Which range each row of `c` falls in, given sorted `bounds` (ascending or
-// descending); nulls go last.
+// descending): range j holds [bounds[j - 1], bounds[j]), as Dask's
+// divisions; nulls go last.
 std::vector<int64_t> RangeOf(const Column& c, const Column& bounds, bool ascending) {
   const int64_t n = c.length(), nb = bounds.length();
   std::vector<int64_t> out(static_cast<size_t>(n));
@@ -48,10 +49,10 @@ std::vector<int64_t> RangeOf(const Column& c, const Column& bounds, bool ascendi
       bool before;
       if (text) {
         const int cmp = bounds.StringAt(mid).compare(c.StringAt(i));
-        before = ascending ? cmp < 0 : cmp > 0;
+        before = ascending ? cmp <= 0 : cmp >= 0;
       } else {
         const double b = bounds.NumberAt(mid), v = c.NumberAt(i);
-        before = ascending ? b < v : b > v;
+        before = ascending ? b <= v : b >= v;
       }
       if (before) lo = mid + 1;
       else hi = mid;
@@ -79,16 +80,36 @@ const OpPtr& RangeSplitOp() {
   return op;
 }
 
-// A small sample of one column of a partition: up to `k` evenly spaced rows.
+// Is row i of `c` (valid, not NaN) before row j?
+bool CellLess(const Column& c, int64_t i, int64_t j) {
+  if (c.type() == TypeId::kString || c.type() == TypeId::kCategory) return c.StringAt(i) < c.StringAt(j);
+  return c.NumberAt(i) < c.NumberAt(j);
+}
+
+bool Usable(const Column& c, int64_t i) { return c.IsValid(i) && !(IsFloating(c.type()) && std::isnan(c.NumberAt(i))); }
+
+// A small sample of one column of a partition: up to `k` evenly spaced rows,
+// plus its smallest and largest values (so a sample's extremes are exact).
 const OpPtr& SampleOp() {
   static const OpPtr op = RegisterOp("dataframe.sample-column", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
-    const Table& t = args[0].get<Table>();
+    const Table t = args[0].get<Table>().Select({p.at(0).get<std::string>()});
+    const Column& c = t.column(0);
     const int64_t k = std::max<int64_t>(1, p.at(1).as<int64_t>());
     std::vector<int64_t> rows;
     const int64_t n = t.num_rows();
     for (int64_t j = 0; j < std::min(n, k); ++j) rows.push_back(j * n / std::min(n, k));
-    return Value::From(t.Select({p.at(0).get<std::string>()}).Take(rows));
+    int64_t lo = -1, hi = -1;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!Usable(c, i)) continue;
+      if (lo < 0 || CellLess(c, i, lo)) lo = i;
+      if (hi < 0 || CellLess(c, hi, i)) hi = i;
+    }
+    if (lo >= 0) {
+      rows.push_back(lo);
+      rows.push_back(hi);
+    }
+    return Value::From(t.Take(rows));
   });
   return op;
 }
@@ -96,6 +117,36 @@ const OpPtr& SampleOp() {
 [[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), SampleOp(), true);
 
 }  // namespace
+
+Table SortedSample(const DataFrame& df, const std::string& column, bool ascending) {
+  // Sample the column in every partition (computed now, as Dask computes
+  // divisions).
+  Lowered in = Lower(df.node(), std::vector<std::string>{column});
+  Graph g = Materialize({in.layer});
+  std::vector<Key> samples;
+  const std::string name = skein::internal::NewKeyName("sample");
+  for (size_t i = 0; i < in.keys.size(); ++i) {
+    Key k(name, {static_cast<int64_t>(i)});
+    g.Add(k, Task::Call(SampleOp(), {Arg::Ref(in.keys[i])}, Value(ValueList{Value(column), Value(int64_t{256})})));
+    samples.push_back(k);
+  }
+  std::vector<Table> parts;
+  for (const Value& v : Get(g, samples)) parts.push_back(v.get<Table>());
+  Table sample = SortTable(Table::Concat(parts), {column}, {ascending});
+  std::vector<int64_t> valid_rows;
+  const Column& c = sample.column(0);
+  for (int64_t i = 0; i < c.length(); ++i) {
+    if (Usable(c, i)) valid_rows.push_back(i);
+  }
+  return sample.Take(valid_rows);
+}
+
+Table CutPoints(const Table& sample, int parts) {
+  std::vector<int64_t> cuts;
+  const auto n = static_cast<int64_t>(sample.num_rows());
+  for (int j = 1; j < parts && n > 0; ++j) cuts.push_back(n * j / parts);
+  return sample.Take(cuts);
+}
 
 DataFrame ReduceFrame(const DataFrame& df, Step step) {
   auto node = std::make_shared<PlanNode>();
@@ -186,37 +237,12 @@ DataFrame DataFrame::sort_values(const std::vector<std::string>& by, const std::
   Step step = SortStep(Step::kSortLocal, by, ascending);
   step.Apply(schema());
   if (npartitions() == 1) return LocalStep(*this, std::move(step));
-  // Sample the first key in every partition (computed now, as Dask computes
-  // divisions), then cut at its quantiles.
-  dataframe::internal::Lowered in = dataframe::internal::Lower(node(), std::vector<std::string>{by[0]});
-  Graph g = Materialize({in.layer});
-  std::vector<Key> samples;
-  const std::string name = skein::internal::NewKeyName("sample");
-  for (size_t i = 0; i < in.keys.size(); ++i) {
-    Key k(name, {static_cast<int64_t>(i)});
-    g.Add(k, Task::Call(dataframe::internal::SampleOp(), {Arg::Ref(in.keys[i])},
-                        Value(ValueList{Value(by[0]), Value(int64_t{256})})));
-    samples.push_back(k);
-  }
-  std::vector<Table> parts;
-  for (const Value& v : Get(g, samples)) parts.push_back(v.get<Table>());
-  Table sample = dataframe::internal::SortTable(Table::Concat(parts), {by[0]}, {step.ascending[0]});
-  // Non-null sample values; P - 1 evenly spaced cut points.
-  std::vector<int64_t> valid_rows;
-  const Column& c = sample.column(0);
-  for (int64_t i = 0; i < c.length(); ++i) {
-    if (c.IsValid(i) && !(IsFloating(c.type()) && std::isnan(c.NumberAt(i)))) valid_rows.push_back(i);
-  }
-  std::vector<int64_t> cuts;
-  const int p = npartitions();
-  for (int j = 1; j < p && !valid_rows.empty(); ++j) {
-    cuts.push_back(valid_rows[static_cast<size_t>(static_cast<int64_t>(valid_rows.size()) * j / p)]);
-  }
+  const Table sample = dataframe::internal::SortedSample(*this, by[0], step.ascending[0]);
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kSort;
   node->schema = schema();
-  node->boundaries = sample.Take(cuts);
-  node->npartitions = static_cast<int>(cuts.size()) + 1;
+  node->boundaries = dataframe::internal::CutPoints(sample, npartitions());
+  node->npartitions = static_cast<int>(node->boundaries.num_rows()) + 1;
   node->input = this->node();
   node->step = std::move(step);
   return DataFrame(std::move(node));

@@ -37,6 +37,8 @@ struct PlanNode;
 }
 
 class GroupBy;
+class Series;
+class Scalar;
 
 /// One aggregation: `func` of `column` named `name` (default: the column's
 /// name, or "<column>_<func>" when it is aggregated more than once). `func`
@@ -104,6 +106,9 @@ class DataFrame {
   DataFrame operator[](std::initializer_list<std::string> names) const {
     return (*this)[std::vector<std::string>(names)];
   }
+  /// One column as a Series (KeyError for an unknown name).
+  Series operator[](const std::string& name) const;
+  Series operator[](const char* name) const;
   /// Rows where `mask` is true (df[df.x > 3]).
   DataFrame operator[](const Expr& mask) const { return filter(mask); }
   DataFrame filter(const Expr& mask) const;
@@ -121,6 +126,38 @@ class DataFrame {
   DataFrame map_partitions(std::function<Table(const Table&)> fn, Schema meta = {}) const;
 
   GroupBy groupby(std::vector<std::string> keys, GroupByOptions options = {}) const;
+  /// Aggregations over the whole frame (pandas' df.agg): one row, a column
+  /// per Agg, from a tree reduction. No rows give no row.
+  DataFrame agg(const std::vector<Agg>& aggs) const;
+
+  // --- the index (dask.dataframe's sorted index and divisions) -------------
+  /// The frame sorted by `column`, which becomes its index, with known
+  /// divisions: quantiles of a sample (computed now, as Dask does) cut the
+  /// rows into ranges, and the sample carries the exact minimum and maximum.
+  /// `sorted`: the partitions are already in order (each partition's
+  /// range is computed now and checked; Error naming the partitions that
+  /// overlap), so nothing moves; empty partitions are dropped.
+  DataFrame set_index(const std::string& column, bool sorted = false) const;
+  /// The index column ("" when there is none).
+  std::string index() const;
+  /// npartitions + 1 values of the index, in order, as Dask's: partition i
+  /// holds index values in [divisions[i], divisions[i + 1]) (the last one
+  /// includes its end; nulls, if any, are in the last). No rows when unknown.
+  Table divisions() const;
+  bool known_divisions() const { return divisions().num_rows() > 0; }
+  /// Rows whose index lies in [lo, hi] (pandas' label slicing: both ends
+  /// included). With known divisions only the partitions that can hold
+  /// them are read. Error when the frame has no index.
+  DataFrame loc(const Expr& lo, const Expr& hi) const;
+  /// Rows whose index equals `value`.
+  DataFrame loc(const Expr& value) const;
+  /// The same rows with no index (the column stays).
+  DataFrame reset_index() const;
+  /// pandas' join: rows of this frame and `right` whose indexes are equal
+  /// (left, right, inner or outer), as a merge on the two index columns;
+  /// the result keeps this frame's index. Error when either has no index.
+  DataFrame join(const DataFrame& right, const std::string& how = "left",
+                 std::pair<std::string, std::string> suffixes = {"_x", "_y"}) const;
   /// Rows sorted by `by` (ascending unless told, per column; nulls last).
   /// Several partitions: quantiles of a sample of the first column (computed
   /// now, as Dask computes divisions) cut the rows into ranges, one per
@@ -209,6 +246,57 @@ class GroupBy {
   std::vector<std::string> keys_;
   GroupByOptions options_;
 };
+
+/// A lazy single value (a whole-frame aggregation), as Dask's Scalar.
+class Scalar {
+ public:
+  /// `func`: the aggregation that made the cell, which decides the value
+  /// of no rows at all.
+  explicit Scalar(DataFrame one_cell, std::string func = "") : frame_(std::move(one_cell)), func_(std::move(func)) {}
+  /// The value as a number (NaN for a null; a frame with no rows gives NaN,
+  /// or 0 for sum, count and nunique, as pandas).
+  double compute(const ComputeOptions& options = {}) const;
+  const DataFrame& frame() const { return frame_; }
+
+ private:
+  DataFrame frame_;
+  std::string func_;
+};
+
+/// One column of a frame, as dask.dataframe's Series. Lazy like its frame.
+class Series {
+ public:
+  Series(DataFrame frame, std::string name);
+  const std::string& name() const { return name_; }
+  TypeId dtype() const;
+  int npartitions() const { return frame_.npartitions(); }
+  /// The one-column frame.
+  const DataFrame& to_frame() const { return frame_; }
+  skein::Column compute(const ComputeOptions& options = {}) const;
+  skein::Column head(int64_t n = 5) const;
+  Scalar sum() const { return Agg1("sum"); }
+  Scalar mean() const { return Agg1("mean"); }
+  Scalar min() const { return Agg1("min"); }
+  Scalar max() const { return Agg1("max"); }
+  Scalar count() const { return Agg1("count"); }
+  Scalar std() const { return Agg1("std"); }
+  Scalar var() const { return Agg1("var"); }
+  Scalar nunique() const { return Agg1("nunique"); }
+  Scalar median() const { return Agg1("median"); }
+  /// Distinct values, in first-seen order.
+  Series unique() const;
+  /// Columns `name` and "count", most frequent first.
+  DataFrame value_counts() const { return frame_.value_counts(name_); }
+  /// "skein.Series<name=x, dtype=int64, npartitions=4>".
+  std::string ToString() const;
+
+ private:
+  Scalar Agg1(const std::string& func) const;
+  DataFrame frame_;
+  std::string name_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Series& s);
 
 /// pandas' merge: rows of `left` and `right` whose keys are equal. When
 /// both sides are already hash-partitioned on the keys (the output of a
