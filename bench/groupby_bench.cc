@@ -75,7 +75,7 @@ double Median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string csv, generate, only;
+  std::string csv, generate, only, parquet;
   int64_t rows = 10000000, k = 100;
   int threads = 2, repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--question")) only = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--parquet")) parquet = argv[i + 1];
   }
   if (!generate.empty()) {
     auto t = Clock::now();
@@ -109,6 +110,17 @@ int main(int argc, char** argv) {
     for (int64_t i = 0; i < counts.num_rows(); ++i) n += counts.column("size").data<int64_t>()[i];
   }
   Emit("load_csv", "skein", load, static_cast<double>(n), n);
+  if (!parquet.empty()) {
+    // The same table as Parquet (skein writes it once; row groups of 1M
+    // rows, snappy), then loaded into memory as from CSV.
+    if (FILE* f = std::fopen(parquet.c_str(), "rb")) std::fclose(f);
+    else skein::WriteParquet(parquet, x.compute());
+    auto tp = Clock::now();
+    skein::DataFrame xp = skein::read_parquet(parquet).persist();
+    const double secs = Seconds(tp);
+    const int64_t np = xp["v1"].count().compute();
+    Emit("load_parquet", "skein", secs, static_cast<double>(np), np);
+  }
 
   skein::GroupByOptions unsorted;
   unsorted.sort = false;

@@ -1,7 +1,7 @@
 // db-benchmark groupby questions in DuckDB (@duckdb/node-api) and Polars
 // (nodejs-polars), from the npm registry, on the CSV groupby_bench made.
 // Prints JSON lines like groupby_bench, with the same checksum.
-//   node groupby_peers.mjs --csv FILE --threads 2 [--repeat 3] [--engines duckdb,polars]
+//   node groupby_peers.mjs --csv FILE --threads 2 [--repeat 3] [--engines duckdb,polars] [--parquet FILE]
 import { DuckDBInstance } from '@duckdb/node-api';
 import pl from 'nodejs-polars';
 
@@ -11,6 +11,7 @@ const threads = Number(args.threads ?? 2);
 const repeat = Number(args.repeat ?? 3);
 const engines = (args.engines ?? 'duckdb,polars').split(',');
 const only = args.question ?? '';
+const parquet = args.parquet ?? '';
 
 const emit = (c, engine, seconds, answer, n) =>
   console.log(JSON.stringify({ suite: 'groupby', case: c, engine, seconds, answer, n }));
@@ -47,6 +48,14 @@ async function duckdb() {
   const load = now() - t;
   const n = Number((await con.runAndReadAll('SELECT count(*) FROM x')).getRows()[0][0]);
   emit('load_csv', 'duckdb', load, n, n);
+  if (parquet) {
+    t = now();
+    await con.run(`CREATE TABLE xp AS SELECT * FROM read_parquet('${parquet}')`);
+    const lp = now() - t;
+    const np = Number((await con.runAndReadAll('SELECT count(v1) FROM xp')).getRows()[0][0]);
+    emit('load_parquet', 'duckdb', lp, np, np);
+    await con.run('DROP TABLE xp');
+  }
   const nk = Math.max(1, Math.floor(n / K));
   await con.run(`CREATE TABLE small AS SELECT i::BIGINT AS id4, i * 0.5 AS w FROM range(1, ${K + 1}) t(i)`);
   await con.run(`CREATE TABLE medium AS SELECT i::BIGINT AS id6, printf('id%010d', i) AS id3, (i % 7) + 0.25 AS w FROM range(1, ${nk + 1}) t(i)`);
@@ -76,6 +85,12 @@ function polars() {
   const load = now() - t;
   const n = x.height;
   emit('load_csv', 'polars', load, n, n);
+  if (parquet) {
+    t = now();
+    const xp = pl.readParquet(parquet);
+    const lp = now() - t;
+    emit('load_parquet', 'polars', lp, xp.height, xp.height);
+  }
   const c = pl.col;
   const Q = [
     ['q1_sum_v1_by_id1', () => x.groupBy('id1').agg(c('v1').sum())],
