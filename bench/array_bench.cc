@@ -22,12 +22,15 @@
 #include <thread>
 #include <vector>
 
+#include "bench_util.h"
+
 extern "C" void openblas_set_num_threads(int num_threads);
 
 namespace {
-using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using skein::bench::Clock;
+using skein::bench::Seconds;
+
 
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());

@@ -8,20 +8,18 @@
 //
 //   bigarray_bench --gib 10 --phase generate|store|read --file /var/tmp/x.npy
 #include <skein/skein.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "bench_util.h"
+
 namespace {
 
-double PeakRssMiB() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
+using skein::bench::PeakRssMiB;
+
 
 }  // namespace
 
@@ -40,7 +38,7 @@ int main(int argc, char** argv) {
   const auto rows = static_cast<int64_t>(gib * 1024 * 1024 * 1024 / (cols * 8.0));
   skein::config::ScopedSet sched({{"num-workers", skein::Value(int64_t{threads})}});
   skein::Array x = skein::random::default_rng(2026).random({rows, cols});
-  auto t = std::chrono::steady_clock::now();
+  auto t = skein::bench::Clock::now();
   double answer = 0;
   if (phase == "generate") {
     answer = x.sum().compute().item<double>(0);
@@ -53,7 +51,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown --phase %s (generate, store, read)\n", phase.c_str());
     return 2;
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  const double secs = skein::bench::Seconds(t);
   const double chunk_mib = static_cast<double>(x.chunks()[0][0] * x.chunks()[1][0] * 8) / (1024.0 * 1024.0);
   std::printf("{\"suite\":\"bigarray\",\"case\":\"%s\",\"engine\":\"skein\",\"seconds\":%.3f,\"gib\":%.2f,"
               "\"peak_rss_mib\":%.0f,\"chunk_mib\":%.1f,\"chunks\":%lld,\"sum\":%.6g}\n",

@@ -8,7 +8,6 @@
 //
 //   bigframe_bench --phase generate|groupby|join --gib 3 --dir /var/tmp/skein-bigframe
 #include <skein/skein.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -19,16 +18,15 @@
 #include <random>
 #include <string>
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using skein::bench::Clock;
+using skein::bench::PeakRssMiB;
+using skein::bench::Seconds;
 
-double PeakRssMiB() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
-}
+
 
 constexpr int64_t kKeys = 2000000;
 constexpr int64_t kRowsPerFile = 4000000;

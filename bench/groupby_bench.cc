@@ -21,10 +21,13 @@
 
 #include "skein/skein.h"
 
+#include "bench_util.h"
+
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double Seconds(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+using skein::bench::Clock;
+using skein::bench::Seconds;
+
 
 void Generate(const std::string& path, int64_t n, int64_t k) {
   std::mt19937_64 rng(108);

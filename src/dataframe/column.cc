@@ -27,6 +27,13 @@ std::string_view TypeName(TypeId t) {
   return "?";
 }
 
+TypeId TypeFromCode(uint8_t code, std::string_view what) {
+  if (code > static_cast<uint8_t>(TypeId::kCategory)) {
+    throw SerializationError(std::string(what) + ": unknown type code " + std::to_string(code));
+  }
+  return static_cast<TypeId>(code);
+}
+
 TypeId TypeFromName(std::string_view n) {
   for (TypeId t : {TypeId::kInt64, TypeId::kInt32, TypeId::kFloat64, TypeId::kFloat32, TypeId::kBool, TypeId::kString,
                    TypeId::kTimestamp, TypeId::kDate, TypeId::kCategory}) {

@@ -16,6 +16,8 @@ using dataframe::internal::Step;
 
 namespace {
 
+DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table divisions);
+
 const PlanNode& Check(const NodePtr& n, const char* what) {
   if (!n) throw Error(std::string(what) + ": the DataFrame is empty (default-constructed)");
   return *n;
@@ -220,11 +222,7 @@ Table DataFrame::head(int64_t n) const {
 
 DataFrame DataFrame::persist(const ComputeOptions& options) const {
   Check(node_, "persist");
-  DataFrame out = from_tables(ComputeParts(node_, options));
-  auto node = std::const_pointer_cast<PlanNode>(out.node());  // new and unshared: safe to finish
-  node->index = node_->index;
-  node->divisions = node_->divisions;
-  return out;
+  return TablesFrame(ComputeParts(node_, options), node_->index, node_->divisions);
 }
 
 std::string DataFrame::ToString() const {
@@ -241,7 +239,10 @@ std::string DataFrame::ToString() const {
 
 std::ostream& operator<<(std::ostream& os, const DataFrame& df) { return os << df.ToString(); }
 
-DataFrame from_tables(std::vector<Table> partitions) {
+namespace {
+
+// A frame over in-memory partitions, with an index and divisions if given.
+DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table divisions) {
   if (partitions.empty()) throw Error("from_tables: no partitions");
   const Schema schema = partitions[0].schema();
   for (size_t i = 1; i < partitions.size(); ++i) {
@@ -262,8 +263,14 @@ DataFrame from_tables(std::vector<Table> partitions) {
     node->keys.push_back(k);
   }
   node->layer = Layer::Make(name, std::move(g));
+  node->index = std::move(index);
+  node->divisions = std::move(divisions);
   return DataFrame(std::move(node));
 }
+
+}  // namespace
+
+DataFrame from_tables(std::vector<Table> partitions) { return TablesFrame(std::move(partitions), "", Table()); }
 
 DataFrame from_table(const Table& table, int npartitions) {
   if (npartitions < 1) throw Error("from_table: npartitions must be >= 1");

@@ -249,9 +249,7 @@ Expr DecodeNode(ByteReader& r, int depth) {
     n.literal.b = r.U8() != 0;
     n.literal.s = std::string(r.Str());
   }
-  const uint8_t type = r.U8();
-  if (type > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("expression: unknown type " + std::to_string(type));
-  n.type = static_cast<TypeId>(type);
+  n.type = TypeFromCode(r.U8(), "expression");
   n.start = r.I64();
   const bool has_stop = r.U8() != 0;
   const int64_t stop = r.I64();

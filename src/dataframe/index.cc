@@ -12,6 +12,7 @@
 
 namespace skein {
 
+using dataframe::internal::CompareCells;
 using dataframe::internal::Lowered;
 using dataframe::internal::NodePtr;
 using dataframe::internal::PlanNode;
@@ -32,13 +33,6 @@ Lowered LowerPartitions(const PlanNode& node) {
 namespace {
 
 bool Text(TypeId t) { return t == TypeId::kString || t == TypeId::kCategory; }
-
-// Sign of (row i of c) - (row j of d); both valid.
-int CompareCells(const Column& c, int64_t i, const Column& d, int64_t j) {
-  if (Text(c.type())) return c.StringAt(i).compare(d.StringAt(j)) < 0 ? -1 : c.StringAt(i) == d.StringAt(j) ? 0 : 1;
-  const double a = c.NumberAt(i), b = d.NumberAt(j);
-  return a < b ? -1 : a > b ? 1 : 0;
-}
 
 // Sign of (row i of c) - literal, or nullopt when they do not compare.
 std::optional<int> CompareLiteral(const Column& c, int64_t i, const Expr& e) {
@@ -80,13 +74,7 @@ DataFrame WithIndex(const DataFrame& df, const std::string& index, Table divisio
 const OpPtr& MinMaxOp() {
   static const OpPtr op = RegisterOp("dataframe.min-max", [](std::span<const Value> args, const OpContext& ctx) {
     const Table t = args[0].get<Table>().Select({ctx.params.get<std::string>()});
-    const Column& c = t.column(0);
-    int64_t lo = -1, hi = -1;
-    for (int64_t i = 0; i < c.length(); ++i) {
-      if (c.IsNull(i) || (IsFloating(c.type()) && std::isnan(c.NumberAt(i)))) continue;
-      if (lo < 0 || CompareCells(c, i, c, lo) < 0) lo = i;
-      if (hi < 0 || CompareCells(c, i, c, hi) > 0) hi = i;
-    }
+    const auto [lo, hi] = dataframe::internal::MinMaxRows(t.column(0));
     return Value::From(lo < 0 ? t.Slice(0, 0) : t.Take({lo, hi}));
   });
   return op;
@@ -102,8 +90,9 @@ DataFrame DataFrame::set_index(const std::string& column, bool sorted) const {
   if (f == s.end()) throw KeyError("set_index: no column '" + column + "'");
   if (f->type == TypeId::kBool) throw TypeError("set_index: a bool column cannot be an index");
   if (!sorted) {
+    // One sample both cuts the ranges and gives the exact extremes.
     const Table sample = dataframe::internal::SortedSample(*this, column, true);
-    DataFrame out = sort_values({column});
+    DataFrame out = npartitions() > 1 ? dataframe::internal::RangeSort(*this, {column}, {true}, sample) : sort_values({column});
     Table divisions;
     if (sample.num_rows() > 0) {
       // [min, cut points..., max]: the range shuffle puts values in

@@ -71,16 +71,10 @@ std::string EncodeRead(const CsvBlock& b, const CsvSource& src, const CsvSchema&
   WriteBlock(w, b);
   w.U8(static_cast<uint8_t>(src.options.delimiter));
   w.U8(static_cast<uint8_t>(src.options.quote));
-  w.U32(static_cast<uint32_t>(src.options.na_values.size()));
-  for (const auto& s : src.options.na_values) w.Str(s);
-  w.U32(static_cast<uint32_t>(schema.names.size()));
-  for (const auto& s : schema.names) w.Str(s);
-  w.U32(static_cast<uint32_t>(schema.fields.size()));
-  for (size_t k = 0; k < schema.fields.size(); ++k) {
-    w.Str(schema.fields[k].name);
-    w.U8(static_cast<uint8_t>(schema.fields[k].type));
-    w.U32(static_cast<uint32_t>(schema.source_index[k]));
-  }
+  WriteStrings(w, src.options.na_values);
+  WriteStrings(w, schema.names);
+  WriteSchema(w, schema.fields);
+  for (int k : schema.source_index) w.U32(static_cast<uint32_t>(k));
   w.Str(EncodeSteps(steps));
   return out;
 }
@@ -92,25 +86,13 @@ const OpPtr& ReadCsvOp() {
     CsvOptions opt;
     opt.delimiter = static_cast<char>(r.U8());
     opt.quote = static_cast<char>(r.U8());
-    opt.na_values.clear();
-    const uint32_t nna = r.U32();
-    if (nna > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
-    for (uint32_t i = 0; i < nna; ++i) opt.na_values.emplace_back(r.Str());
+    opt.na_values = ReadStrings(r);
     CsvSchema schema;
-    const uint32_t nn = r.U32();
-    if (nn > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
-    for (uint32_t i = 0; i < nn; ++i) schema.names.emplace_back(r.Str());
-    const uint32_t nf = r.U32();
-    if (nf > r.remaining()) throw SerializationError("dataframe.read-csv: bad params");
-    for (uint32_t i = 0; i < nf; ++i) {
-      Field f;
-      f.name = std::string(r.Str());
-      const uint8_t t = r.U8();
-      if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("dataframe.read-csv: bad type");
-      f.type = static_cast<TypeId>(t);
+    schema.names = ReadStrings(r);
+    schema.fields = ReadSchema(r);
+    for (size_t i = 0; i < schema.fields.size(); ++i) {
       const uint32_t src = r.U32();
-      if (src >= nn) throw SerializationError("dataframe.read-csv: bad column index");
-      schema.fields.push_back(std::move(f));
+      if (src >= schema.names.size()) throw SerializationError("dataframe.read-csv: bad column index");
       schema.source_index.push_back(static_cast<int>(src));
     }
     std::vector<Step> steps = DecodeSteps(r.Str());
@@ -127,21 +109,8 @@ const OpPtr& ReadJsonOp() {
   static const OpPtr op = RegisterOp("dataframe.read-json", [](std::span<const Value>, const OpContext& ctx) {
     ByteReader r(ctx.params.get<std::string>(), "dataframe.read-json params");
     const CsvBlock b = ReadBlockParams(r);
-    Schema schema;
-    const uint32_t nf = r.U32();
-    if (nf > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
-    for (uint32_t i = 0; i < nf; ++i) {
-      Field f;
-      f.name = std::string(r.Str());
-      const uint8_t t = r.U8();
-      if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("dataframe.read-json: bad type");
-      f.type = static_cast<TypeId>(t);
-      schema.push_back(std::move(f));
-    }
-    std::vector<std::string> skip;
-    const uint32_t ns = r.U32();
-    if (ns > r.remaining()) throw SerializationError("dataframe.read-json: bad params");
-    for (uint32_t i = 0; i < ns; ++i) skip.emplace_back(r.Str());
+    const Schema schema = ReadSchema(r);
+    const std::vector<std::string> skip = ReadStrings(r);
     std::vector<Step> steps = DecodeSteps(r.Str());
     const std::string text = ReadBlockBytes(b);
     return Value::From(RunSteps(steps, ParseJsonLines(text, schema, skip, b.path, b.first_line), PartitionOf(ctx.key)));
@@ -298,13 +267,8 @@ Lowered LowerPipeline(const NodePtr& source, std::vector<Step> steps, std::optio
       std::string params;
       ByteWriter w(&params);
       WriteBlock(w, src.blocks[i]);
-      w.U32(static_cast<uint32_t>(read.size()));
-      for (const Field& f : read) {
-        w.Str(f.name);
-        w.U8(static_cast<uint8_t>(f.type));
-      }
-      w.U32(static_cast<uint32_t>(skip.size()));
-      for (const auto& s : skip) w.Str(s);
+      WriteSchema(w, read);
+      WriteStrings(w, skip);
       w.Str(steps_bytes);
       Key k(name, {static_cast<int64_t>(i)});
       g.Add(k, Task::Call(ReadJsonOp(), {}, Value(std::move(params))));

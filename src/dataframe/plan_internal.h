@@ -14,6 +14,7 @@
 #include "groupby_internal.h"
 #include "join_internal.h"
 #include "skein/core/layer.h"
+#include "skein/core/serialize.h"
 #include "skein/dataframe/dataframe.h"
 #include "skein/io/json.h"
 #include "skein/io/parquet.h"
@@ -52,6 +53,12 @@ struct Step {
 };
 
 std::string EncodeSteps(const std::vector<Step>& steps);
+/// Name lists and schemas in task parameters (readers' tasks);
+/// SerializationError when the bytes lie about their counts or types.
+void WriteStrings(ByteWriter& w, const std::vector<std::string>& v);
+std::vector<std::string> ReadStrings(ByteReader& r);
+void WriteSchema(ByteWriter& w, const Schema& schema);
+Schema ReadSchema(ByteReader& r);
 /// Error naming what is wrong when `bytes` are not encoded steps.
 std::vector<Step> DecodeSteps(std::string_view bytes);
 Table RunSteps(const std::vector<Step>& steps, Table t, int64_t partition = 0);
@@ -171,6 +178,16 @@ Lowered LowerPartitions(const PlanNode& node);
 Table SortedSample(const DataFrame& df, const std::string& column, bool ascending);
 /// `parts` - 1 cut points evenly spaced through a sorted sample.
 Table CutPoints(const Table& sample, int parts);
+/// `df` sorted by `by` through a range shuffle on the cut points of
+/// `sample` (SortedSample of by[0]); `df` has several partitions.
+DataFrame RangeSort(const DataFrame& df, const std::vector<std::string>& by, const std::vector<bool>& ascending,
+                    const Table& sample);
+/// Sign of (row i of c) - (row j of d), both valid: strings (and category
+/// labels) by bytes, everything else as numbers.
+int CompareCells(const Column& c, int64_t i, const Column& d, int64_t j);
+/// Rows of the smallest and largest valid, non-NaN values of `c`
+/// ({-1, -1} when there are none).
+std::pair<int64_t, int64_t> MinMaxRows(const Column& c);
 
 /// Lowers a groupby node (groupby.cc), reading `input` through `steps`
 /// fused into its chunk tasks.

@@ -30,17 +30,7 @@ const OpPtr& ReadParquetOp() {
     ByteReader r(ctx.params.get<std::string>(), "dataframe.read-parquet params");
     const bool skip = r.U8() != 0;
     const std::string_view plan = r.Str();
-    Schema schema;
-    const uint32_t nf = r.U32();
-    if (nf > r.remaining()) throw SerializationError("dataframe.read-parquet: bad params");
-    for (uint32_t i = 0; i < nf; ++i) {
-      Field f;
-      f.name = std::string(r.Str());
-      const uint8_t t = r.U8();
-      if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("dataframe.read-parquet: bad type");
-      f.type = static_cast<TypeId>(t);
-      schema.push_back(std::move(f));
-    }
+    const Schema schema = ReadSchema(r);
     std::vector<Step> steps = DecodeSteps(r.Str());
     Table t = skip ? EmptyTable(schema) : ParquetRowGroupPlan::Decode(plan).Read();
     return Value::From(RunSteps(steps, std::move(t), PartitionOf(ctx.key)));
@@ -172,11 +162,7 @@ Lowered LowerParquet(const PlanNode& source, const std::optional<std::set<std::s
   }
   std::string schema_bytes;
   ByteWriter sw(&schema_bytes);
-  sw.U32(static_cast<uint32_t>(read.size()));
-  for (const Field& f : read) {
-    sw.Str(f.name);
-    sw.U8(static_cast<uint8_t>(f.type));
-  }
+  WriteSchema(sw, read);
   const std::string steps_bytes = EncodeSteps(steps);
   const std::string name = skein::internal::NewKeyName("read-parquet");
   Graph g;

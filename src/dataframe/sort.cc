@@ -80,12 +80,6 @@ const OpPtr& RangeSplitOp() {
   return op;
 }
 
-// Is row i of `c` (valid, not NaN) before row j?
-bool CellLess(const Column& c, int64_t i, int64_t j) {
-  if (c.type() == TypeId::kString || c.type() == TypeId::kCategory) return c.StringAt(i) < c.StringAt(j);
-  return c.NumberAt(i) < c.NumberAt(j);
-}
-
 bool Usable(const Column& c, int64_t i) { return c.IsValid(i) && !(IsFloating(c.type()) && std::isnan(c.NumberAt(i))); }
 
 // A small sample of one column of a partition: up to `k` evenly spaced rows,
@@ -99,12 +93,7 @@ const OpPtr& SampleOp() {
     std::vector<int64_t> rows;
     const int64_t n = t.num_rows();
     for (int64_t j = 0; j < std::min(n, k); ++j) rows.push_back(j * n / std::min(n, k));
-    int64_t lo = -1, hi = -1;
-    for (int64_t i = 0; i < n; ++i) {
-      if (!Usable(c, i)) continue;
-      if (lo < 0 || CellLess(c, i, lo)) lo = i;
-      if (hi < 0 || CellLess(c, hi, i)) hi = i;
-    }
+    const auto [lo, hi] = MinMaxRows(c);
     if (lo >= 0) {
       rows.push_back(lo);
       rows.push_back(hi);
@@ -117,6 +106,25 @@ const OpPtr& SampleOp() {
 [[maybe_unused]] const bool kRegistered = (ConcatStepsOp(), RangeSplitOp(), SampleOp(), true);
 
 }  // namespace
+
+int CompareCells(const Column& c, int64_t i, const Column& d, int64_t j) {
+  if (c.type() == TypeId::kString || c.type() == TypeId::kCategory) {
+    const int r = c.StringAt(i).compare(d.StringAt(j));
+    return (r > 0) - (r < 0);
+  }
+  const double a = c.NumberAt(i), b = d.NumberAt(j);
+  return (a > b) - (a < b);
+}
+
+std::pair<int64_t, int64_t> MinMaxRows(const Column& c) {
+  int64_t lo = -1, hi = -1;
+  for (int64_t i = 0; i < c.length(); ++i) {
+    if (!Usable(c, i)) continue;
+    if (lo < 0 || CompareCells(c, i, c, lo) < 0) lo = i;
+    if (hi < 0 || CompareCells(c, i, c, hi) > 0) hi = i;
+  }
+  return {lo, hi};
+}
 
 Table SortedSample(const DataFrame& df, const std::string& column, bool ascending) {
   // Sample the column in every partition (computed now, as Dask computes
@@ -232,20 +240,27 @@ DataFrame LocalStep(const DataFrame& df, Step step) {
 
 }  // namespace
 
+DataFrame dataframe::internal::RangeSort(const DataFrame& df, const std::vector<std::string>& by,
+                                          const std::vector<bool>& ascending, const Table& sample) {
+  Step step = SortStep(Step::kSortLocal, by, ascending);
+  step.Apply(df.schema());
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kSort;
+  node->schema = df.schema();
+  node->boundaries = CutPoints(sample, df.npartitions());
+  node->npartitions = static_cast<int>(node->boundaries.num_rows()) + 1;
+  node->input = df.node();
+  node->step = std::move(step);
+  return DataFrame(std::move(node));
+}
+
 DataFrame DataFrame::sort_values(const std::vector<std::string>& by, const std::vector<bool>& ascending) const {
   if (!valid()) throw Error("sort_values: the DataFrame is empty (default-constructed)");
   Step step = SortStep(Step::kSortLocal, by, ascending);
   step.Apply(schema());
   if (npartitions() == 1) return LocalStep(*this, std::move(step));
   const Table sample = dataframe::internal::SortedSample(*this, by[0], step.ascending[0]);
-  auto node = std::make_shared<PlanNode>();
-  node->kind = PlanNode::kSort;
-  node->schema = schema();
-  node->boundaries = dataframe::internal::CutPoints(sample, npartitions());
-  node->npartitions = static_cast<int>(node->boundaries.num_rows()) + 1;
-  node->input = this->node();
-  node->step = std::move(step);
-  return DataFrame(std::move(node));
+  return dataframe::internal::RangeSort(*this, by, step.ascending, sample);
 }
 
 DataFrame DataFrame::nlargest(int64_t n, const std::vector<std::string>& columns) const {

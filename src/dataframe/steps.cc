@@ -174,22 +174,39 @@ Table RunSteps(const std::vector<Step>& steps, Table t, int64_t partition) {
 
 // ---- encoding ---------------------------------------------------------------
 
-namespace {
-
-void Strings(ByteWriter& w, const std::vector<std::string>& v) {
+void WriteStrings(ByteWriter& w, const std::vector<std::string>& v) {
   w.U32(static_cast<uint32_t>(v.size()));
   for (const auto& s : v) w.Str(s);
 }
 
-std::vector<std::string> Strings(ByteReader& r) {
+std::vector<std::string> ReadStrings(ByteReader& r) {
   const uint32_t n = r.U32();
-  if (n > r.remaining()) throw SerializationError("steps: implausible name count");
+  if (n > r.remaining()) throw SerializationError("dataframe params: implausible count of names");
   std::vector<std::string> v;
   for (uint32_t i = 0; i < n; ++i) v.emplace_back(r.Str());
   return v;
 }
 
-}  // namespace
+void WriteSchema(ByteWriter& w, const Schema& schema) {
+  w.U32(static_cast<uint32_t>(schema.size()));
+  for (const Field& f : schema) {
+    w.Str(f.name);
+    w.U8(static_cast<uint8_t>(f.type));
+  }
+}
+
+Schema ReadSchema(ByteReader& r) {
+  const uint32_t n = r.U32();
+  if (n > r.remaining()) throw SerializationError("dataframe params: implausible count of columns");
+  Schema schema;
+  for (uint32_t i = 0; i < n; ++i) {
+    Field f;
+    f.name = std::string(r.Str());
+    f.type = TypeFromCode(r.U8(), "dataframe params");
+    schema.push_back(std::move(f));
+  }
+  return schema;
+}
 
 std::string EncodeSteps(const std::vector<Step>& steps) {
   std::string out;
@@ -197,8 +214,8 @@ std::string EncodeSteps(const std::vector<Step>& steps) {
   w.U32(static_cast<uint32_t>(steps.size()));
   for (const Step& s : steps) {
     w.U8(s.kind);
-    Strings(w, s.names);
-    Strings(w, s.names2);
+    WriteStrings(w, s.names);
+    WriteStrings(w, s.names2);
     const bool has_expr = s.kind == Step::kFilter || s.kind == Step::kAssign;
     if (has_expr) w.Str(s.expr.Encode());
     w.U8(s.dropna);
@@ -229,8 +246,8 @@ std::vector<Step> DecodeSteps(std::string_view bytes) {
     const uint8_t kind = r.U8();
     if (kind > Step::kLast) throw SerializationError("steps: unknown step kind " + std::to_string(kind));
     s.kind = static_cast<Step::Kind>(kind);
-    s.names = Strings(r);
-    s.names2 = Strings(r);
+    s.names = ReadStrings(r);
+    s.names2 = ReadStrings(r);
     if (s.kind == Step::kFilter || s.kind == Step::kAssign) s.expr = Expr::Decode(r.Str());
     s.dropna = r.U8() != 0;
     const uint32_t nasc = r.U32();

@@ -213,9 +213,7 @@ Column DecodeColumn(ByteReader& r, std::span<const Buffer> frames, size_t* next,
     if (*next >= frames.size()) throw SerializationError("skein.Table: too few frames");
     return frames[(*next)++];
   };
-  const uint8_t t = r.U8();
-  if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("skein.Table: unknown type code " + std::to_string(t));
-  const auto type = static_cast<TypeId>(t);
+  const TypeId type = TypeFromCode(r.U8(), "skein.Table");
   const int64_t length = r.I64();
   Buffer validity = r.U8() ? frame() : Buffer();
   Buffer values = frame();

@@ -19,17 +19,7 @@ const OpPtr& WriteCsvOp() {
     const ValueList& p = ctx.params.get<ValueList>();
     const std::string& path = p.at(0).get<std::string>();
     const Table& t = args[0].get<Table>();
-    const std::string text = FormatCsv(t, p.at(1).as<int64_t>() != 0);
-    const std::string tmp = io::internal::TempNameFor(path);
-    try {
-      io::internal::File f = io::internal::File::Create(tmp);
-      f.WriteAt(0, text.data(), static_cast<int64_t>(text.size()));
-      f.Sync();
-      io::internal::RenamePath(tmp, path);
-    } catch (...) {
-      io::internal::RemoveAll(tmp);
-      throw;
-    }
+    io::internal::WriteFileAtomically(path, FormatCsv(t, p.at(1).as<int64_t>() != 0));
     return Value(t.num_rows());
   });
   return op;

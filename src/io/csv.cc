@@ -582,17 +582,7 @@ std::string FormatCsv(const Table& t, bool header, char delimiter) {
 }
 
 void WriteCsv(const std::string& path, const Table& table, char delimiter) {
-  const std::string text = FormatCsv(table, true, delimiter);
-  const std::string tmp = io::internal::TempNameFor(path);
-  try {
-    File f = File::Create(tmp);
-    f.WriteAt(0, text.data(), static_cast<int64_t>(text.size()));
-    f.Sync();
-  } catch (...) {
-    io::internal::RemoveAll(tmp);
-    throw;
-  }
-  io::internal::RenamePath(tmp, path);
+  io::internal::WriteFileAtomically(path, FormatCsv(table, true, delimiter));
 }
 
 }  // namespace skein

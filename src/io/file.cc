@@ -91,6 +91,19 @@ std::string TempNameFor(const std::string& path) {
   return path + ".tmp-" + buf;
 }
 
+void WriteFileAtomically(const std::string& path, std::string_view bytes) {
+  const std::string tmp = TempNameFor(path);
+  try {
+    File f = File::Create(tmp);
+    f.WriteAt(0, bytes.data(), static_cast<int64_t>(bytes.size()));
+    f.Sync();
+    RenamePath(tmp, path);
+  } catch (...) {
+    RemoveAll(tmp);
+    throw;
+  }
+}
+
 void RenamePath(const std::string& from, const std::string& to) {
   std::error_code ec;
   if (std::filesystem::is_directory(to, ec)) std::filesystem::remove_all(to, ec);

@@ -34,6 +34,9 @@ class File {
 
 /// "<path>.tmp-<random>": where outputs are written before the rename.
 std::string TempNameFor(const std::string& path);
+/// Writes `bytes` to a temporary name, syncs, and renames it to `path`; on
+/// any error the temporary file is removed and `path` is left as it was.
+void WriteFileAtomically(const std::string& path, std::string_view bytes);
 void RenamePath(const std::string& from, const std::string& to);
 /// Removes a file or directory tree; never throws.
 void RemoveAll(const std::string& path) noexcept;

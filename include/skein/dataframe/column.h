@@ -47,6 +47,9 @@ std::string_view TypeName(TypeId t);
 /// The inverse of TypeName (also "str", "object", "timestamp", "date",
 /// "datetime"); Error naming `name` when it is none of them.
 TypeId TypeFromName(std::string_view name);
+/// The TypeId stored as `code` (its underlying value) in serialized bytes;
+/// SerializationError naming `what` and the code when it is none.
+TypeId TypeFromCode(uint8_t code, std::string_view what);
 /// Bytes per value of a fixed-width type (bool: 0, it is bit-packed;
 /// string: 0).
 size_t FixedWidth(TypeId t);

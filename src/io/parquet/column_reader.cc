@@ -65,7 +65,9 @@ class ChunkReader {
       if (static_cast<uint64_t>(rows) * width_ > (uint64_t{1} << 40)) throw IOError(where + ": row group too large");
       fixed_buf_ = Buffer::Allocate(static_cast<size_t>(rows) * width_, &fixed_);
     } else if (c.type == TypeId::kCategory) {
-      codes_.resize(static_cast<size_t>(rows), 0);
+      std::byte* codes = nullptr;
+      codes_buf_ = Buffer::Allocate(static_cast<size_t>(rows) * 4, &codes);
+      codes_ = reinterpret_cast<int32_t*>(codes);
     } else {
       offsets_.reserve(static_cast<size_t>(rows) + 1);
       offsets_.push_back(0);
@@ -245,7 +247,7 @@ class ChunkReader {
       if (c_.type == TypeId::kCategory) {
         int64_t j = 0;
         for (int64_t i = 0; i < n; ++i) {
-          if (RowValid(row_ + i)) codes_[static_cast<size_t>(row_ + i)] = dict_codes_[ix[j++]];
+          if (RowValid(row_ + i)) codes_[row_ + i] = dict_codes_[ix[j++]];
         }
         return;
       }
@@ -401,7 +403,7 @@ class ChunkReader {
     int64_t j = 0;
     if (c_.type == TypeId::kCategory) {
       for (int64_t i = 0; i < n; ++i) {
-        if (RowValid(row_ + i)) codes_[static_cast<size_t>(row_ + i)] = categories_.Intern(v[j++]);
+        if (RowValid(row_ + i)) codes_[row_ + i] = categories_.Intern(v[j++]);
       }
       return;
     }
@@ -421,8 +423,7 @@ class ChunkReader {
     const size_t n = static_cast<size_t>(rows_);
     if (c_.physical == PType::BOOLEAN) return Column::Make(TypeId::kBool, rows_, validity, bool_buf_);
     if (c_.type == TypeId::kCategory) {
-      Buffer codes = Buffer::Copy(codes_.data(), n * 4);
-      return Column::Make(TypeId::kCategory, rows_, validity, codes, {}, categories_.TakeDictionary());
+      return Column::Make(TypeId::kCategory, rows_, validity, codes_buf_, {}, categories_.TakeDictionary());
     }
     if (width_ == 0) {  // BYTE_ARRAY
       if (c_.convert == ParquetConvert::kDecimal) return DecimalsFromViews(validity);
@@ -517,10 +518,11 @@ class ChunkReader {
   std::vector<uint32_t> levels_, indices_, bool_vals_;
   std::vector<int64_t> deltas_, prefixes_;
   // outputs
-  Buffer fixed_buf_, bool_buf_;
+  Buffer fixed_buf_, bool_buf_, codes_buf_;
   std::byte* fixed_ = nullptr;
   std::byte* bool_bits_ = nullptr;
-  std::vector<int32_t> offsets_, codes_;
+  int32_t* codes_ = nullptr;  // category codes, in codes_buf_
+  std::vector<int32_t> offsets_;
   std::string chars_;
   CategoryBuilder categories_;
   // the dictionary page

@@ -146,15 +146,6 @@ ParquetFile ParquetFile::Open(const std::string& path, const std::vector<std::st
   if (meta.schema.empty()) Bad(path, "empty schema");
   const auto& root = meta.schema[0];
   const size_t leaves = meta.schema.size() - 1;
-  if (root.__isset.num_children && static_cast<size_t>(root.num_children) != leaves) {
-    // The root has fewer children than elements: some are groups.
-    for (size_t i = 1; i < meta.schema.size(); ++i) {
-      if (meta.schema[i].__isset.num_children && meta.schema[i].num_children > 0) {
-        Bad(path, "column '" + meta.schema[i].name + "' is nested; only flat schemas are supported");
-      }
-    }
-    Bad(path, "schema root has " + std::to_string(root.num_children) + " children but " + std::to_string(leaves) + " columns follow");
-  }
   // Category columns: those asked for, and those skein wrote as categories.
   std::vector<std::string> as_category = categories;
   for (const auto& kv : meta.key_value_metadata) {
@@ -178,6 +169,9 @@ ParquetFile ParquetFile::Open(const std::string& path, const std::vector<std::st
                      e.type == format::Type::BYTE_ARRAY;
     impl->leaves.push_back(MapLeaf(e, cat, path));
     impl->schema.push_back({e.name, impl->leaves.back().type});
+  }
+  if (root.__isset.num_children && static_cast<size_t>(root.num_children) != leaves) {
+    Bad(path, "schema root has " + std::to_string(root.num_children) + " children but " + std::to_string(leaves) + " columns follow");
   }
   for (const std::string& c : categories) {
     auto it = std::find_if(impl->schema.begin(), impl->schema.end(), [&](const Field& fl) { return fl.name == c; });
@@ -336,11 +330,10 @@ Table ParquetFile::Read(const std::vector<std::string>& columns) const {
   for (int g = 0; g < num_row_groups(); ++g) parts.push_back(ReadRowGroup(g, columns));
   if (parts.empty()) {  // no row groups: the columns, empty
     std::vector<std::pair<std::string, Column>> cols;
-    const std::vector<std::string> names = columns.empty() ? [&] {
-      std::vector<std::string> all;
-      for (const Field& f : schema()) all.push_back(f.name);
-      return all;
-    }() : columns;
+    std::vector<std::string> names = columns;
+    if (names.empty()) {
+      for (const Field& f : schema()) names.push_back(f.name);
+    }
     for (const std::string& n : names) {
       auto it = std::find_if(schema().begin(), schema().end(), [&](const Field& f) { return f.name == n; });
       if (it == schema().end()) throw KeyError("parquet '" + impl_->path + "': no column '" + n + "'");
@@ -398,9 +391,7 @@ ParquetRowGroupPlan ParquetRowGroupPlan::Decode(std::string_view bytes) {
   for (uint32_t i = 0; i < n; ++i) {
     auto c = std::make_shared<Chunk>();
     c->name = std::string(r.Str());
-    const uint8_t t = r.U8();
-    if (t > static_cast<uint8_t>(TypeId::kCategory)) throw SerializationError("parquet row group plan: bad type");
-    c->type = static_cast<TypeId>(t);
+    c->type = TypeFromCode(r.U8(), "parquet row group plan");
     c->physical = static_cast<int32_t>(r.U32());
     c->type_length = static_cast<int32_t>(r.U32());
     c->max_def = r.U8();

@@ -412,17 +412,7 @@ std::string FormatParquet(const Table& t, const ParquetWriteOptions& o) {
 }
 
 void WriteParquet(const std::string& path, const Table& t, const ParquetWriteOptions& o) {
-  const std::string bytes = FormatParquet(t, o);
-  const std::string tmp = io::internal::TempNameFor(path);
-  try {
-    io::internal::File f = io::internal::File::Create(tmp);
-    f.WriteAt(0, bytes.data(), static_cast<int64_t>(bytes.size()));
-    f.Sync();
-    io::internal::RenamePath(tmp, path);
-  } catch (...) {
-    io::internal::RemoveAll(tmp);
-    throw;
-  }
+  io::internal::WriteFileAtomically(path, FormatParquet(t, o));
 }
 
 }  // namespace skein
