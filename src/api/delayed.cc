@@ -115,11 +115,10 @@ void Delayed::visualize(const std::string& filename) const {
 }
 
 DelayedFunction delayed(std::string_view op_name) {
-  OpPtr op = OpRegistry::Global().Find(op_name);
-  if (!op) {
-    throw OpError("delayed(\"" + std::string(op_name) + "\"): no operation of that name is registered (register it "
-                  "with SKEIN_REGISTER(\"" + std::string(op_name) + "\", fn))");
-  }
+  // An unregistered name is allowed here: a cluster may know it from an
+  // uploaded library. Computing it locally is an OpError naming the key.
+  if (op_name.empty()) throw OpError("delayed(\"\"): an operation name is needed");
+  OpPtr op = OpRegistry::Global().Lookup(op_name);
   std::string prefix(op_name.substr(op_name.find_last_of('.') == std::string_view::npos ? 0 : op_name.find_last_of('.') + 1));
   return DelayedFunction(std::move(op), prefix);
 }
@@ -154,6 +153,9 @@ const DelayedFunction& BinaryOp(int which) {
       }), "truediv")};
   return ops[which];
 }
+// Registered at load time, so a worker process knows them before any
+// client in it builds a delayed expression.
+[[maybe_unused]] const bool kArithmeticRegistered = (BinaryOp(0), true);
 }  // namespace
 
 Delayed operator+(const Delayed& a, const Delayed& b) { return BinaryOp(0)(a, b); }

@@ -25,6 +25,9 @@ void Describe(std::exception_ptr e, std::string* type, std::string* message) {
   } catch (const TaskError& t) {  // a nested task error keeps the innermost description
     *type = t.type_name();
     *message = t.message();
+  } catch (const RemoteError& r) {  // raised elsewhere: the type is known by name
+    *type = r.type_name();
+    *message = r.what();
   } catch (const std::exception& x) {
     *type = Demangle(typeid(x).name());
     *message = x.what();

@@ -78,6 +78,46 @@ Task Task::Call(OpPtr op, std::vector<Arg> args, Value params) {
   return t;
 }
 
+namespace {
+// Builds the value of one argument; `next_ref` walks the task's resolved
+// references in argument order (a scratch array: values are moved out).
+Value BuildArg(const Arg& a, Value*& next_ref, const Key& key);
+
+Value CallTask(const Task& t, Value*& next_ref, const Key& key) {
+  if (!t.op()) return BuildArg(t.args()[0], next_ref, key);  // literal or alias
+  std::vector<Value> args;
+  args.reserve(t.args().size());
+  for (const Arg& a : t.args()) args.push_back(BuildArg(a, next_ref, key));
+  return (*t.op())(args, OpContext{key, t.params()});
+}
+
+Value BuildArg(const Arg& a, Value*& next_ref, const Key& key) {
+  if (a.is_literal()) return a.literal();
+  if (a.is_ref()) return std::move(*next_ref++);
+  if (a.is_task()) {
+    // A task fused or inlined here: its errors name the key it came from.
+    const Key& origin = a.origin().name().empty() ? key : a.origin();
+    try {
+      return CallTask(a.task(), next_ref, origin);
+    } catch (const TaskError&) {
+      throw;
+    } catch (...) {
+      throw TaskError(origin.ToString(), std::current_exception());
+    }
+  }
+  ValueList items;
+  items.reserve(a.list().size());
+  for (const Arg& x : a.list()) items.push_back(BuildArg(x, next_ref, key));
+  return Value(std::move(items));
+}
+
+}  // namespace
+
+Value RunTask(const Task& task, std::span<Value> refs, const Key& key) {
+  Value* next_ref = refs.data();
+  return CallTask(task, next_ref, key);
+}
+
 std::vector<Key> Task::Dependencies() const {
   std::vector<Key> out;
   ForEachDependency([&](const Key& k) {

@@ -22,38 +22,6 @@ std::string TempDirectory(const ComputeOptions& o) {
   return "/tmp";
 }
 
-// Builds the value of one argument; `next_ref` walks the task's resolved
-// references in argument order (a scratch array: values are moved out).
-Value BuildArg(const Arg& a, Value*& next_ref, const Key& key);
-
-Value CallTask(const Task& t, Value*& next_ref, const Key& key) {
-  if (!t.op()) return BuildArg(t.args()[0], next_ref, key);  // literal or alias
-  std::vector<Value> args;
-  args.reserve(t.args().size());
-  for (const Arg& a : t.args()) args.push_back(BuildArg(a, next_ref, key));
-  return (*t.op())(args, OpContext{key, t.params()});
-}
-
-Value BuildArg(const Arg& a, Value*& next_ref, const Key& key) {
-  if (a.is_literal()) return a.literal();
-  if (a.is_ref()) return std::move(*next_ref++);
-  if (a.is_task()) {
-    // A task fused or inlined here: its errors name the key it came from.
-    const Key& origin = a.origin().name().empty() ? key : a.origin();
-    try {
-      return CallTask(a.task(), next_ref, origin);
-    } catch (const TaskError&) {
-      throw;
-    } catch (...) {
-      throw TaskError(origin.ToString(), std::current_exception());
-    }
-  }
-  ValueList items;
-  items.reserve(a.list().size());
-  for (const Arg& x : a.list()) items.push_back(BuildArg(x, next_ref, key));
-  return Value(std::move(items));
-}
-
 }  // namespace
 
 GraphRun::GraphRun(std::shared_ptr<const Graph> graph, std::vector<Key> outputs, ThreadPool* pool,
@@ -223,9 +191,8 @@ Value GraphRun::Evaluate(uint32_t id) {
     inputs.reserve(refs.size());
     for (uint32_t r : refs) inputs.push_back(store_->Get(r));  // SpillError passes through
   }
-  Value* next_ref = inputs.data();
   try {
-    return CallTask(task, next_ref, key);
+    return RunTask(task, inputs, key);
   } catch (const TaskError&) {
     throw;  // raised by a nested task, already naming its own key
   } catch (...) {

@@ -12,10 +12,20 @@
 //   for (skein::Future f : skein::as_completed(fs)) std::cout << f.result();
 //   std::vector<skein::Value> all = client.gather(fs);
 //   client.submit(skein::SubmitOptions{.retries = 3}, flaky_fn, 1);
+//
+// The same program runs on a cluster by connecting elsewhere; there only
+// registered operations (SKEIN_REGISTER, names) can be submitted, and a
+// shared library of them is shipped with upload_file:
+//
+//   skein::LocalCluster cluster({.n_workers = 2});
+//   skein::Client client(cluster);                 // or Client("tcp://host:8786")
+//   client.upload_file("libmyops.so");
+//   skein::Future f = client.submit("myapp.inc", 1);
 #pragma once
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,6 +37,12 @@
 #include "skein/local/scheduler.h"
 
 namespace skein {
+
+class LocalCluster;
+namespace distributed {
+class Session;
+struct WorkerInfo;
+}  // namespace distributed
 
 namespace internal {
 class FutureState;
@@ -66,6 +82,9 @@ struct SubmitOptions {
   int retries = 0;
   /// Key of the result; default: "<function name>-<token>".
   std::string key;
+  /// Abstract resources the task needs on a cluster, e.g. {{"GPU", 1}}: it
+  /// runs only on a worker that has them free.
+  std::map<std::string, double> resources;
 };
 
 namespace internal {
@@ -95,15 +114,12 @@ void AddSubmitArg(SubmitArgs* s, T&& v) {
   s->args.push_back(Arg(Value::From(std::forward<T>(v))));
 }
 
+// A name becomes the registered op, or an unresolved placeholder (a cluster
+// may know it from an uploaded library; the local path refuses it).
 template <class F>
 OpPtr ToOp(F&& fn) {
   if constexpr (std::is_convertible_v<F, std::string_view>) {
-    OpPtr op = OpRegistry::Global().Find(std::string_view(fn));
-    if (!op) {
-      throw OpError("submit(\"" + std::string(std::string_view(fn)) +
-                    "\"): no operation of that name is registered (register it with SKEIN_REGISTER)");
-    }
-    return op;
+    return OpRegistry::Global().Lookup(std::string_view(fn));
   } else {
     return LocalOp(std::forward<F>(fn), "lambda");
   }
@@ -118,9 +134,12 @@ class Client {
   Client();
   /// Local, on the given scheduler (which must outlive the client).
   explicit Client(LocalScheduler& scheduler);
-  /// "" or "local" for in-process. Network addresses ("tcp://host:port") need
-  /// the distributed scheduler, which is not built yet: Error saying so.
-  explicit Client(const std::string& address);
+  /// "" or "local" for in-process; "tcp://host:port" connects to a
+  /// distributed scheduler (CommError if it is unreachable or refuses).
+  explicit Client(const std::string& address, const std::string& token = "");
+  /// Connects to a LocalCluster's scheduler.
+  explicit Client(const LocalCluster& cluster);
+  ~Client();
 
   template <class F, class... Args>
     requires(!std::is_same_v<std::decay_t<F>, SubmitOptions>)
@@ -156,11 +175,31 @@ class Client {
   std::vector<Future> compute(const std::vector<Delayed>& ds, const ComputeOptions& options = {});
   void cancel(const std::vector<Future>& futures);
 
-  LocalScheduler& scheduler() const { return *scheduler_; }
+  /// Places `value` on a worker (or keeps it, locally) and returns a future
+  /// on it, to pass to tasks (dask's scatter).
+  Future scatter(Value value, std::string key = "");
+  /// Sends a shared library to every worker, including ones that join later;
+  /// each loads it, so its SKEIN_REGISTER operations run there (dask's
+  /// upload_file). Locally, loads it into this process.
+  void upload_file(const std::string& path);
+  /// The workers of the cluster (empty locally).
+  std::vector<distributed::WorkerInfo> workers() const;
+
+  /// True when connected to a distributed scheduler.
+  bool is_distributed() const { return session_ != nullptr; }
+  /// "local", or the scheduler's tcp:// address.
+  std::string address() const;
+  /// The local scheduler; Error on a distributed client.
+  LocalScheduler& scheduler() const;
 
  private:
   Future SubmitOp(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options);
+  Future SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options);
+  std::vector<Future> ComputeRemote(const std::vector<Delayed>& ds, const ComputeOptions& options);
+  /// A future on `key`, held on the cluster, completed by the session's events.
+  Future RemoteFuture(const Key& key);
   LocalScheduler* scheduler_;
+  std::shared_ptr<distributed::Session> session_;
 };
 
 enum class ReturnWhen { kAllCompleted, kFirstCompleted };

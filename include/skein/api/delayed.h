@@ -109,7 +109,7 @@ class DelayedFunction {
   std::string prefix_;
 };
 
-/// A registered operation, by name (works locally and, later, on clusters).
+/// An operation by name (registered here, or on a cluster through upload_file).
 DelayedFunction delayed(std::string_view op_name);
 inline DelayedFunction delayed(const char* op_name) { return delayed(std::string_view(op_name)); }
 /// A plain callable: local mode only. `name` prefixes the keys ("lambda").

@@ -42,6 +42,24 @@ class ConfigError : public Error { using Error::Error; };
 /// A file system operation failed; the message names the path.
 class IOError : public Error { using Error::Error; };
 
+/// An exception raised in another process (a worker), as it arrived: the
+/// original C++ type is known only by name.
+class RemoteError : public Error {
+ public:
+  RemoteError(std::string type_name, const std::string& message)
+      : Error(message), type_name_(std::move(type_name)) {}
+  const std::string& type_name() const noexcept { return type_name_; }
+
+ private:
+  std::string type_name_;
+};
+
+/// A worker died (was killed, crashed or vanished) while running a task too
+/// many times; the task is marked bad (Dask's KilledWorker).
+class KilledWorker : public Error { using Error::Error; };
+/// A connection to a scheduler or worker failed, or a peer broke the protocol.
+class CommError : public Error { using Error::Error; };
+
 /// A task raised an exception. Carries the task's key and the original
 /// exception (type and message preserved; `RethrowOriginal()` rethrows it).
 class TaskError : public Error {

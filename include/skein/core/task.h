@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -116,6 +117,12 @@ class Task {
   std::shared_ptr<const std::vector<Arg>> args_;
   Value params_;
 };
+
+/// Runs `task` given the values of its references in argument order (as
+/// GraphIndex::RefsOf lists them; they are moved from). An error in a nested
+/// task is a TaskError naming the key it had before fusion; an error of the
+/// task itself propagates as thrown (callers wrap it with their key).
+Value RunTask(const Task& task, std::span<Value> refs, const Key& key);
 
 struct Arg::NestedTask {
   Task task;

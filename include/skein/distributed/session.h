@@ -1,0 +1,91 @@
+// skein/distributed/session.h — a client's connection to a scheduler.
+//
+// skein::Client uses this when given a tcp:// address; most programs never
+// touch it directly. It sends tasks (operation names plus arguments; see
+// skein/core/wire.h), keeps the scheduler informed of which keys the client
+// still holds, delivers each key's outcome to listeners, and fetches values
+// straight from the workers that hold them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "skein/core/key.h"
+#include "skein/core/task.h"
+#include "skein/core/value.h"
+
+namespace skein::distributed {
+
+struct SessionOptions {
+  std::string token;
+  /// How long Connect waits for the scheduler to answer.
+  double connect_timeout_seconds = 10;
+};
+
+/// What happened to a key the client holds.
+struct KeyEvent {
+  enum Kind { kFinished, kErred, kCancelled, kLost, kDisconnected };
+  Kind kind = kFinished;
+  std::string type;     ///< kErred: C++ type of the exception
+  std::string message;  ///< kErred / kDisconnected: what went wrong
+  std::string failed_key;  ///< kErred: the task that raised, if another one
+};
+
+struct TaskSubmission {
+  Key key;
+  Task task;
+  int64_t priority = 0;  ///< smaller runs first (within one submission)
+  int retries = 0;
+  std::map<std::string, double> resources;
+};
+
+struct WorkerInfo {
+  std::string address;
+  std::string name;
+  int nthreads = 0;
+  int64_t memory_limit = 0;
+  int64_t memory = 0;
+  int processing = 0;
+  std::map<std::string, double> resources;
+};
+
+/// Safe for concurrent use.
+class Session {
+ public:
+  using Listener = std::function<void(const KeyEvent&)>;
+
+  /// Connects and waits for the scheduler to accept this client: CommError
+  /// naming the address if it is unreachable or refuses (wrong token,
+  /// another protocol version).
+  static std::shared_ptr<Session> Connect(const std::string& address, const SessionOptions& options = {});
+  virtual ~Session() = default;
+
+  virtual const std::string& address() const = 0;
+  /// Sends tasks; every key in `wanted` is then held by this client until
+  /// Release (held keys are counted: Want twice, Release twice). Tasks
+  /// whose operation is a plain lambda are an OpError before anything is sent.
+  virtual void Submit(const std::vector<TaskSubmission>& tasks, const std::vector<Key>& wanted) = 0;
+  /// Calls `fn` with every event of `key` (at once with the last one, if any).
+  virtual void Listen(const Key& key, Listener fn) = 0;
+  virtual void Release(const Key& key) = 0;
+  virtual void Cancel(const Key& key) = 0;
+  /// The value of a finished key, from a worker holding it. TimeoutError if
+  /// no holder answers within `timeout` (default 60 s).
+  virtual Value Fetch(const Key& key, std::optional<std::chrono::duration<double>> timeout = std::nullopt) = 0;
+  /// Stores `value` on a worker under `key` (held by this client).
+  virtual void Scatter(const Key& key, const Value& value) = 0;
+  /// Sends a shared library to every worker, now and joining later; each
+  /// loads it, so its SKEIN_REGISTER operations become available there.
+  virtual void UploadFile(const std::string& path) = 0;
+  virtual std::vector<WorkerInfo> Workers() = 0;
+  /// False once the connection to the scheduler is lost.
+  virtual bool connected() const = 0;
+};
+
+}  // namespace skein::distributed

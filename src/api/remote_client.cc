@@ -1,0 +1,140 @@
+// The parts of Client that connect somewhere: a tcp:// scheduler (through a
+// distributed::Session) or a LocalCluster; plus scatter, upload_file and
+// workers, which mean something both locally and on a cluster.
+#include <dlfcn.h>
+
+#include "api/future_state_internal.h"
+#include "skein/api/client.h"
+#include "skein/core/optimize.h"
+#include "skein/core/order.h"
+#include "skein/deploy/local_cluster.h"
+#include "skein/distributed/session.h"
+
+namespace skein {
+
+Graph MergedGraph(const std::vector<Delayed>& ds);  // delayed.cc
+
+using internal::FutureState;
+
+Client::Client(const std::string& address, const std::string& token) : Client() {
+  if (address.empty() || address == "local" || address == "local://") return;
+  distributed::SessionOptions o;
+  o.token = token;
+  session_ = distributed::Session::Connect(address, o);
+}
+
+Client::Client(const LocalCluster& cluster) : Client(cluster.scheduler_address(), cluster.token()) {}
+
+std::string Client::address() const { return session_ ? session_->address() : "local"; }
+
+Future Client::RemoteFuture(const Key& key) {
+  auto state = std::make_shared<FutureState>(key, nullptr);
+  // Weak: the Client owns the connection (a future outliving its client
+  // cannot fetch), so the session is never destroyed on its own reader
+  // thread while it delivers an outcome.
+  std::weak_ptr<distributed::Session> session = session_;
+  state->fetch = [session, key] {
+    std::shared_ptr<distributed::Session> s = session.lock();
+    if (!s) throw CommError("future " + key.ToString() + ": its Client was closed, so its value cannot be fetched");
+    return s->Fetch(key);
+  };
+  state->on_cancel = [session, key] {
+    if (auto s = session.lock()) s->Cancel(key);
+  };
+  state->on_release = [session, key] {
+    if (auto s = session.lock()) s->Release(key);
+  };
+  std::weak_ptr<FutureState> weak = state;
+  session_->Listen(key, [weak, key](const distributed::KeyEvent& e) {
+    std::shared_ptr<FutureState> s = weak.lock();
+    if (!s) return;
+    switch (e.kind) {
+      case distributed::KeyEvent::kFinished:
+        s->Complete(FutureState::kFinished, Value(), nullptr);
+        break;
+      case distributed::KeyEvent::kErred: {
+        std::string where = e.failed_key.empty() ? key.ToString() : e.failed_key;
+        auto original = std::make_exception_ptr(RemoteError(e.type, e.message));
+        s->Complete(FutureState::kError, Value(), std::make_exception_ptr(TaskError(where, original)));
+        break;
+      }
+      case distributed::KeyEvent::kCancelled:
+        s->Complete(FutureState::kCancelled, Value(),
+                    std::make_exception_ptr(CancelledError("future " + key.ToString() + " was cancelled")));
+        break;
+      case distributed::KeyEvent::kDisconnected:
+        s->Complete(FutureState::kError, Value(), std::make_exception_ptr(CommError(e.message)));
+        break;
+      case distributed::KeyEvent::kLost:
+        break;  // being recomputed: the scheduler says when it is back
+    }
+  });
+  return Future(state);
+}
+
+Future Client::SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options) {
+  std::string name = options.key.empty() ? internal::NewKeyName(op->name()) : options.key;
+  Key key(name);
+  distributed::TaskSubmission t;
+  t.key = key;
+  t.task = Task::Call(op, std::move(args.args));
+  t.retries = options.retries;
+  t.resources = options.resources;
+  session_->Submit({t}, {key});
+  return RemoteFuture(key);
+}
+
+std::vector<Future> Client::ComputeRemote(const std::vector<Delayed>& ds, const ComputeOptions& options) {
+  std::vector<Key> keys;
+  for (const Delayed& d : ds) keys.push_back(d.key());
+  Graph g = MergedGraph(ds);
+  // The client optimizes, as dask's does: fewer, larger tasks cross the wire.
+  OptimizeOptions opt = options.optimize ? *options.optimize : OptimizeOptions::FromConfig();
+  Graph optimized = Optimize(g, keys, opt);
+  GraphIndex ix = GraphIndex::Build(optimized);
+  std::vector<uint32_t> outs;
+  for (const Key& k : keys) outs.push_back(optimized.IndexOf(k));
+  std::vector<uint32_t> sequence = Order(optimized, ix, outs);
+  std::vector<distributed::TaskSubmission> tasks;
+  tasks.reserve(sequence.size());
+  for (size_t rank = 0; rank < sequence.size(); ++rank) {
+    uint32_t i = sequence[rank];
+    distributed::TaskSubmission t;
+    t.key = optimized.key(i);
+    t.task = optimized.task(i);
+    t.priority = static_cast<int64_t>(rank);
+    tasks.push_back(std::move(t));
+  }
+  session_->Submit(tasks, keys);
+  std::vector<Future> out;
+  for (const Key& k : keys) out.push_back(RemoteFuture(k));
+  return out;
+}
+
+Future Client::scatter(Value value, std::string key) {
+  if (key.empty()) key = internal::NewKeyName("scatter");
+  if (!session_) {
+    auto state = std::make_shared<FutureState>(Key(key), &scheduler_->pool());
+    state->Complete(FutureState::kFinished, std::move(value), nullptr);
+    return Future(state);
+  }
+  session_->Scatter(Key(key), value);
+  return RemoteFuture(Key(key));
+}
+
+void Client::upload_file(const std::string& path) {
+  if (session_) {
+    session_->UploadFile(path);
+    return;
+  }
+  if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+    throw IOError("upload_file: could not load " + path + ": " + dlerror());
+  }
+}
+
+std::vector<distributed::WorkerInfo> Client::workers() const {
+  if (!session_) return {};
+  return session_->Workers();
+}
+
+}  // namespace skein

@@ -1,0 +1,179 @@
+// `skein`: the command-line entry point for cluster processes.
+//
+//   skein scheduler [--host H] [--port P] [--http-port P]
+//   skein worker tcp://HOST:PORT [--nthreads N] [--memory-limit 4GiB]
+//                [--local-directory DIR] [--name NAME] [--resources GPU=1]
+//
+// Each prints one line with its address when ready, and shuts down cleanly
+// on SIGTERM or SIGINT. The shared token comes from --token or $SKEIN_TOKEN
+// (the environment keeps it out of `ps`). The program exports its symbols,
+// so libraries uploaded by clients link against this very copy of skein
+// (their SKEIN_REGISTER ops land in the registry the worker runs from).
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include "skein/core/error.h"
+#include "skein/distributed/scheduler.h"
+#include "skein/distributed/worker.h"
+
+namespace {
+
+// Blocks SIGTERM/SIGINT in every thread (call before starting any), so one
+// thread can wait for them with sigwait.
+sigset_t BlockStopSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+// Calls `stop` on SIGTERM/SIGINT, or when the parent process `parent` (if
+// nonzero) is gone.
+void StopOnSignal(sigset_t set, pid_t parent, std::function<void()> stop) {
+  std::thread([set, stop] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    stop();
+  }).detach();
+  if (parent > 0) {
+    std::thread([parent, stop] {
+      while (getppid() == parent) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      stop();
+    }).detach();
+  }
+}
+
+// "4GiB", "512MB", "1e9", "0" -> bytes.
+int64_t ParseBytes(const std::string& s) {
+  size_t pos = 0;
+  double v = std::stod(s, &pos);
+  std::string unit = s.substr(pos);
+  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  double mult = 1;
+  if (unit.empty() || unit == "b") {
+  } else if (unit == "kb") {
+    mult = 1e3;
+  } else if (unit == "mb") {
+    mult = 1e6;
+  } else if (unit == "gb") {
+    mult = 1e9;
+  } else if (unit == "tb") {
+    mult = 1e12;
+  } else if (unit == "kib") {
+    mult = 1024.0;
+  } else if (unit == "mib") {
+    mult = 1024.0 * 1024;
+  } else if (unit == "gib") {
+    mult = 1024.0 * 1024 * 1024;
+  } else if (unit == "tib") {
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  } else {
+    throw std::invalid_argument("unknown unit '" + unit + "' in memory size '" + s + "'");
+  }
+  if (v < 0) throw std::invalid_argument("memory size '" + s + "' is negative");
+  return static_cast<int64_t>(v * mult);
+}
+
+// "GPU=1,FOO=2.5" -> {{"GPU",1},{"FOO",2.5}}.
+std::map<std::string, double> ParseResources(const std::string& s) {
+  std::map<std::string, double> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t comma = s.find(',', start);
+    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) throw std::invalid_argument("resource '" + item + "' is not NAME=AMOUNT");
+    size_t pos = 0;
+    double amount = std::stod(item.substr(eq + 1), &pos);
+    if (pos != item.size() - eq - 1 || !(amount > 0)) {
+      throw std::invalid_argument("resource '" + item + "' needs a positive amount");
+    }
+    out[item.substr(0, eq)] = amount;
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string TokenFrom(const std::string& flag) {
+  if (!flag.empty()) return flag;
+  const char* e = std::getenv("SKEIN_TOKEN");
+  return e ? e : "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sigset_t stop_signals = BlockStopSignals();
+  CLI::App app{"skein: a parallel computing engine. Cluster processes."};
+  app.require_subcommand(1);
+
+  skein::distributed::SchedulerOptions so;
+  std::string sched_token;
+  pid_t parent = 0;
+  CLI::App* sched = app.add_subcommand("scheduler", "Run a distributed scheduler");
+  sched->add_option("--host", so.host, "Interface to listen on")->capture_default_str();
+  sched->add_option("--port", so.port, "Port (0: any free)")->capture_default_str();
+  sched->add_option("--http-port", so.http_port, "Status/metrics HTTP port (0: any free, -1: none)")
+      ->capture_default_str();
+  sched->add_option("--token", sched_token, "Shared secret (default: $SKEIN_TOKEN)");
+  sched->add_option("--worker-timeout", so.worker_timeout_seconds, "Seconds before a silent worker is removed")
+      ->capture_default_str();
+  sched->add_option("--allowed-failures", so.allowed_failures, "Worker deaths a task may cause before it fails")
+      ->capture_default_str();
+  sched->add_option("--parent-pid", parent, "Exit when this process is gone");
+
+  skein::distributed::WorkerOptions wo;
+  std::string worker_token, memory = "0", resources;
+  CLI::App* work = app.add_subcommand("worker", "Run a worker connected to a scheduler");
+  work->add_option("scheduler", wo.scheduler, "Scheduler address, tcp://host:port")->required();
+  work->add_option("--host", wo.host, "Interface to serve data on")->capture_default_str();
+  work->add_option("--port", wo.port, "Port (0: any free)")->capture_default_str();
+  work->add_option("--nthreads", wo.nthreads, "Threads running tasks (0: one per core)")->capture_default_str();
+  work->add_option("--memory-limit", memory, "Memory limit, e.g. 4GiB (0: none)")->capture_default_str();
+  work->add_option("--local-directory", wo.local_directory, "Directory for uploaded libraries and spill");
+  work->add_option("--name", wo.name, "Name shown on the status page");
+  work->add_option("--resources", resources, "Abstract resources, e.g. GPU=1,MEM=2");
+  work->add_option("--token", worker_token, "Shared secret (default: $SKEIN_TOKEN)");
+  work->add_option("--death-timeout", wo.death_timeout_seconds, "Seconds to retry a lost scheduler")
+      ->capture_default_str();
+  work->add_option("--parent-pid", parent, "Exit when this process is gone");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (sched->parsed()) {
+      so.token = TokenFrom(sched_token);
+      auto s = skein::distributed::Scheduler::Start(so);
+      std::cout << "skein scheduler at " << s->address();
+      if (!s->http_address().empty()) std::cout << " status " << s->http_address();
+      std::cout << std::endl;
+      skein::distributed::Scheduler* raw = s.get();
+      StopOnSignal(stop_signals, parent, [raw] { raw->Stop(); });
+      s->Wait();
+      return 0;
+    }
+    wo.token = TokenFrom(worker_token);
+    wo.memory_limit = ParseBytes(memory);
+    if (!resources.empty()) wo.resources = ParseResources(resources);
+    auto w = skein::distributed::Worker::Start(wo);
+    std::cout << "skein worker at " << w->address() << std::endl;
+    skein::distributed::Worker* raw = w.get();
+    StopOnSignal(stop_signals, parent, [raw] { raw->Stop(); });
+    w->Wait();
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "skein: " << e.what() << std::endl;
+    return 1;
+  }
+}

@@ -1,0 +1,140 @@
+// Shared wire helpers (see protocol_internal.h).
+#include "distributed/protocol_internal.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace skein::distributed::internal {
+
+std::string GrpcTarget(const std::string& address) {
+  std::string a = address;
+  if (a.rfind("tcp://", 0) == 0) a = a.substr(6);
+  size_t colon = a.rfind(':');
+  if (a.empty() || colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
+      a.find_first_not_of("0123456789", colon + 1) != std::string::npos || a.find("://") != std::string::npos) {
+    throw CommError("address '" + address + "' is not of the form tcp://host:port");
+  }
+  return a;
+}
+
+std::string TcpAddress(const std::string& host, int port) {
+  return "tcp://" + host + ":" + std::to_string(port);
+}
+
+namespace {
+void SetCommonArgs(grpc::ChannelArguments* args) {
+  args->SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args->SetMaxSendMessageSize(kMaxMessageBytes);
+  // Keepalive pings notice a peer that vanished without closing (a cut
+  // network) even when no message is due.
+  args->SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  args->SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  args->SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args->SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+}
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+  grpc::ChannelArguments args;
+  SetCommonArgs(&args);
+  // Each peer gets its own connection (gRPC would otherwise share one TCP
+  // connection between channels to the same target).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  return grpc::CreateCustomChannel(GrpcTarget(address), grpc::InsecureChannelCredentials(), args);
+}
+
+void ConfigureServer(grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(kMaxMessageBytes);
+  builder->SetMaxSendMessageSize(kMaxMessageBytes);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2000);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+}
+
+bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
+                const Value& value) {
+  Serialized s = Serialize(value);
+  wire::DataChunk first;
+  first.set_key(key_bytes);
+  first.set_type(s.type);
+  first.set_header(s.header);
+  for (const Buffer& f : s.frames) first.add_frame_sizes(f.size());
+  if (!out->Write(first)) return false;
+  wire::DataChunk chunk;
+  for (const Buffer& f : s.frames) {
+    for (size_t off = 0; off < f.size(); off += kChunkBytes) {
+      size_t n = std::min(kChunkBytes, f.size() - off);
+      chunk.set_data(reinterpret_cast<const char*>(f.data()) + off, n);
+      if (!out->Write(chunk)) return false;
+    }
+  }
+  return true;
+}
+
+bool ValueAssembler::Add(const wire::DataChunk& chunk) {
+  if (!chunk.error().empty()) throw CommError(chunk.error());
+  if (!started_) {
+    if (chunk.key().empty()) throw CommError("a value's first chunk has no key");
+    if (!chunk.data().empty()) throw CommError("a value's first chunk carries data");
+    started_ = true;
+    key_ = chunk.key();
+    s_ = Serialized{};
+    s_.type = chunk.type();
+    s_.header = chunk.header();
+    sizes_.assign(chunk.frame_sizes().begin(), chunk.frame_sizes().end());
+    writable_.assign(sizes_.size(), nullptr);
+    for (uint64_t n : sizes_) {
+      if (n > (uint64_t{1} << 40)) throw CommError("a value's frame claims " + std::to_string(n) + " bytes");
+    }
+    frame_ = 0;
+    offset_ = 0;
+  } else {
+    if (!chunk.key().empty()) throw CommError("value ended early: a new value began before its frames were complete");
+    const std::string& d = chunk.data();
+    for (size_t pos = 0; pos < d.size();) {
+      if (frame_ >= sizes_.size()) throw CommError("a value sent more bytes than its frames announced");
+      // Frames are allocated as their bytes arrive, so a lying size costs
+      // nothing until the bytes really come.
+      if (s_.frames.size() == frame_) s_.frames.push_back(Buffer::Allocate(sizes_[frame_], &writable_[frame_]));
+      size_t n = std::min<uint64_t>(d.size() - pos, sizes_[frame_] - offset_);
+      std::memcpy(writable_[frame_] + offset_, d.data() + pos, n);
+      offset_ += n;
+      pos += n;
+      if (offset_ == sizes_[frame_]) {
+        ++frame_;
+        offset_ = 0;
+      }
+    }
+  }
+  // Empty frames need no bytes.
+  while (frame_ < sizes_.size() && sizes_[frame_] == 0) {
+    s_.frames.push_back(Buffer());
+    ++frame_;
+  }
+  complete_ = frame_ >= sizes_.size();
+  return complete_;
+}
+
+Value ValueAssembler::Take() {
+  if (!complete_) throw CommError("value " + key_ + " is incomplete");
+  started_ = false;
+  complete_ = false;
+  return Deserialize(s_);
+}
+
+int64_t ProcessRss() {
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long pages_total = 0, pages_rss = 0;
+  int n = std::fscanf(f, "%ld %ld", &pages_total, &pages_rss);
+  std::fclose(f);
+  return n == 2 ? static_cast<int64_t>(pages_rss) * sysconf(_SC_PAGESIZE) : 0;
+}
+
+}  // namespace skein::distributed::internal

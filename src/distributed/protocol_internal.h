@@ -1,0 +1,68 @@
+// Private: what every distributed process shares about the wire — the
+// protocol version, addresses, channel and server settings, and how a value
+// is cut into chunks and put back together.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "distributed/skein.grpc.pb.h"
+#include "distributed/skein.pb.h"
+#include "skein/core/serialize.h"
+#include "skein/core/value.h"
+
+namespace skein::distributed::internal {
+
+/// Bumped on any incompatible change; peers with another version are refused.
+constexpr uint32_t kProtocolVersion = 1;
+/// Bytes of frame data per DataChunk.
+constexpr size_t kChunkBytes = size_t{1} << 20;
+/// Largest control message accepted (task specs carry literals).
+constexpr int kMaxMessageBytes = 256 << 20;
+
+/// "tcp://host:port" or "host:port" -> "host:port"; Error naming the address
+/// if it is not of that form.
+std::string GrpcTarget(const std::string& address);
+/// "tcp://" + host:port.
+std::string TcpAddress(const std::string& host, int port);
+
+/// A channel to `address` with our message limits and keepalive settings.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+/// Applies our message limits and keepalive settings to a server builder.
+void ConfigureServer(grpc::ServerBuilder* builder);
+
+/// Writes `value` under `key` as DataChunks (first chunk: type, header,
+/// frame sizes; then frame bytes in kChunkBytes pieces). False if the peer
+/// went away.
+bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
+                const Value& value);
+
+/// Puts a value back together from its chunks. Every size is checked
+/// against what the first chunk announced; a lie is a CommError.
+class ValueAssembler {
+ public:
+  /// Feeds one chunk; true when a value is complete (then key() and Take()).
+  bool Add(const wire::DataChunk& chunk);
+  bool in_progress() const { return started_; }
+  const std::string& key() const { return key_; }
+  Value Take();
+
+ private:
+  bool started_ = false;
+  std::string key_;
+  Serialized s_;
+  std::vector<std::byte*> writable_;
+  std::vector<uint64_t> sizes_;
+  size_t frame_ = 0;
+  uint64_t offset_ = 0;
+  bool complete_ = false;
+};
+
+/// Resident set size of this process in bytes (0 if unknown).
+int64_t ProcessRss();
+
+}  // namespace skein::distributed::internal

@@ -1,0 +1,682 @@
+// The distributed scheduler's state machine (see scheduler_state_internal.h).
+#include "distributed/scheduler_state_internal.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "skein/core/wire.h"
+
+namespace skein::distributed::internal {
+namespace {
+
+std::string KeyText(const std::string& key_bytes) {
+  try {
+    return DecodeKey(key_bytes, "key").ToString();
+  } catch (const Error&) {
+    return "<malformed key>";
+  }
+}
+
+// Seconds a byte takes to move between workers (~100 MB/s, Dask's default
+// bandwidth guess) and the guess for how long a task of unknown length runs.
+constexpr double kSecondsPerByte = 1e-8;
+constexpr double kTaskSecondsGuess = 5e-4;
+
+}  // namespace
+
+const char* TaskStatusName(SchedulerState::TaskStatus s) {
+  switch (s) {
+    case SchedulerState::TaskStatus::kReleased: return "released";
+    case SchedulerState::TaskStatus::kWaiting: return "waiting";
+    case SchedulerState::TaskStatus::kQueued: return "queued";
+    case SchedulerState::TaskStatus::kProcessing: return "processing";
+    case SchedulerState::TaskStatus::kMemory: return "memory";
+    case SchedulerState::TaskStatus::kErred: return "erred";
+  }
+  return "unknown";
+}
+
+SchedulerState::Task* SchedulerState::Find(const std::string& key_bytes) {
+  auto it = tasks_.find(key_bytes);
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+const SchedulerState::Task* SchedulerState::FindTask(const std::string& key_bytes) const {
+  auto it = tasks_.find(key_bytes);
+  return it == tasks_.end() ? nullptr : it->second.get();
+}
+
+SchedulerState::Worker* SchedulerState::FindWorker(WorkerId id) {
+  auto it = workers_.find(id);
+  return it == workers_.end() ? nullptr : it->second.get();
+}
+
+// ---- workers ----------------------------------------------------------------
+
+WorkerId SchedulerState::AddWorker(WorkerSpec spec, double now) {
+  auto w = std::make_unique<Worker>();
+  w->id = next_worker_++;
+  w->spec = std::move(spec);
+  w->last_seen = now;
+  Worker* raw = w.get();
+  by_address_[raw->spec.address] = raw;
+  workers_[raw->id] = std::move(w);
+  wire::SchedulerToWorker& msg = out_->workers[raw->id];
+  msg.set_worker_id(raw->id);
+  for (const wire::Library& lib : libraries_) *msg.add_libraries() = lib;
+  FillWorkers();
+  return raw->id;
+}
+
+void SchedulerState::RemoveWorker(WorkerId id, const std::string& why) {
+  auto it = workers_.find(id);
+  if (it == workers_.end()) return;
+  std::unique_ptr<Worker> w = std::move(it->second);
+  workers_.erase(it);
+  if (auto a = by_address_.find(w->spec.address); a != by_address_.end() && a->second == w.get()) {
+    by_address_.erase(a);
+  }
+  out_->workers.erase(id);
+  // Tasks it was running: retry elsewhere, or mark bad after repeated deaths.
+  std::vector<Task*> running(w->processing.begin(), w->processing.end());
+  std::sort(running.begin(), running.end(), [](Task* a, Task* b) { return a->priority < b->priority; });
+  w->processing.clear();
+  for (Task* t : running) {
+    t->processing_on = nullptr;
+    t->status = TaskStatus::kWaiting;
+    if (++t->suspicious > allowed_failures_) {
+      Erred(t, "skein::KilledWorker",
+            "attempted to run task " + t->key.ToString() + " on " + std::to_string(t->suspicious) +
+                " different workers, but all those workers died while running it (last: " +
+                w->spec.address + ", " + why + ")",
+            "");
+    }
+  }
+  // Results it held: lost where nobody else has them.
+  std::vector<Task*> held(w->has_what.begin(), w->has_what.end());
+  w->has_what.clear();
+  std::vector<Task*> lost;
+  for (Task* t : held) {
+    t->who_has.erase(w.get());
+    if (t->who_has.empty() && t->status == TaskStatus::kMemory) lost.push_back(t);
+  }
+  std::sort(lost.begin(), lost.end(), [](Task* a, Task* b) { return a->priority < b->priority; });
+  for (Task* t : lost) {
+    t->status = TaskStatus::kReleased;
+    // Dependents waiting on it (none in memory needs it any more) count it again.
+    for (Task* d : t->dependents) {
+      if (d->status == TaskStatus::kWaiting || d->status == TaskStatus::kQueued) ++d->waiting_on;
+      if (d->status == TaskStatus::kQueued) {
+        DropFromQueue(d);
+        d->status = TaskStatus::kWaiting;
+      }
+    }
+    NotifyClients(t, wire::KeyUpdate::LOST);
+  }
+  for (Task* t : lost) {
+    if (t->status == TaskStatus::kReleased && !Releasable(t)) MakeNeeded(t);
+  }
+  for (Task* t : running) {
+    if (t->status == TaskStatus::kWaiting) {
+      t->waiting_on = 0;
+      for (Task* d : t->deps) {
+        if (d->status != TaskStatus::kMemory) {
+          ++t->waiting_on;
+          MakeNeeded(d);
+        }
+      }
+      if (t->waiting_on == 0) MakeReady(t);
+    }
+  }
+  for (Task* t : lost) MaybeForget(t);
+  FillWorkers();
+}
+
+void SchedulerState::Heartbeat(WorkerId id, const wire::Heartbeat& hb, double now) {
+  Worker* w = FindWorker(id);
+  if (!w) return;
+  w->memory = hb.memory();
+  w->rss = hb.rss();
+  w->spilled = hb.spilled();
+  w->last_seen = now;
+}
+
+void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
+  Worker* w = FindWorker(id);
+  Task* t = Find(done.key());
+  if (!w) return;
+  w->last_seen = std::max(w->last_seen, 0.0);
+  if (!t || t->processing_on != w) {
+    // Not given to this worker (or cancelled/released meanwhile): if the key
+    // is in memory elsewhere this is a harmless extra copy; otherwise it is
+    // a result nobody asked for. Either way the worker drops it.
+    if (t && t->status == TaskStatus::kMemory) {
+      t->who_has.insert(w);
+      w->has_what.insert(t);
+    } else {
+      out_->workers[id].add_free_keys(done.key());
+    }
+    return;
+  }
+  Unassign(t);
+  ++tasks_done_;
+  t->status = TaskStatus::kMemory;
+  t->nbytes = done.nbytes();
+  t->type = done.type();
+  t->who_has.insert(w);
+  w->has_what.insert(t);
+  w->nbytes += std::max<int64_t>(0, t->nbytes);
+  t->missing_tries = 0;
+  NotifyClients(t, wire::KeyUpdate::FINISHED);
+  for (Task* d : t->dependents) {
+    if ((d->status == TaskStatus::kWaiting) && --d->waiting_on == 0) MakeReady(d);
+  }
+  for (Task* dep : t->deps) MaybeRelease(dep);
+  MaybeRelease(t);
+  FillWorkers();
+}
+
+void SchedulerState::TaskFailed(WorkerId id, const wire::TaskFailed& failed) {
+  Worker* w = FindWorker(id);
+  Task* t = Find(failed.key());
+  if (!w || !t || t->processing_on != w) return;  // stale report: ignore
+  Unassign(t);
+  t->status = TaskStatus::kWaiting;
+  if (failed.missing_size() > 0) {
+    // Inputs could not be fetched: holders that are gone are dropped; the
+    // task waits for its inputs again (recomputed if nobody has them).
+    t->status = TaskStatus::kWaiting;
+    if (++t->missing_tries > allowed_failures_) {
+      Erred(t, "skein::CommError",
+            "could not fetch the inputs of task " + t->key.ToString() + " after " +
+                std::to_string(t->missing_tries) + " tries (last missing: " + KeyText(failed.missing(0)) + ")",
+            "");
+      FillWorkers();
+      return;
+    }
+    for (const std::string& m : failed.missing()) {
+      Task* d = Find(m);
+      if (!d) continue;
+      // A holder a worker could not reach: keep only those that are still
+      // connected; with none left, the input is lost.
+      for (auto it = d->who_has.begin(); it != d->who_has.end();) {
+        if (!workers_.count((*it)->id)) {
+          it = d->who_has.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (d->who_has.empty() && d->status == TaskStatus::kMemory) {
+        d->status = TaskStatus::kReleased;
+        NotifyClients(d, wire::KeyUpdate::LOST);
+      }
+    }
+    t->waiting_on = 0;
+    for (Task* d : t->deps) {
+      if (d->status != TaskStatus::kMemory) {
+        ++t->waiting_on;
+        MakeNeeded(d);
+      }
+    }
+    if (t->waiting_on == 0) MakeReady(t);
+    FillWorkers();
+    return;
+  }
+  if (t->retries > 0) {
+    --t->retries;
+    t->status = TaskStatus::kWaiting;
+    MakeReady(t);
+    FillWorkers();
+    return;
+  }
+  ++tasks_failed_;
+  Erred(t, failed.type(), failed.message(), "");
+  FillWorkers();
+}
+
+void SchedulerState::WorkerReleased(WorkerId id, const std::string& key_bytes) {
+  Worker* w = FindWorker(id);
+  Task* t = Find(key_bytes);
+  if (!w || !t) return;
+  if (t->who_has.erase(w)) {
+    w->has_what.erase(t);
+    w->nbytes -= std::max<int64_t>(0, t->nbytes);
+  }
+  if (t->who_has.empty() && t->status == TaskStatus::kMemory) {
+    t->status = TaskStatus::kReleased;
+    if (!Releasable(t)) {
+      NotifyClients(t, wire::KeyUpdate::LOST);
+      MakeNeeded(t);
+    } else {
+      MaybeForget(t);
+    }
+  }
+}
+
+// ---- placement ----------------------------------------------------------------
+
+bool SchedulerState::Fits(const Worker& w, const Task& t) const {
+  for (const auto& [name, need] : t.resources) {
+    auto total = w.spec.resources.find(name);
+    if (total == w.spec.resources.end()) return false;
+    auto used = w.used.find(name);
+    double in_use = used == w.used.end() ? 0 : used->second;
+    if (total->second - in_use < need - 1e-9) return false;
+  }
+  return true;
+}
+
+bool SchedulerState::Saturated(const Worker& w) const {
+  // Dask's worker-saturation: a little more than one task per thread keeps
+  // threads busy across the message round trip without flooding the worker
+  // (root tasks would otherwise all land at once and blow up memory).
+  size_t limit = static_cast<size_t>(std::ceil(w.spec.nthreads * 1.5)) + 1;
+  return w.processing.size() >= limit;
+}
+
+SchedulerState::Worker* SchedulerState::DecideWorker(Task* t, bool is_root) {
+  Worker* best = nullptr;
+  double best_cost = 0;
+  for (auto& [id, wp] : workers_) {
+    Worker* w = wp.get();
+    if (!Fits(*w, *t)) continue;
+    if (is_root && Saturated(*w)) continue;
+    double transfer = 0;
+    for (Task* d : t->deps) {
+      if (!d->who_has.count(w)) transfer += static_cast<double>(std::max<int64_t>(0, d->nbytes));
+    }
+    double occupancy = static_cast<double>(w->processing.size()) / std::max(1, w->spec.nthreads);
+    double cost = transfer * kSecondsPerByte + occupancy * kTaskSecondsGuess;
+    if (!best || cost < best_cost) {
+      best = w;
+      best_cost = cost;
+    }
+  }
+  return best;
+}
+
+void SchedulerState::Assign(Task* t, Worker* w) {
+  t->status = TaskStatus::kProcessing;
+  t->processing_on = w;
+  w->processing.insert(t);
+  for (const auto& [name, need] : t->resources) w->used[name] += need;
+  wire::ComputeTask* c = out_->workers[w->id].add_compute();
+  c->set_key(t->key_bytes);
+  c->set_spec(t->spec);
+  c->set_priority(t->priority.first * (int64_t{1} << 32) + t->priority.second);
+  for (const auto& [name, need] : t->resources) (*c->mutable_resources())[name] = need;
+  for (Task* d : t->deps) {
+    wire::DepLocation* loc = c->add_deps();
+    loc->set_key(d->key_bytes);
+    loc->set_nbytes(d->nbytes);
+    for (Worker* h : d->who_has) loc->add_workers(h->spec.address);
+  }
+}
+
+void SchedulerState::Unassign(Task* t) {
+  Worker* w = t->processing_on;
+  if (!w) return;
+  w->processing.erase(t);
+  for (const auto& [name, need] : t->resources) w->used[name] -= need;
+  t->processing_on = nullptr;
+}
+
+void SchedulerState::MakeReady(Task* t) {
+  bool is_root = t->deps.empty() || !t->resources.empty();
+  Worker* w = is_root && !queue_.empty() ? nullptr : DecideWorker(t, is_root);
+  if (w) {
+    Assign(t, w);
+  } else {
+    t->status = TaskStatus::kQueued;
+    queue_.insert({t->priority, t});
+  }
+}
+
+void SchedulerState::FillWorkers() {
+  // Queued tasks in priority order onto workers with room. A task that fits
+  // nowhere now (resources busy) stays queued without blocking the others.
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    Task* t = it->second;
+    Worker* w = DecideWorker(t, /*is_root=*/true);
+    if (!w) {
+      bool any_room = false;
+      for (auto& [id, wp] : workers_) any_room |= !Saturated(*wp);
+      if (!any_room) return;
+      ++it;
+      continue;
+    }
+    it = queue_.erase(it);
+    Assign(t, w);
+  }
+}
+
+void SchedulerState::DropFromQueue(Task* t) { queue_.erase({t->priority, t}); }
+
+void SchedulerState::MakeNeeded(Task* t) {
+  if (t->status != TaskStatus::kReleased) return;
+  t->status = TaskStatus::kWaiting;
+  t->waiting_on = 0;
+  for (Task* d : t->deps) {
+    if (d->status == TaskStatus::kErred) {
+      Erred(t, d->error_type, d->error_message, d->failed_key.empty() ? d->key_bytes : d->failed_key);
+      return;
+    }
+    if (d->status != TaskStatus::kMemory) {
+      ++t->waiting_on;
+      MakeNeeded(d);
+    }
+  }
+  if (t->waiting_on == 0) MakeReady(t);
+}
+
+// ---- errors and release ---------------------------------------------------------
+
+void SchedulerState::Erred(Task* root, const std::string& type, const std::string& message,
+                           const std::string& failed_key) {
+  std::vector<Task*> stack{root};
+  std::string origin = failed_key;
+  bool first = true;
+  while (!stack.empty()) {
+    Task* t = stack.back();
+    stack.pop_back();
+    if (t->status == TaskStatus::kErred || t->status == TaskStatus::kMemory) {
+      if (!first) continue;
+    }
+    if (t->status == TaskStatus::kQueued) DropFromQueue(t);
+    if (t->status == TaskStatus::kProcessing && t->processing_on) {
+      out_->workers[t->processing_on->id].add_cancel(t->key_bytes);
+      Unassign(t);
+    }
+    t->status = TaskStatus::kErred;
+    t->error_type = type;
+    t->error_message = message;
+    t->failed_key = first ? origin : (origin.empty() ? root->key_bytes : origin);
+    first = false;
+    NotifyClients(t, wire::KeyUpdate::ERRED);
+    for (Task* d : t->dependents) {
+      if (d->status != TaskStatus::kErred && d->status != TaskStatus::kMemory) stack.push_back(d);
+    }
+  }
+  for (Task* d : root->deps) MaybeRelease(d);
+}
+
+void SchedulerState::NotifyClients(Task* t, wire::KeyUpdate::State state) {
+  for (ClientId c : t->who_wants) {
+    wire::KeyUpdate* u = out_->clients[c].add_updates();
+    u->set_key(t->key_bytes);
+    u->set_state(state);
+    if (state == wire::KeyUpdate::FINISHED) {
+      u->set_nbytes(t->nbytes);
+      for (Worker* w : t->who_has) u->add_workers(w->spec.address);
+    } else if (state == wire::KeyUpdate::ERRED) {
+      u->set_type(t->error_type);
+      u->set_message(t->error_message);
+      u->set_failed_key(t->failed_key);
+    }
+  }
+}
+
+bool SchedulerState::Releasable(const Task* t) const {
+  if (!t->who_wants.empty()) return false;
+  for (const Task* d : t->dependents) {
+    if (d->status == TaskStatus::kWaiting || d->status == TaskStatus::kQueued ||
+        d->status == TaskStatus::kProcessing) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void SchedulerState::ReleaseDataOn(Task* t) {
+  for (Worker* w : t->who_has) {
+    w->has_what.erase(t);
+    w->nbytes -= std::max<int64_t>(0, t->nbytes);
+    out_->workers[w->id].add_free_keys(t->key_bytes);
+  }
+  t->who_has.clear();
+}
+
+void SchedulerState::MaybeRelease(Task* t) {
+  if (!Releasable(t)) return;
+  ReleaseTask(t);
+}
+
+void SchedulerState::ReleaseTask(Task* t) {
+  switch (t->status) {
+    case TaskStatus::kMemory:
+      ReleaseDataOn(t);
+      break;
+    case TaskStatus::kQueued:
+      DropFromQueue(t);
+      break;
+    case TaskStatus::kProcessing:
+      if (t->processing_on) {
+        out_->workers[t->processing_on->id].add_cancel(t->key_bytes);
+        Unassign(t);
+      }
+      break;
+    default:
+      break;
+  }
+  TaskStatus was = t->status;
+  t->status = was == TaskStatus::kErred ? TaskStatus::kErred : TaskStatus::kReleased;
+  // Inputs of a task that will not run any more may go too.
+  if (was == TaskStatus::kWaiting || was == TaskStatus::kQueued || was == TaskStatus::kProcessing) {
+    for (Task* d : t->deps) MaybeRelease(d);
+  }
+  MaybeForget(t);
+}
+
+void SchedulerState::MaybeForget(Task* t) {
+  // A task is forgotten once released, unwanted and without dependents that
+  // are still remembered (they might need it recomputed).
+  if (t->status != TaskStatus::kReleased && t->status != TaskStatus::kErred) return;
+  if (!t->who_wants.empty() || !t->dependents.empty()) return;
+  std::vector<Task*> deps = std::move(t->deps);
+  std::string key = t->key_bytes;
+  for (Task* d : deps) {
+    auto& ds = d->dependents;
+    ds.erase(std::remove(ds.begin(), ds.end(), t), ds.end());
+  }
+  tasks_.erase(key);  // t is gone
+  for (Task* d : deps) {
+    if (d->status == TaskStatus::kMemory) {
+      MaybeRelease(d);
+    } else {
+      MaybeForget(d);
+    }
+  }
+}
+
+// ---- clients ------------------------------------------------------------------
+
+void SchedulerState::AddClient(ClientId id) { clients_.insert(id); }
+
+void SchedulerState::RemoveClient(ClientId id) {
+  clients_.erase(id);
+  out_->clients.erase(id);
+  std::vector<Task*> wanted;
+  for (auto& [k, t] : tasks_) {
+    if (t->who_wants.erase(id)) wanted.push_back(t.get());
+  }
+  for (Task* t : wanted) {
+    // t may have been forgotten by an earlier release in this loop.
+    if (FindTask(t->key_bytes) != t) continue;
+    MaybeRelease(t);
+  }
+}
+
+void SchedulerState::UpdateGraph(ClientId client, const wire::ClientToScheduler& msg) {
+  // Validate first: nothing is added unless the whole update is sound.
+  std::unordered_map<std::string, const wire::TaskSpec*> incoming;
+  for (const wire::TaskSpec& s : msg.tasks()) incoming[s.key()] = &s;
+  auto refuse = [&](const std::string& why) {
+    wire::SchedulerToClient& m = out_->clients[client];
+    for (const wire::TaskSpec& s : msg.tasks()) {
+      wire::KeyUpdate* u = m.add_updates();
+      u->set_key(s.key());
+      u->set_state(wire::KeyUpdate::ERRED);
+      u->set_type("skein::GraphError");
+      u->set_message(why);
+    }
+  };
+  for (const wire::TaskSpec& s : msg.tasks()) {
+    for (const std::string& d : s.deps()) {
+      if (!incoming.count(d) && !Find(d)) {
+        return refuse("task " + KeyText(s.key()) + " depends on " + KeyText(d) +
+                      ", which neither this update nor the scheduler has (was its future released?)");
+      }
+    }
+    for (const auto& [name, amount] : s.resources()) {
+      if (!(amount > 0) || !std::isfinite(amount)) {
+        return refuse("task " + KeyText(s.key()) + " asks for resource " + name + "=" +
+                      std::to_string(amount) + "; amounts must be positive");
+      }
+    }
+  }
+  for (const std::string& k : msg.wanted()) {
+    if (!incoming.count(k) && !Find(k)) return refuse("wanted key " + KeyText(k) + " is not in the graph");
+  }
+  ++generation_;
+  std::vector<Task*> added;
+  for (const wire::TaskSpec& s : msg.tasks()) {
+    if (Find(s.key())) continue;  // already known (shared subgraph): keep the existing one
+    auto t = std::make_unique<Task>();
+    try {
+      t->key = DecodeKey(s.key(), "task key");
+    } catch (const Error& e) {
+      return refuse(e.what());
+    }
+    t->key_bytes = s.key();
+    t->spec = s.spec();
+    t->priority = {generation_, s.priority()};
+    t->retries = std::max(0, s.retries());
+    for (const auto& [name, amount] : s.resources()) t->resources[name] = amount;
+    added.push_back(t.get());
+    tasks_[s.key()] = std::move(t);
+  }
+  for (Task* t : added) {
+    const wire::TaskSpec& s = *incoming[t->key_bytes];
+    for (const std::string& d : s.deps()) {
+      Task* dep = Find(d);
+      if (std::find(t->deps.begin(), t->deps.end(), dep) != t->deps.end()) continue;
+      t->deps.push_back(dep);
+      dep->dependents.push_back(t);
+    }
+  }
+  for (const std::string& k : msg.wanted()) {
+    Task* t = Find(k);
+    t->who_wants.insert(client);
+    // Already finished or failed: say so at once.
+    if (t->status == TaskStatus::kMemory) {
+      wire::KeyUpdate* u = out_->clients[client].add_updates();
+      u->set_key(t->key_bytes);
+      u->set_state(wire::KeyUpdate::FINISHED);
+      u->set_nbytes(t->nbytes);
+      for (Worker* w : t->who_has) u->add_workers(w->spec.address);
+    } else if (t->status == TaskStatus::kErred) {
+      wire::KeyUpdate* u = out_->clients[client].add_updates();
+      u->set_key(t->key_bytes);
+      u->set_state(wire::KeyUpdate::ERRED);
+      u->set_type(t->error_type);
+      u->set_message(t->error_message);
+      u->set_failed_key(t->failed_key);
+    }
+  }
+  // Start in priority order so queued roots come out in graph order.
+  std::sort(added.begin(), added.end(), [](Task* a, Task* b) { return a->priority < b->priority; });
+  for (Task* t : added) {
+    if (FindTask(t->key_bytes) != t || t->status != TaskStatus::kReleased) continue;
+    if (Releasable(t) && t->dependents.empty() && t->who_wants.empty()) continue;  // nobody needs it
+    MakeNeeded(t);
+  }
+  for (Task* t : added) {
+    if (FindTask(t->key_bytes) == t) MaybeForget(t);
+  }
+}
+
+void SchedulerState::Release(ClientId client, const std::string& key_bytes) {
+  Task* t = Find(key_bytes);
+  if (!t || !t->who_wants.erase(client)) return;
+  MaybeRelease(t);
+  if (Find(key_bytes) == t) MaybeForget(t);
+}
+
+void SchedulerState::Cancel(ClientId client, const std::string& key_bytes) {
+  Task* t = Find(key_bytes);
+  if (!t) return;
+  if (t->status != TaskStatus::kMemory && t->status != TaskStatus::kErred) {
+    wire::KeyUpdate* u = out_->clients[client].add_updates();
+    u->set_key(key_bytes);
+    u->set_state(wire::KeyUpdate::CANCELLED);
+  }
+  Release(client, key_bytes);
+}
+
+void SchedulerState::Scattered(ClientId client, const wire::Scattered& s) {
+  auto wi = by_address_.find(s.worker());
+  if (wi == by_address_.end()) return;
+  Worker* w = wi->second;
+  Task* t = Find(s.key());
+  if (!t) {
+    auto nt = std::make_unique<Task>();
+    try {
+      nt->key = DecodeKey(s.key(), "scattered key");
+    } catch (const Error&) {
+      return;
+    }
+    nt->key_bytes = s.key();
+    t = nt.get();
+    tasks_[s.key()] = std::move(nt);
+  }
+  if (t->status == TaskStatus::kQueued) DropFromQueue(t);
+  if (t->status == TaskStatus::kProcessing) Unassign(t);
+  t->status = TaskStatus::kMemory;
+  t->nbytes = s.nbytes();
+  t->who_has.insert(w);
+  w->has_what.insert(t);
+  w->nbytes += std::max<int64_t>(0, s.nbytes());
+  t->who_wants.insert(client);
+  NotifyClients(t, wire::KeyUpdate::FINISHED);
+  for (Task* d : t->dependents) {
+    if (d->status == TaskStatus::kWaiting && --d->waiting_on == 0) MakeReady(d);
+  }
+}
+
+void SchedulerState::UploadLibrary(const wire::Library& lib) {
+  // A library uploaded twice under one name replaces the old one for
+  // workers that join later; workers already running load it again.
+  libraries_.erase(std::remove_if(libraries_.begin(), libraries_.end(),
+                                  [&](const wire::Library& l) { return l.name() == lib.name(); }),
+                   libraries_.end());
+  libraries_.push_back(lib);
+  for (auto& [id, w] : workers_) *out_->workers[id].add_libraries() = lib;
+}
+
+void SchedulerState::Answer(ClientId client, const wire::ClientToScheduler& request) {
+  wire::Reply* r = out_->clients[client].mutable_reply();
+  r->set_request(request.request());
+  if (request.workers()) {
+    for (auto& [id, w] : workers_) {
+      wire::WorkerInfo* info = r->add_workers();
+      info->set_id(id);
+      info->set_address(w->spec.address);
+      info->set_name(w->spec.name);
+      info->set_nthreads(w->spec.nthreads);
+      info->set_memory_limit(w->spec.memory_limit);
+      info->set_memory(w->memory);
+      info->set_processing(static_cast<int32_t>(w->processing.size()));
+      for (const auto& [name, amount] : w->spec.resources) (*info->mutable_resources())[name] = amount;
+    }
+  }
+  for (const std::string& k : request.who_has()) {
+    wire::DepLocation* loc = r->add_who_has();
+    loc->set_key(k);
+    if (const Task* t = FindTask(k)) {
+      loc->set_nbytes(t->nbytes);
+      for (Worker* w : t->who_has) loc->add_workers(w->spec.address);
+    }
+  }
+}
+
+}  // namespace skein::distributed::internal

@@ -1,0 +1,177 @@
+// Private: the distributed scheduler's state machine, without any network.
+//
+// Every event (a worker joins or leaves, a task finishes or fails, a client
+// submits, releases or cancels) is a method call; the messages it causes are
+// appended to an Outbox, which the server flushes after each batch of events
+// (so many events travel in one message). Keeping the network out makes the
+// scheduling rules testable deterministically (scheduler_state_test.cc).
+//
+// Task states follow Dask's: released -> waiting -> (queued) -> processing ->
+// memory, or erred. A task is *queued* when it is ready but has no worker
+// yet: every worker is saturated (root tasks are not flooded onto workers),
+// no worker has its resources free, or no worker exists at all.
+//
+// Placement: the worker needing the fewest bytes transferred, then the least
+// busy; Dask's `decide_worker`. When a worker leaves, its running tasks are
+// retried elsewhere (counted: after kAllowedFailures the task is erred with
+// KilledWorker), and results only it held are recomputed if still needed.
+//
+// Not thread-safe: the scheduler's event thread owns it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "distributed/skein.pb.h"
+#include "skein/core/key.h"
+
+namespace skein::distributed::internal {
+
+using WorkerId = uint64_t;
+using ClientId = uint64_t;
+
+/// Messages produced by events, per peer, flushed by the server.
+struct Outbox {
+  std::map<WorkerId, wire::SchedulerToWorker> workers;
+  std::map<ClientId, wire::SchedulerToClient> clients;
+  /// Workers the state decided to drop (they broke the protocol).
+  std::vector<WorkerId> drop_workers;
+};
+
+struct WorkerSpec {
+  std::string address;
+  std::string name;
+  int nthreads = 1;
+  int64_t memory_limit = 0;
+  std::map<std::string, double> resources;
+};
+
+class SchedulerState {
+ public:
+
+  enum class TaskStatus { kReleased, kWaiting, kQueued, kProcessing, kMemory, kErred };
+
+  struct Task;
+  struct Worker {
+    WorkerId id = 0;
+    WorkerSpec spec;
+    std::unordered_set<Task*> processing;
+    std::unordered_set<Task*> has_what;
+    std::map<std::string, double> used;  // resources held by running tasks
+    int64_t memory = 0;                  // from heartbeats
+    int64_t rss = 0;
+    int64_t spilled = 0;
+    int64_t nbytes = 0;                  // bytes of results it holds (scheduler's count)
+    double last_seen = 0;                // seconds, the server's clock
+  };
+
+  struct Task {
+    Key key;
+    std::string key_bytes;
+    std::string spec;
+    std::vector<Task*> deps;
+    std::vector<Task*> dependents;
+    std::map<std::string, double> resources;
+    TaskStatus status = TaskStatus::kReleased;
+    std::pair<int64_t, int64_t> priority{0, 0};  // (generation, order): smaller first
+    int waiting_on = 0;                          // dependencies not in memory
+    std::unordered_set<Worker*> who_has;
+    int64_t nbytes = -1;
+    Worker* processing_on = nullptr;
+    std::unordered_set<ClientId> who_wants;
+    int retries = 0;
+    int suspicious = 0;       // workers that died running it
+    int missing_tries = 0;    // times its inputs could not be fetched
+    std::string error_type, error_message;
+    std::string failed_key;   // the task that raised (bytes), when erred through a dependency
+    std::string type;         // type name of its value
+    double started = 0;
+  };
+
+  /// `allowed_failures`: a task whose workers died running it more often
+  /// than this is marked bad (Dask's distributed.scheduler.allowed-failures).
+  explicit SchedulerState(Outbox* out, int allowed_failures = 3) : out_(out), allowed_failures_(allowed_failures) {}
+  SchedulerState(const SchedulerState&) = delete;
+  SchedulerState& operator=(const SchedulerState&) = delete;
+
+  // ---- workers ----
+  /// Registers a worker; sends it every uploaded library; places queued work.
+  WorkerId AddWorker(WorkerSpec spec, double now);
+  /// A worker left or died: retries its tasks, recomputes what only it held.
+  void RemoveWorker(WorkerId id, const std::string& why);
+  void Heartbeat(WorkerId id, const wire::Heartbeat& hb, double now);
+  void TaskFinished(WorkerId id, const wire::TaskDone& done);
+  void TaskFailed(WorkerId id, const wire::TaskFailed& failed);
+  /// Keys a worker dropped on its own.
+  void WorkerReleased(WorkerId id, const std::string& key_bytes);
+
+  // ---- clients ----
+  void AddClient(ClientId id);
+  /// A client left: everything only it wanted is released.
+  void RemoveClient(ClientId id);
+  /// New tasks and wanted keys. An error (a dependency the scheduler does not
+  /// know, a malformed key) is answered to the client and nothing is added.
+  void UpdateGraph(ClientId client, const wire::ClientToScheduler& msg);
+  void Release(ClientId client, const std::string& key_bytes);
+  void Cancel(ClientId client, const std::string& key_bytes);
+  void Scattered(ClientId client, const wire::Scattered& s);
+  void UploadLibrary(const wire::Library& lib);
+  void Answer(ClientId client, const wire::ClientToScheduler& request);
+
+  // ---- introspection (status page, tests) ----
+  const std::unordered_map<std::string, std::unique_ptr<Task>>& tasks() const { return tasks_; }
+  const std::map<WorkerId, std::unique_ptr<Worker>>& workers() const { return workers_; }
+  const Task* FindTask(const std::string& key_bytes) const;
+  size_t queued() const { return queue_.size(); }
+  Worker* FindWorker(WorkerId id);
+  int64_t tasks_done() const { return tasks_done_; }
+  int64_t tasks_failed() const { return tasks_failed_; }
+
+ private:
+  using QueueEntry = std::pair<std::pair<int64_t, int64_t>, Task*>;
+
+  Task* Find(const std::string& key_bytes);
+  /// All inputs are in memory: assign to a worker now, or queue.
+  void MakeReady(Task* t);
+  /// Ensures `t` will be (re)computed: recursively for released inputs.
+  void MakeNeeded(Task* t);
+  Worker* DecideWorker(Task* t, bool is_root);
+  bool Fits(const Worker& w, const Task& t) const;
+  bool Saturated(const Worker& w) const;
+  void Assign(Task* t, Worker* w);
+  /// Takes `t` off its worker's processing set (and gives back resources).
+  void Unassign(Task* t);
+  void FillWorkers();
+  void Erred(Task* t, const std::string& type, const std::string& message, const std::string& failed_key);
+  void NotifyClients(Task* t, wire::KeyUpdate::State state);
+  /// True if nothing needs `t`'s result any more.
+  bool Releasable(const Task* t) const;
+  void MaybeRelease(Task* t);
+  void ReleaseTask(Task* t);
+  void MaybeForget(Task* t);
+  void DropFromQueue(Task* t);
+  void ReleaseDataOn(Task* t);
+
+  Outbox* out_;
+  int allowed_failures_;
+  std::unordered_map<std::string, std::unique_ptr<Task>> tasks_;
+  std::map<WorkerId, std::unique_ptr<Worker>> workers_;
+  std::unordered_map<std::string, Worker*> by_address_;
+  std::set<ClientId> clients_;
+  std::set<QueueEntry> queue_;
+  std::vector<wire::Library> libraries_;
+  WorkerId next_worker_ = 1;
+  int64_t generation_ = 0;
+  int64_t tasks_done_ = 0;
+  int64_t tasks_failed_ = 0;
+};
+
+const char* TaskStatusName(SchedulerState::TaskStatus s);
+
+}  // namespace skein::distributed::internal

@@ -1,0 +1,420 @@
+// The client side of the wire (see skein/distributed/session.h).
+//
+// Threads: a reader thread reads the scheduler's stream and dispatches key
+// events and replies; a writer thread sends whatever accumulated in
+// `outgoing_` as one message (so a burst of submissions or releases costs
+// one message). Listeners run on the reader thread, without locks held.
+#include "skein/distributed/session.h"
+
+#include <fstream>
+#include <future>
+#include <iterator>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include "distributed/protocol_internal.h"
+#include "skein/core/wire.h"
+
+namespace skein::distributed {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class SessionImpl final : public Session, public std::enable_shared_from_this<SessionImpl> {
+ public:
+  SessionImpl(std::string address, SessionOptions options)
+      : address_(std::move(address)), options_(std::move(options)) {}
+
+  ~SessionImpl() override {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    out_cv_.notify_all();
+    // The last reference may be dropped by a listener on the reader thread
+    // itself (a future released while its outcome is delivered): that
+    // thread cannot join itself, and it touches nothing after the listener.
+    Finish(writer_);
+    ctx_.TryCancel();
+    Finish(reader_);
+  }
+
+  static void Finish(std::thread& t) {
+    if (!t.joinable()) return;
+    if (t.get_id() == std::this_thread::get_id()) {
+      t.detach();
+    } else {
+      t.join();
+    }
+  }
+
+  void Open() {
+    channel_ = internal::MakeChannel(address_);
+    auto deadline = std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(options_.connect_timeout_seconds * 1000));
+    if (!channel_->WaitForConnected(deadline)) {
+      throw CommError("could not connect to the scheduler at " + address_ + " within " +
+                      std::to_string(options_.connect_timeout_seconds) + " s");
+    }
+    stub_ = wire::Scheduler::NewStub(channel_);
+    stream_ = stub_->ClientStream(&ctx_);
+    wire::ClientToScheduler hello;
+    hello.mutable_hello()->set_protocol(internal::kProtocolVersion);
+    hello.mutable_hello()->set_token(options_.token);
+    hello.mutable_hello()->set_name("client");
+    if (!stream_->Write(hello)) throw CommError("the scheduler at " + address_ + " closed the connection");
+    reader_ = std::thread([this] { ReaderLoop(); });
+    writer_ = std::thread([this] { WriterLoop(); });
+    // A round trip proves the scheduler accepted us.
+    wire::ClientToScheduler ping;
+    ping.set_workers(true);
+    Request(std::move(ping), options_.connect_timeout_seconds);
+  }
+
+  const std::string& address() const override { return address_; }
+
+  bool connected() const override {
+    std::lock_guard lock(mu_);
+    return broken_.empty();
+  }
+
+  void Submit(const std::vector<TaskSubmission>& tasks, const std::vector<Key>& wanted) override {
+    // Encode everything first: a lambda anywhere fails before anything is sent.
+    std::vector<wire::TaskSpec> specs;
+    specs.reserve(tasks.size());
+    for (const TaskSubmission& t : tasks) {
+      wire::TaskSpec s;
+      s.set_key(EncodeKey(t.key));
+      s.set_spec(EncodeTask(t.task, t.key));
+      for (const Key& d : t.task.Dependencies()) s.add_deps(EncodeKey(d));
+      s.set_priority(t.priority);
+      s.set_retries(t.retries);
+      for (const auto& [name, amount] : t.resources) (*s.mutable_resources())[name] = amount;
+      specs.push_back(std::move(s));
+    }
+    std::lock_guard lock(mu_);
+    ThrowIfBrokenLocked();
+    for (wire::TaskSpec& s : specs) *outgoing_.add_tasks() = std::move(s);
+    for (const Key& k : wanted) {
+      std::string kb = EncodeKey(k);
+      if (held_[kb]++ == 0) outgoing_.add_wanted(kb);
+    }
+    out_cv_.notify_one();
+  }
+
+  void Listen(const Key& key, Listener fn) override {
+    std::string kb = EncodeKey(key);
+    std::optional<KeyEvent> last;
+    {
+      std::lock_guard lock(mu_);
+      auto& l = listeners_[kb];
+      l.fns.push_back(fn);
+      last = l.last;
+      if (!broken_.empty() && !last) last = KeyEvent{KeyEvent::kDisconnected, "", broken_, ""};
+    }
+    if (last) fn(*last);
+  }
+
+  void Release(const Key& key) override {
+    std::string kb = EncodeKey(key);
+    std::lock_guard lock(mu_);
+    auto it = held_.find(kb);
+    if (it == held_.end() || --it->second > 0) return;
+    held_.erase(it);
+    listeners_.erase(kb);
+    locations_.erase(kb);
+    if (!broken_.empty() || closing_) return;
+    outgoing_.add_release(kb);
+    out_cv_.notify_one();
+  }
+
+  void Cancel(const Key& key) override {
+    std::string kb = EncodeKey(key);
+    std::lock_guard lock(mu_);
+    if (!broken_.empty()) return;
+    outgoing_.add_cancel(kb);
+    held_.erase(kb);
+    out_cv_.notify_one();
+  }
+
+  Value Fetch(const Key& key, std::optional<std::chrono::duration<double>> timeout) override {
+    std::string kb = EncodeKey(key);
+    double limit = timeout ? timeout->count() : 60.0;
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit));
+    std::string last_error = "no worker holds it";
+    bool asked = false;
+    while (true) {
+      std::vector<std::string> where;
+      {
+        std::lock_guard lock(mu_);
+        auto it = locations_.find(kb);
+        if (it != locations_.end()) where = it->second;
+      }
+      for (const std::string& w : where) {
+        try {
+          return FetchFrom(w, kb);
+        } catch (const CommError& e) {
+          last_error = e.what();
+        }
+      }
+      if (Clock::now() >= deadline) {
+        throw TimeoutError("could not fetch " + key.ToString() + " within " + std::to_string(limit) + " s: " +
+                           last_error);
+      }
+      if (asked) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      // Ask the scheduler where it is now (it may have been recomputed).
+      wire::ClientToScheduler q;
+      q.add_who_has(kb);
+      double left = std::chrono::duration<double>(deadline - Clock::now()).count();
+      wire::Reply r = Request(std::move(q), std::max(0.1, left));
+      asked = true;
+      std::lock_guard lock(mu_);
+      for (const wire::DepLocation& d : r.who_has()) {
+        locations_[d.key()] = std::vector<std::string>(d.workers().begin(), d.workers().end());
+      }
+    }
+  }
+
+  void Scatter(const Key& key, const Value& value) override {
+    std::vector<WorkerInfo> ws = Workers();
+    if (ws.empty()) throw CommError("scatter: the cluster at " + address_ + " has no workers");
+    // Spread scattered values round-robin over the workers.
+    const WorkerInfo& target = ws[scatter_next_++ % ws.size()];
+    auto stub = wire::Worker::NewStub(internal::MakeChannel(target.address));
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("skein-protocol", std::to_string(internal::kProtocolVersion));
+    ctx.AddMetadata("skein-token", options_.token);
+    wire::PutDataReply reply;
+    auto writer = stub->PutData(&ctx, &reply);
+    std::string kb = EncodeKey(key);
+    internal::WriteValue(writer.get(), kb, value);
+    writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    if (!st.ok()) throw CommError("scatter of " + key.ToString() + " to " + target.address + ": " + st.error_message());
+    std::lock_guard lock(mu_);
+    ThrowIfBrokenLocked();
+    wire::Scattered* s = outgoing_.add_scattered();
+    s->set_key(kb);
+    s->set_worker(target.address);
+    s->set_nbytes(reply.nbytes_size() ? reply.nbytes(0) : 0);
+    ++held_[kb];
+    locations_[kb] = {target.address};
+    out_cv_.notify_one();
+  }
+
+  void UploadFile(const std::string& path) override {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw IOError("upload_file: cannot read " + path);
+    std::string content((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    wire::ClientToScheduler m;
+    m.mutable_upload()->set_name(path.substr(path.find_last_of('/') + 1));
+    m.mutable_upload()->set_content(std::move(content));
+    m.set_workers(true);  // the reply comes after the scheduler has queued the library for every worker
+    Request(std::move(m), 60);
+  }
+
+  std::vector<WorkerInfo> Workers() override {
+    wire::ClientToScheduler q;
+    q.set_workers(true);
+    wire::Reply r = Request(std::move(q), 30);
+    std::vector<WorkerInfo> out;
+    for (const wire::WorkerInfo& w : r.workers()) {
+      WorkerInfo i;
+      i.address = w.address();
+      i.name = w.name();
+      i.nthreads = w.nthreads();
+      i.memory_limit = w.memory_limit();
+      i.memory = w.memory();
+      i.processing = w.processing();
+      for (const auto& [k, v] : w.resources()) i.resources[k] = v;
+      out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+ private:
+  struct Listeners {
+    std::vector<Listener> fns;
+    std::optional<KeyEvent> last;
+  };
+
+  void ThrowIfBrokenLocked() const {
+    if (!broken_.empty()) throw CommError("lost the connection to the scheduler at " + address_ + ": " + broken_);
+  }
+
+  wire::Reply Request(wire::ClientToScheduler m, double timeout_seconds) {
+    auto p = std::make_shared<std::promise<wire::Reply>>();
+    auto f = p->get_future();
+    {
+      std::lock_guard lock(mu_);
+      ThrowIfBrokenLocked();
+      uint64_t id = next_request_++;
+      m.set_request(id);
+      replies_[id] = p;
+      // Requests go on their own, in order with what was queued before.
+      requests_.push_back(std::move(m));
+    }
+    out_cv_.notify_one();
+    if (f.wait_for(std::chrono::duration<double>(timeout_seconds)) != std::future_status::ready) {
+      throw TimeoutError("the scheduler at " + address_ + " did not answer within " +
+                         std::to_string(timeout_seconds) + " s");
+    }
+    wire::Reply r = f.get();  // CommError if the connection broke
+    if (!r.error().empty()) throw CommError(r.error());
+    return r;
+  }
+
+  void WriterLoop() {
+    while (true) {
+      wire::ClientToScheduler batch;
+      std::vector<wire::ClientToScheduler> requests;
+      {
+        std::unique_lock lock(mu_);
+        out_cv_.wait(lock, [&] {
+          return closing_ || !broken_.empty() || outgoing_.ByteSizeLong() > 0 || !requests_.empty();
+        });
+        if (!broken_.empty()) return;
+        batch.Swap(&outgoing_);
+        requests.swap(requests_);
+        if (closing_ && batch.ByteSizeLong() == 0 && requests.empty()) break;
+      }
+      if (batch.ByteSizeLong() > 0 && !stream_->Write(batch)) return;
+      for (auto& r : requests) {
+        if (!stream_->Write(r)) return;
+      }
+    }
+    stream_->WritesDone();
+  }
+
+  void ReaderLoop() {
+    wire::SchedulerToClient m;
+    std::string why = "the scheduler closed the connection";
+    while (stream_->Read(&m)) {
+      if (!m.error().empty()) {
+        why = m.error();
+        break;
+      }
+      for (const wire::KeyUpdate& u : m.updates()) Dispatch(u);
+      if (m.has_reply()) {
+        std::shared_ptr<std::promise<wire::Reply>> p;
+        {
+          std::lock_guard lock(mu_);
+          auto it = replies_.find(m.reply().request());
+          if (it != replies_.end()) {
+            p = it->second;
+            replies_.erase(it);
+          }
+        }
+        if (p) p->set_value(m.reply());
+      }
+      m = wire::SchedulerToClient();
+    }
+    grpc::Status st = stream_->Finish();
+    if (!st.ok() && st.error_code() != grpc::StatusCode::CANCELLED) why = st.error_message();
+    // Everything still waiting learns the connection is gone.
+    std::unordered_map<std::string, Listeners> listeners;
+    std::unordered_map<uint64_t, std::shared_ptr<std::promise<wire::Reply>>> replies;
+    {
+      std::lock_guard lock(mu_);
+      broken_ = why;
+      listeners.swap(listeners_);
+      replies.swap(replies_);
+    }
+    out_cv_.notify_all();
+    for (auto& [id, p] : replies) {
+      p->set_exception(std::make_exception_ptr(CommError("scheduler at " + address_ + ": " + why)));
+    }
+    KeyEvent e{KeyEvent::kDisconnected, "", "lost the connection to the scheduler at " + address_ + ": " + why, ""};
+    for (auto& [k, l] : listeners) {
+      if (l.last && l.last->kind != KeyEvent::kLost) continue;  // already decided
+      for (auto& fn : l.fns) fn(e);
+    }
+  }
+
+  void Dispatch(const wire::KeyUpdate& u) {
+    KeyEvent e;
+    switch (u.state()) {
+      case wire::KeyUpdate::FINISHED: e.kind = KeyEvent::kFinished; break;
+      case wire::KeyUpdate::ERRED: e.kind = KeyEvent::kErred; break;
+      case wire::KeyUpdate::CANCELLED: e.kind = KeyEvent::kCancelled; break;
+      default: e.kind = KeyEvent::kLost; break;
+    }
+    e.type = u.type();
+    e.message = u.message();
+    if (!u.failed_key().empty()) {
+      try {
+        e.failed_key = DecodeKey(u.failed_key(), "failed key").ToString();
+      } catch (const Error&) {
+      }
+    }
+    std::vector<Listener> fns;
+    {
+      std::lock_guard lock(mu_);
+      if (e.kind == KeyEvent::kFinished) {
+        locations_[u.key()] = std::vector<std::string>(u.workers().begin(), u.workers().end());
+      }
+      auto it = listeners_.find(u.key());
+      if (it == listeners_.end()) {
+        if (!held_.count(u.key())) return;
+        it = listeners_.emplace(u.key(), Listeners{}).first;
+      }
+      it->second.last = e;
+      fns = it->second.fns;
+    }
+    for (auto& fn : fns) fn(e);
+  }
+
+  Value FetchFrom(const std::string& worker, const std::string& kb) {
+    auto stub = wire::Worker::NewStub(internal::MakeChannel(worker));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    wire::GetDataRequest req;
+    req.set_protocol(internal::kProtocolVersion);
+    req.set_token(options_.token);
+    req.add_keys(kb);
+    auto reader = stub->GetData(&ctx, req);
+    internal::ValueAssembler as;
+    wire::DataChunk chunk;
+    std::optional<Value> out;
+    while (reader->Read(&chunk)) {
+      if (as.Add(chunk)) out = as.Take();
+    }
+    grpc::Status st = reader->Finish();
+    if (!st.ok()) throw CommError("worker " + worker + ": " + st.error_message());
+    if (!out) throw CommError("worker " + worker + " sent no value");
+    return std::move(*out);
+  }
+
+  const std::string address_;
+  const SessionOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<wire::Scheduler::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<wire::ClientToScheduler, wire::SchedulerToClient>> stream_;
+  std::thread reader_, writer_;
+  std::atomic<size_t> scatter_next_{0};
+
+  mutable std::mutex mu_;
+  std::condition_variable out_cv_;
+  wire::ClientToScheduler outgoing_;                                   // guarded by mu_
+  std::vector<wire::ClientToScheduler> requests_;                      // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<std::promise<wire::Reply>>> replies_;  // guarded by mu_
+  std::unordered_map<std::string, Listeners> listeners_;               // guarded by mu_
+  std::unordered_map<std::string, int> held_;                          // guarded by mu_
+  std::unordered_map<std::string, std::vector<std::string>> locations_;  // guarded by mu_
+  uint64_t next_request_ = 1;                                          // guarded by mu_
+  std::string broken_;                                                 // guarded by mu_: why the stream ended
+  bool closing_ = false;                                               // guarded by mu_
+};
+
+}  // namespace
+
+std::shared_ptr<Session> Session::Connect(const std::string& address, const SessionOptions& options) {
+  internal::GrpcTarget(address);
+  auto s = std::make_shared<SessionImpl>(address, options);
+  s->Open();
+  return s;
+}
+
+}  // namespace skein::distributed

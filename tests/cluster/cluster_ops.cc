@@ -1,0 +1,42 @@
+// Operations a client uploads to a cluster in cluster_test (built as a
+// loadable module that links nothing from skein: the worker's own copy
+// resolves its symbols, registry included).
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "skein/core/op.h"
+
+SKEIN_REGISTER("cluster.inc", [](int64_t x) { return x + 1; });
+SKEIN_REGISTER("cluster.add", [](int64_t a, int64_t b) { return a + b; });
+SKEIN_REGISTER("cluster.sum", [](std::vector<int64_t> xs) {
+  int64_t s = 0;
+  for (int64_t x : xs) s += x;
+  return s;
+});
+SKEIN_REGISTER("cluster.fail", [](int64_t x) -> int64_t {
+  throw std::invalid_argument("cluster.fail got " + std::to_string(x));
+});
+// Sleeps `ms` milliseconds, then returns x: keeps tasks running while a test
+// kills their worker.
+SKEIN_REGISTER("cluster.slow", [](int64_t x, int64_t ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return x;
+});
+// Kills the process running it: a task that takes every worker down.
+SKEIN_REGISTER("cluster.crash", [](int64_t x) -> int64_t {
+  kill(getpid(), SIGKILL);
+  return x;
+});
+// A vector of n bytes (for transfers).
+SKEIN_REGISTER("cluster.bytes", [](int64_t n) { return std::vector<uint8_t>(static_cast<size_t>(n), 7); });
+SKEIN_REGISTER("cluster.len", [](const std::vector<uint8_t>& v) { return static_cast<int64_t>(v.size()); });
+// The pid of the worker running it.
+SKEIN_REGISTER("cluster.pid", [](int64_t) { return static_cast<int64_t>(getpid()); });
