@@ -8,6 +8,8 @@
 #pragma once
 
 #include "skein/api/client.h"
+#include "skein/deploy/local_cluster.h"
+#include "skein/distributed/session.h"
 #include "skein/array/array.h"
 #include "skein/array/blockwise.h"
 #include "skein/array/creation.h"

@@ -86,7 +86,11 @@ Future Client::SubmitOp(OpPtr op, internal::SubmitArgs args, const SubmitOptions
 }
 
 std::vector<Future> Client::compute(const std::vector<Delayed>& ds, const ComputeOptions& options) {
-  if (session_) return ComputeRemote(ds, options);
+  if (session_) {
+    std::vector<Key> keys;
+    for (const Delayed& d : ds) keys.push_back(d.key());
+    return ComputeRemote(MergedGraph(ds), keys, options);
+  }
   std::vector<Key> keys;
   for (const Delayed& d : ds) keys.push_back(d.key());
   auto graph = std::make_shared<const Graph>(MergedGraph(ds));

@@ -84,10 +84,8 @@ Future Client::SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOpt
   return RemoteFuture(key);
 }
 
-std::vector<Future> Client::ComputeRemote(const std::vector<Delayed>& ds, const ComputeOptions& options) {
-  std::vector<Key> keys;
-  for (const Delayed& d : ds) keys.push_back(d.key());
-  Graph g = MergedGraph(ds);
+std::vector<Future> Client::ComputeRemote(const Graph& g, const std::vector<Key>& keys,
+                                          const ComputeOptions& options) {
   // The client optimizes, as dask's does: fewer, larger tasks cross the wire.
   OptimizeOptions opt = options.optimize ? *options.optimize : OptimizeOptions::FromConfig();
   Graph optimized = Optimize(g, keys, opt);
@@ -109,6 +107,11 @@ std::vector<Future> Client::ComputeRemote(const std::vector<Delayed>& ds, const 
   std::vector<Future> out;
   for (const Key& k : keys) out.push_back(RemoteFuture(k));
   return out;
+}
+
+std::vector<Value> Client::get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options) {
+  if (!session_) return scheduler_->Get(graph, outputs, options);
+  return gather(ComputeRemote(graph, outputs, options));
 }
 
 Future Client::scatter(Value value, std::string key) {

@@ -21,7 +21,7 @@ Buffer::Buffer(std::string bytes) {
 
 Buffer Buffer::Copy(const void* data, size_t size) {
   std::byte* out = nullptr;
-  Buffer b = Allocate(size, &out);
+  Buffer b = AllocateUninitialized(size, &out);
   if (size) std::memcpy(out, data, size);
   return b;
 }
@@ -36,6 +36,12 @@ Buffer Buffer::Wrap(std::shared_ptr<const void> owner, const std::byte* data, si
 
 Buffer Buffer::Allocate(size_t size, std::byte** writable) {
   std::shared_ptr<std::byte[]> mem(new std::byte[size == 0 ? 1 : size]());
+  *writable = mem.get();
+  return Wrap(std::shared_ptr<const void>(mem, mem.get()), mem.get(), size);
+}
+
+Buffer Buffer::AllocateUninitialized(size_t size, std::byte** writable) {
+  std::shared_ptr<std::byte[]> mem(new std::byte[size == 0 ? 1 : size]);
   *writable = mem.get();
   return Wrap(std::shared_ptr<const void>(mem, mem.get()), mem.get(), size);
 }

@@ -101,7 +101,11 @@ void AddVector(Registry* r, const char* name) {
   r->Add(typeid(std::vector<T>), name,
          [name](const Value& v) {
            const auto& vec = v.get<std::vector<T>>();
-           Serialized s{name, "", {Buffer::Copy(vec.data(), vec.size() * sizeof(T))}};
+           // The frame shares the vector's memory, kept alive by a copy of
+           // the (immutable) value: sending or spilling it copies nothing here.
+           auto keep = std::make_shared<const Value>(v);
+           Serialized s{name, "", {Buffer::Wrap(keep, reinterpret_cast<const std::byte*>(vec.data()),
+                                                vec.size() * sizeof(T))}};
            return s;
          },
          [name](std::string_view, std::span<const Buffer> frames) {

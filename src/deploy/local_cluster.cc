@@ -177,8 +177,13 @@ void LocalCluster::scale(int n) {
                                      std::to_string(options_.threads_per_worker), "--memory-limit",
                                      std::to_string(options_.memory_limit), "--name",
                                      "worker-" + std::to_string(next_worker_++)};
+    std::map<std::string, double> resources = options_.resources;
+    size_t index = workers_.size();
+    if (index < options_.worker_resources.size()) {
+      for (const auto& [name, amount] : options_.worker_resources[index]) resources[name] += amount;
+    }
     std::string res;
-    for (const auto& [name, amount] : options_.resources) {
+    for (const auto& [name, amount] : resources) {
       res += (res.empty() ? "" : ",") + name + "=" + std::to_string(amount);
     }
     if (!res.empty()) {

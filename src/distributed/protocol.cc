@@ -33,6 +33,9 @@ void SetCommonArgs(grpc::ChannelArguments* args) {
   args->SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 2000);
   args->SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args->SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Bulk values stream in MiB chunks: a deep flow-control window keeps
+  // several in flight instead of waiting for each acknowledgement.
+  args->SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
 }
 }  // namespace
 
@@ -55,6 +58,7 @@ void ConfigureServer(grpc::ServerBuilder* builder) {
   builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 500);
   builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
 }
 
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
@@ -101,7 +105,7 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
       if (frame_ >= sizes_.size()) throw CommError("a value sent more bytes than its frames announced");
       // Frames are allocated as their bytes arrive, so a lying size costs
       // nothing until the bytes really come.
-      if (s_.frames.size() == frame_) s_.frames.push_back(Buffer::Allocate(sizes_[frame_], &writable_[frame_]));
+      if (s_.frames.size() == frame_) s_.frames.push_back(Buffer::AllocateUninitialized(sizes_[frame_], &writable_[frame_]));
       size_t n = std::min<uint64_t>(d.size() - pos, sizes_[frame_] - offset_);
       std::memcpy(writable_[frame_] + offset_, d.data() + pos, n);
       offset_ += n;

@@ -20,7 +20,7 @@ namespace skein::distributed::internal {
 /// Bumped on any incompatible change; peers with another version are refused.
 constexpr uint32_t kProtocolVersion = 1;
 /// Bytes of frame data per DataChunk.
-constexpr size_t kChunkBytes = size_t{1} << 20;
+constexpr size_t kChunkBytes = size_t{4} << 20;
 /// Largest control message accepted (task specs carry literals).
 constexpr int kMaxMessageBytes = 256 << 20;
 

@@ -21,6 +21,9 @@ std::string KeyText(const std::string& key_bytes) {
 // bandwidth guess) and the guess for how long a task of unknown length runs.
 constexpr double kSecondsPerByte = 1e-8;
 constexpr double kTaskSecondsGuess = 5e-4;
+// Work kept in flight per worker covers this much time (see Saturated).
+constexpr double kRoundTripSeconds = 2e-3;
+constexpr double kMaxWindow = 1000;
 
 }  // namespace
 
@@ -160,6 +163,8 @@ void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
   }
   Unassign(t);
   ++tasks_done_;
+  double secs = std::max(0.0, done.seconds());
+  w->task_seconds = w->task_seconds < 0 ? secs : 0.9 * w->task_seconds + 0.1 * secs;
   t->status = TaskStatus::kMemory;
   t->nbytes = done.nbytes();
   t->type = done.type();
@@ -268,9 +273,15 @@ bool SchedulerState::Fits(const Worker& w, const Task& t) const {
 
 bool SchedulerState::Saturated(const Worker& w) const {
   // Dask's worker-saturation: a little more than one task per thread keeps
-  // threads busy across the message round trip without flooding the worker
-  // (root tasks would otherwise all land at once and blow up memory).
+  // threads busy without flooding the worker (root tasks would otherwise
+  // all land at once and blow up memory). Short tasks get a deeper window:
+  // enough to cover a message round trip (~kRoundTripSeconds), or threads
+  // would idle between batches; capped so a worker never hoards the queue.
   size_t limit = static_cast<size_t>(std::ceil(w.spec.nthreads * 1.5)) + 1;
+  if (w.task_seconds >= 0) {
+    double per_thread = kRoundTripSeconds / std::max(w.task_seconds, 1e-7);
+    limit = std::max(limit, static_cast<size_t>(std::min(per_thread * w.spec.nthreads, kMaxWindow)));
+  }
   return w.processing.size() >= limit;
 }
 

@@ -69,6 +69,7 @@ class SchedulerState {
     int64_t spilled = 0;
     int64_t nbytes = 0;                  // bytes of results it holds (scheduler's count)
     double last_seen = 0;                // seconds, the server's clock
+    double task_seconds = -1;            // moving average of its task durations (-1: none yet)
   };
 
   struct Task {

@@ -174,6 +174,8 @@ class Client {
   Future compute(const Delayed& d, const ComputeOptions& options = {});
   std::vector<Future> compute(const std::vector<Delayed>& ds, const ComputeOptions& options = {});
   void cancel(const std::vector<Future>& futures);
+  /// Computes `outputs` of a raw graph and waits for them (dask's client.get).
+  std::vector<Value> get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options = {});
 
   /// Places `value` on a worker (or keeps it, locally) and returns a future
   /// on it, to pass to tasks (dask's scatter).
@@ -195,7 +197,7 @@ class Client {
  private:
   Future SubmitOp(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options);
   Future SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOptions& options);
-  std::vector<Future> ComputeRemote(const std::vector<Delayed>& ds, const ComputeOptions& options);
+  std::vector<Future> ComputeRemote(const Graph& graph, const std::vector<Key>& keys, const ComputeOptions& options);
   /// A future on `key`, held on the cluster, completed by the session's events.
   Future RemoteFuture(const Key& key);
   LocalScheduler* scheduler_;

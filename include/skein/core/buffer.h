@@ -29,6 +29,9 @@ class Buffer {
   static Buffer Wrap(std::shared_ptr<const void> owner, const std::byte* data, size_t size);
   /// Fresh zero-filled buffer whose bytes the caller fills before sharing it.
   static Buffer Allocate(size_t size, std::byte** writable);
+  /// Like Allocate, without the zero fill: for callers that overwrite every
+  /// byte (a second pass over a large buffer costs as much as the copy).
+  static Buffer AllocateUninitialized(size_t size, std::byte** writable);
 
   const std::byte* data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }

@@ -37,6 +37,9 @@ struct LocalClusterOptions {
   int allowed_failures = 3;
   /// Resources every worker advertises, e.g. {{"GPU", 1}}.
   std::map<std::string, double> resources;
+  /// More resources for worker i (in start order), added to `resources`:
+  /// a heterogeneous cluster, e.g. one worker with a GPU.
+  std::vector<std::map<std::string, double>> worker_resources;
   /// The `skein` program. Empty: $SKEIN_EXECUTABLE, then `skein` next to
   /// this program, then the one this library was built with.
   std::string executable;

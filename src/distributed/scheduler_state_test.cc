@@ -1,0 +1,272 @@
+// The scheduler's rules, event by event, without a network.
+#include "distributed/scheduler_state_internal.h"
+
+#include <gtest/gtest.h>
+
+#include "skein/core/wire.h"
+
+namespace skein::distributed::internal {
+namespace {
+
+using Status = SchedulerState::TaskStatus;
+
+class StateTest : public ::testing::Test {
+ protected:
+  WorkerId AddWorker(const std::string& addr, int nthreads = 1, std::map<std::string, double> res = {}) {
+    WorkerSpec spec;
+    spec.address = addr;
+    spec.nthreads = nthreads;
+    spec.resources = std::move(res);
+    return state_.AddWorker(spec, 0);
+  }
+  // Submits tasks "name" -> deps (all wanted by `client` if `want`).
+  void Submit(ClientId client, const std::vector<std::pair<std::string, std::vector<std::string>>>& tasks,
+              const std::vector<std::string>& wanted, std::map<std::string, double> res = {}) {
+    wire::ClientToScheduler m;
+    int64_t prio = 0;
+    for (const auto& [name, deps] : tasks) {
+      wire::TaskSpec* s = m.add_tasks();
+      s->set_key(EncodeKey(Key(name)));
+      s->set_spec("spec-" + name);
+      s->set_priority(prio++);
+      for (const std::string& d : deps) s->add_deps(EncodeKey(Key(d)));
+      for (const auto& [k, v] : res) (*s->mutable_resources())[k] = v;
+    }
+    for (const std::string& w : wanted) m.add_wanted(EncodeKey(Key(w)));
+    state_.UpdateGraph(client, m);
+  }
+  // Keys sent to `w` to compute since the last call.
+  std::vector<std::string> Computed(WorkerId w) {
+    std::vector<std::string> out;
+    auto it = out_.workers.find(w);
+    if (it == out_.workers.end()) return out;
+    for (const wire::ComputeTask& c : it->second.compute()) out.push_back(DecodeKey(c.key(), "k").ToString());
+    it->second.clear_compute();
+    return out;
+  }
+  void Finish(WorkerId w, const std::string& key, int64_t nbytes = 8, double seconds = 1.0) {
+    wire::TaskDone d;
+    d.set_key(EncodeKey(Key(key)));
+    d.set_nbytes(nbytes);
+    d.set_seconds(seconds);
+    state_.TaskFinished(w, d);
+  }
+  Status StatusOf(const std::string& key) {
+    const SchedulerState::Task* t = state_.FindTask(EncodeKey(Key(key)));
+    return t ? t->status : Status::kReleased;
+  }
+  bool Known(const std::string& key) { return state_.FindTask(EncodeKey(Key(key))) != nullptr; }
+  std::vector<wire::KeyUpdate> Updates(ClientId c) {
+    std::vector<wire::KeyUpdate> out(out_.clients[c].updates().begin(), out_.clients[c].updates().end());
+    out_.clients[c].clear_updates();
+    return out;
+  }
+  std::vector<std::string> Freed(WorkerId w) {
+    std::vector<std::string> out;
+    for (const std::string& k : out_.workers[w].free_keys()) out.push_back(DecodeKey(k, "k").ToString());
+    out_.workers[w].clear_free_keys();
+    return out;
+  }
+
+  Outbox out_;
+  SchedulerState state_{&out_, 1};
+};
+
+TEST_F(StateTest, RunsAChainAndTellsTheClient) {
+  WorkerId w = AddWorker("tcp://a:1");
+  state_.AddClient(1);
+  Submit(1, {{"a", {}}, {"b", {"a"}}}, {"b"});
+  EXPECT_EQ(Computed(w), std::vector<std::string>{"a"});
+  Finish(w, "a");
+  EXPECT_EQ(Computed(w), std::vector<std::string>{"b"});
+  Finish(w, "b");
+  // a was only needed by b: freed on the worker; remembered (released) while
+  // b is, so b could be recomputed if its worker died.
+  EXPECT_EQ(Freed(w), std::vector<std::string>{"a"});
+  EXPECT_EQ(StatusOf("a"), Status::kReleased);
+  auto ups = Updates(1);
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].state(), wire::KeyUpdate::FINISHED);
+  EXPECT_EQ(ups[0].workers(0), "tcp://a:1");
+  // Released by the client: freed and forgotten.
+  state_.Release(1, EncodeKey(Key("b")));
+  EXPECT_EQ(Freed(w), std::vector<std::string>{"b"});
+  EXPECT_FALSE(Known("b"));
+  EXPECT_FALSE(Known("a"));
+}
+
+TEST_F(StateTest, PlacesTasksWhereTheirInputsAre) {
+  WorkerId a = AddWorker("tcp://a:1", 4), b = AddWorker("tcp://b:1", 4);
+  state_.AddClient(1);
+  Submit(1, {{"x", {}}}, {"x"});
+  WorkerId holder = Computed(a).empty() ? b : a;
+  Computed(a), Computed(b);
+  Finish(holder, "x", 100 << 20);
+  Submit(1, {{"y", {"x"}}}, {"y"});
+  EXPECT_EQ(Computed(holder), std::vector<std::string>{"y"});
+}
+
+TEST_F(StateTest, RootTasksAreQueuedNotFlooded) {
+  WorkerId w = AddWorker("tcp://a:1", 2);
+  state_.AddClient(1);
+  std::vector<std::pair<std::string, std::vector<std::string>>> tasks;
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 100; ++i) {
+    tasks.push_back({"r" + std::to_string(i), {}});
+    wanted.push_back("r" + std::to_string(i));
+  }
+  Submit(1, tasks, wanted);
+  std::vector<std::string> sent = Computed(w);
+  EXPECT_EQ(sent.size(), 4u);  // ceil(2 * 1.5) + 1
+  EXPECT_EQ(sent[0], "r0");    // in priority order
+  EXPECT_EQ(state_.queued(), 96u);
+  Finish(w, "r0");  // a 1 s task: the window stays small
+  EXPECT_EQ(Computed(w), std::vector<std::string>{"r4"});
+}
+
+TEST_F(StateTest, ShortTasksDeepenTheWindow) {
+  WorkerId w = AddWorker("tcp://a:1", 1);
+  state_.AddClient(1);
+  std::vector<std::pair<std::string, std::vector<std::string>>> tasks;
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 2000; ++i) {
+    tasks.push_back({"r" + std::to_string(i), {}});
+    wanted.push_back("r" + std::to_string(i));
+  }
+  Submit(1, tasks, wanted);
+  std::vector<std::string> batch = Computed(w);
+  EXPECT_EQ(batch.size(), 3u);  // unknown durations: ceil(1.5) + 1
+  Finish(w, batch[0], 8, 1e-6);  // microsecond tasks: cover a round trip
+  EXPECT_GT(Computed(w).size(), 100u);
+}
+
+TEST_F(StateTest, ResourceRestrictedTasksRunOnlyWhereFree) {
+  WorkerId plain = AddWorker("tcp://a:1", 4);
+  WorkerId gpu = AddWorker("tcp://g:1", 4, {{"GPU", 1}});
+  state_.AddClient(1);
+  Submit(1, {{"g1", {}}, {"g2", {}}}, {"g1", "g2"}, {{"GPU", 1}});
+  EXPECT_TRUE(Computed(plain).empty());
+  EXPECT_EQ(Computed(gpu), std::vector<std::string>{"g1"});  // one GPU: one at a time
+  Finish(gpu, "g1");
+  EXPECT_EQ(Computed(gpu), std::vector<std::string>{"g2"});
+}
+
+TEST_F(StateTest, DeadWorkersTasksAreRetriedAndItsDataRecomputed) {
+  WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
+  state_.AddClient(1);
+  Submit(1, {{"x", {}}, {"y", {"x"}}}, {"y"});
+  WorkerId first = Computed(a).empty() ? b : a;
+  WorkerId other = first == a ? b : a;
+  Computed(a), Computed(b);
+  Finish(first, "x");
+  ASSERT_EQ(Computed(first), std::vector<std::string>{"y"});
+  // The worker holding x and running y dies: x is recomputed, then y.
+  state_.RemoveWorker(first, "test");
+  EXPECT_EQ(Computed(other), std::vector<std::string>{"x"});
+  Finish(other, "x");
+  EXPECT_EQ(Computed(other), std::vector<std::string>{"y"});
+  Finish(other, "y");
+  EXPECT_EQ(StatusOf("y"), Status::kMemory);
+}
+
+TEST_F(StateTest, TaskKillingItsWorkersIsErredWithKilledWorker) {
+  WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
+  state_.AddClient(1);
+  Submit(1, {{"bad", {}}}, {"bad"});
+  WorkerId first = Computed(a).empty() ? b : a;
+  WorkerId other = first == a ? b : a;
+  state_.RemoveWorker(first, "crash");
+  EXPECT_EQ(Computed(other), std::vector<std::string>{"bad"});
+  state_.RemoveWorker(other, "crash");  // second death > allowed_failures (1)
+  auto ups = Updates(1);
+  ASSERT_EQ(ups.size(), 1u);
+  EXPECT_EQ(ups[0].state(), wire::KeyUpdate::ERRED);
+  EXPECT_EQ(ups[0].type(), "skein::KilledWorker");
+  EXPECT_NE(ups[0].message().find("bad"), std::string::npos);
+}
+
+TEST_F(StateTest, ReportsForTasksNotGivenAreIgnored) {
+  WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
+  state_.AddClient(1);
+  Submit(1, {{"x", {}}}, {"x"});
+  WorkerId given = Computed(a).empty() ? b : a;
+  WorkerId liar = given == a ? b : a;
+  Finish(liar, "x");            // not given to it
+  Finish(liar, "never-heard");  // not a task at all
+  EXPECT_EQ(StatusOf("x"), Status::kProcessing);
+  EXPECT_EQ(Freed(liar).size(), 2u);  // told to drop both
+  wire::TaskFailed f;
+  f.set_key(EncodeKey(Key("x")));
+  f.set_type("E");
+  state_.TaskFailed(liar, f);  // not its task either
+  EXPECT_EQ(StatusOf("x"), Status::kProcessing);
+  Finish(given, "x");
+  EXPECT_EQ(StatusOf("x"), Status::kMemory);
+}
+
+TEST_F(StateTest, ErrorsPropagateToDependentsAndRetriesRerun) {
+  WorkerId w = AddWorker("tcp://a:1");
+  state_.AddClient(1);
+  wire::ClientToScheduler m;
+  wire::TaskSpec* s = m.add_tasks();
+  s->set_key(EncodeKey(Key("flaky")));
+  s->set_retries(1);
+  m.add_wanted(s->key());
+  state_.UpdateGraph(1, m);
+  Submit(1, {{"after", {"flaky"}}}, {"after"});
+  ASSERT_EQ(Computed(w), std::vector<std::string>{"flaky"});
+  wire::TaskFailed f;
+  f.set_key(EncodeKey(Key("flaky")));
+  f.set_type("std::runtime_error");
+  f.set_message("boom");
+  state_.TaskFailed(w, f);
+  EXPECT_EQ(Computed(w), std::vector<std::string>{"flaky"});  // retried
+  state_.TaskFailed(w, f);
+  auto ups = Updates(1);
+  ASSERT_EQ(ups.size(), 2u);
+  for (const auto& u : ups) {
+    EXPECT_EQ(u.state(), wire::KeyUpdate::ERRED);
+    EXPECT_EQ(u.message(), "boom");
+  }
+  EXPECT_EQ(StatusOf("after"), Status::kErred);
+}
+
+TEST_F(StateTest, VanishedClientsWorkIsReleased) {
+  WorkerId w = AddWorker("tcp://a:1");
+  state_.AddClient(1);
+  state_.AddClient(2);
+  Submit(1, {{"mine", {}}}, {"mine"});
+  Submit(2, {{"theirs", {}}}, {"theirs"});
+  Computed(w);
+  Finish(w, "mine");
+  state_.RemoveClient(1);
+  EXPECT_FALSE(Known("mine"));
+  EXPECT_EQ(Freed(w), std::vector<std::string>{"mine"});
+  EXPECT_TRUE(Known("theirs"));
+}
+
+TEST_F(StateTest, UpdatesNamingUnknownDependenciesAreRefusedWhole) {
+  AddWorker("tcp://a:1");
+  state_.AddClient(1);
+  Submit(1, {{"ok", {}}, {"orphan", {"ghost"}}}, {"ok", "orphan"});
+  EXPECT_FALSE(Known("ok"));
+  auto ups = Updates(1);
+  ASSERT_EQ(ups.size(), 2u);
+  EXPECT_EQ(ups[0].type(), "skein::GraphError");
+  EXPECT_NE(ups[0].message().find("ghost"), std::string::npos);
+}
+
+TEST_F(StateTest, WorkersJoiningLaterGetQueuedWorkAndLibraries) {
+  state_.AddClient(1);
+  wire::Library lib;
+  lib.set_name("libops.so");
+  state_.UploadLibrary(lib);
+  Submit(1, {{"r", {}}}, {"r"});
+  EXPECT_EQ(state_.queued(), 1u);
+  WorkerId w = AddWorker("tcp://late:1");
+  EXPECT_EQ(out_.workers[w].libraries_size(), 1);
+  EXPECT_EQ(Computed(w), std::vector<std::string>{"r"});
+}
+
+}  // namespace
+}  // namespace skein::distributed::internal
