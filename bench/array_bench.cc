@@ -32,10 +32,7 @@ using skein::bench::Clock;
 using skein::bench::Seconds;
 
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using skein::bench::Median;
 
 double Element(int64_t i, int64_t j) { return static_cast<double>((i * 7919 + j * 104729) % 1000) / 1000.0 - 0.5; }
 

@@ -15,29 +15,11 @@ import time
 
 from dask.distributed import Client, LocalCluster, wait
 
-
-def noop():
-    return 1
-
-
-def count(parts):
-    return sum(parts)
+from dask_scheduler import build  # the same graph as the threaded-scheduler case
 
 
 def make(n):
     return b"\x01" * n
-
-
-def build(leaves):
-    dsk = {("leaf", i): (noop,) for i in range(leaves)}
-    prev, width, level = "leaf", leaves, 0
-    while width > 1:
-        groups = (width + 7) // 8
-        name = f"reduce-{level}"
-        for j in range(groups):
-            dsk[(name, j)] = (count, [(prev, k) for k in range(j * 8, min(width, j * 8 + 8))])
-        prev, width, level = name, groups, level + 1
-    return dsk, (prev, 0)
 
 
 def main():

@@ -26,10 +26,7 @@ namespace {
 using skein::bench::Clock;
 using skein::bench::Seconds;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using skein::bench::Median;
 
 skein::Key BuildGraph(skein::Graph* g, int64_t leaves) {
   skein::Key leaf("leaf");

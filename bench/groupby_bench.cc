@@ -70,10 +70,7 @@ void Emit(const char* q, const char* engine, double secs, double answer, int64_t
   std::fflush(stdout);
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using skein::bench::Median;
 
 }  // namespace
 

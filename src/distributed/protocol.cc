@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
+
+#include "skein/core/wire.h"
 
 namespace skein::distributed::internal {
 
@@ -130,6 +133,34 @@ Value ValueAssembler::Take() {
   started_ = false;
   complete_ = false;
   return Deserialize(s_);
+}
+
+Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                 const std::string& key_bytes, const std::string& token) {
+  auto stub = wire::Worker::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  wire::GetDataRequest req;
+  req.set_protocol(kProtocolVersion);
+  req.set_token(token);
+  req.add_keys(key_bytes);
+  auto reader = stub->GetData(&ctx, req);
+  ValueAssembler as;
+  wire::DataChunk chunk;
+  std::optional<Value> out;
+  std::string what;
+  try {
+    what = DecodeKey(key_bytes, "key").ToString();
+  } catch (const Error&) {
+    what = "<malformed key>";
+  }
+  while (reader->Read(&chunk)) {
+    if (as.Add(chunk)) out = as.Take();
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
+  if (!out) throw CommError("fetching " + what + " from " + address + ": no value came");
+  return std::move(*out);
 }
 
 int64_t ProcessRss() {

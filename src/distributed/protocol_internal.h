@@ -62,6 +62,11 @@ class ValueAssembler {
   bool complete_ = false;
 };
 
+/// Reads the value of `key_bytes` from the worker at `address` over
+/// `channel` (Worker.GetData); CommError naming both if it fails.
+Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                 const std::string& key_bytes, const std::string& token);
+
 /// Resident set size of this process in bytes (0 if unknown).
 int64_t ProcessRss();
 

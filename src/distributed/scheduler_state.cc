@@ -120,16 +120,7 @@ void SchedulerState::RemoveWorker(WorkerId id, const std::string& why) {
     if (t->status == TaskStatus::kReleased && !Releasable(t)) MakeNeeded(t);
   }
   for (Task* t : running) {
-    if (t->status == TaskStatus::kWaiting) {
-      t->waiting_on = 0;
-      for (Task* d : t->deps) {
-        if (d->status != TaskStatus::kMemory) {
-          ++t->waiting_on;
-          MakeNeeded(d);
-        }
-      }
-      if (t->waiting_on == 0) MakeReady(t);
-    }
+    if (t->status == TaskStatus::kWaiting) WaitForInputs(t);
   }
   for (Task* t : lost) MaybeForget(t);
   FillWorkers();
@@ -216,14 +207,7 @@ void SchedulerState::TaskFailed(WorkerId id, const wire::TaskFailed& failed) {
         NotifyClients(d, wire::KeyUpdate::LOST);
       }
     }
-    t->waiting_on = 0;
-    for (Task* d : t->deps) {
-      if (d->status != TaskStatus::kMemory) {
-        ++t->waiting_on;
-        MakeNeeded(d);
-      }
-    }
-    if (t->waiting_on == 0) MakeReady(t);
+    WaitForInputs(t);
     FillWorkers();
     return;
   }
@@ -359,6 +343,17 @@ void SchedulerState::FillWorkers() {
     it = queue_.erase(it);
     Assign(t, w);
   }
+}
+
+void SchedulerState::WaitForInputs(Task* t) {
+  t->waiting_on = 0;
+  for (Task* d : t->deps) {
+    if (d->status != TaskStatus::kMemory) {
+      ++t->waiting_on;
+      MakeNeeded(d);
+    }
+  }
+  if (t->waiting_on == 0) MakeReady(t);
 }
 
 void SchedulerState::DropFromQueue(Task* t) { queue_.erase({t->priority, t}); }

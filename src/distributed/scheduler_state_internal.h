@@ -142,6 +142,9 @@ class SchedulerState {
   void MakeReady(Task* t);
   /// Ensures `t` will be (re)computed: recursively for released inputs.
   void MakeNeeded(Task* t);
+  /// A waiting task counts its inputs not in memory again (recomputing lost
+  /// ones) and runs once none is missing.
+  void WaitForInputs(Task* t);
   Worker* DecideWorker(Task* t, bool is_root);
   bool Fits(const Worker& w, const Task& t) const;
   bool Saturated(const Worker& w) const;

@@ -366,24 +366,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   Value FetchFrom(const std::string& worker, const std::string& kb) {
-    auto stub = wire::Worker::NewStub(internal::MakeChannel(worker));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-    wire::GetDataRequest req;
-    req.set_protocol(internal::kProtocolVersion);
-    req.set_token(options_.token);
-    req.add_keys(kb);
-    auto reader = stub->GetData(&ctx, req);
-    internal::ValueAssembler as;
-    wire::DataChunk chunk;
-    std::optional<Value> out;
-    while (reader->Read(&chunk)) {
-      if (as.Add(chunk)) out = as.Take();
-    }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) throw CommError("worker " + worker + ": " + st.error_message());
-    if (!out) throw CommError("worker " + worker + " sent no value");
-    return std::move(*out);
+    return internal::FetchValue(internal::MakeChannel(worker), worker, kb, options_.token);
   }
 
   const std::string address_;

@@ -236,15 +236,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   // Asks every thread to finish; Stop() then joins them.
   void MarkStopping() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-      stopping_atomic_ = true;
-    }
-    cv_.notify_all();
-    fetch_cv_.notify_all();
-    stop_cv_.notify_all();
-    out_cv_.notify_all();
+    MarkStoppingAsync();
     std::lock_guard lock(ctx_mu_);
     if (ctx_) ctx_->TryCancel();
   }
@@ -627,24 +619,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   }
 
   Value FetchFrom(const std::string& peer, const std::string& key) {
-    auto stub = wire::Worker::NewStub(PeerChannel(peer));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-    wire::GetDataRequest req;
-    req.set_protocol(internal::kProtocolVersion);
-    req.set_token(options_.token);
-    req.add_keys(key);
-    auto reader = stub->GetData(&ctx, req);
-    internal::ValueAssembler as;
-    wire::DataChunk chunk;
-    std::optional<Value> out;
-    while (reader->Read(&chunk)) {
-      if (as.Add(chunk)) out = as.Take();
-    }
-    grpc::Status st = reader->Finish();
-    if (!st.ok()) throw CommError("fetching " + KeyText(key) + " from " + peer + ": " + st.error_message());
-    if (!out) throw CommError("fetching " + KeyText(key) + " from " + peer + ": no value came");
-    return std::move(*out);
+    return internal::FetchValue(PeerChannel(peer), peer, key, options_.token);
   }
 
   std::shared_ptr<grpc::Channel> PeerChannel(const std::string& peer) {
