@@ -28,7 +28,6 @@ void Prepare(SchedulerState* s) {
   WorkerSpec w2{.address = "tcp://b:1", .name = "b", .nthreads = 2, .resources = {{"GPU", 1}}};
   s->AddWorker(w1, 0);
   s->AddWorker(w2, 0);
-  s->AddClient(1);
   wire::ClientToScheduler m;
   for (const char* k : {"a", "b"}) {
     wire::TaskSpec* t = m.add_tasks();

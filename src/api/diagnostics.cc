@@ -1,6 +1,8 @@
 // ProgressBar and Profiler, both SchedulerObservers.
 #include "skein/api/diagnostics.h"
 
+#include "core/json_internal.h"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -141,24 +143,6 @@ Profiler::Profiler() : impl_(std::make_shared<Impl>()) { AddObserver(impl_); }
 Profiler::~Profiler() { RemoveObserver(impl_); }
 std::vector<TaskRecord> Profiler::records() const { return impl_->records(); }
 
-namespace {
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-}  // namespace
 
 std::string Profiler::ChromeTraceJson() const {
   std::string s = "{\"traceEvents\":[";
@@ -169,7 +153,7 @@ std::string Profiler::ChromeTraceJson() const {
     char nums[160];
     std::snprintf(nums, sizeof nums, ",\"ph\":\"X\",\"ts\":%.3f,\"dur\":%.3f,\"pid\":1,\"tid\":%d", r.start_ns / 1e3,
                   (r.end_ns - r.start_ns) / 1e3, r.worker + 1);
-    s += "{\"name\":" + JsonString(r.key) + ",\"cat\":" + JsonString(r.prefix) + nums +
+    s += "{\"name\":" + internal::JsonQuote(r.key) + ",\"cat\":" + internal::JsonQuote(r.prefix) + nums +
          ",\"args\":{\"ok\":" + (r.ok ? "true" : "false") + "}}";
   }
   return s + "],\"displayTimeUnit\":\"ms\"}\n";

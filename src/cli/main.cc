@@ -20,6 +20,7 @@
 #include <iostream>
 #include <thread>
 
+#include "skein/core/config.h"
 #include "skein/core/error.h"
 #include "skein/distributed/scheduler.h"
 #include "skein/distributed/worker.h"
@@ -52,37 +53,6 @@ void StopOnSignal(sigset_t set, pid_t parent, std::function<void()> stop) {
       stop();
     }).detach();
   }
-}
-
-// "4GiB", "512MB", "1e9", "0" -> bytes.
-int64_t ParseBytes(const std::string& s) {
-  size_t pos = 0;
-  double v = std::stod(s, &pos);
-  std::string unit = s.substr(pos);
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  double mult = 1;
-  if (unit.empty() || unit == "b") {
-  } else if (unit == "kb") {
-    mult = 1e3;
-  } else if (unit == "mb") {
-    mult = 1e6;
-  } else if (unit == "gb") {
-    mult = 1e9;
-  } else if (unit == "tb") {
-    mult = 1e12;
-  } else if (unit == "kib") {
-    mult = 1024.0;
-  } else if (unit == "mib") {
-    mult = 1024.0 * 1024;
-  } else if (unit == "gib") {
-    mult = 1024.0 * 1024 * 1024;
-  } else if (unit == "tib") {
-    mult = 1024.0 * 1024 * 1024 * 1024;
-  } else {
-    throw std::invalid_argument("unknown unit '" + unit + "' in memory size '" + s + "'");
-  }
-  if (v < 0) throw std::invalid_argument("memory size '" + s + "' is negative");
-  return static_cast<int64_t>(v * mult);
 }
 
 // "GPU=1,FOO=2.5" -> {{"GPU",1},{"FOO",2.5}}.
@@ -164,7 +134,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     wo.token = TokenFrom(worker_token);
-    wo.memory_limit = ParseBytes(memory);
+    wo.memory_limit = skein::config::ParseBytes(memory, "--memory-limit");
     if (!resources.empty()) wo.resources = ParseResources(resources);
     auto w = skein::distributed::Worker::Start(wo);
     std::cout << "skein worker at " << w->address() << std::endl;

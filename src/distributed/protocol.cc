@@ -135,6 +135,14 @@ Value ValueAssembler::Take() {
   return Deserialize(s_);
 }
 
+std::string KeyText(const std::string& key_bytes) {
+  try {
+    return DecodeKey(key_bytes, "key").ToString();
+  } catch (const Error&) {
+    return "<malformed key>";
+  }
+}
+
 Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                  const std::string& key_bytes, const std::string& token) {
   auto stub = wire::Worker::NewStub(channel);
@@ -148,12 +156,7 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   ValueAssembler as;
   wire::DataChunk chunk;
   std::optional<Value> out;
-  std::string what;
-  try {
-    what = DecodeKey(key_bytes, "key").ToString();
-  } catch (const Error&) {
-    what = "<malformed key>";
-  }
+  std::string what = KeyText(key_bytes);
   while (reader->Read(&chunk)) {
     if (as.Add(chunk)) out = as.Take();
   }

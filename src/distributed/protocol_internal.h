@@ -62,6 +62,10 @@ class ValueAssembler {
   bool complete_ = false;
 };
 
+/// A key's printed form for messages ("<malformed key>" if the bytes are
+/// not a key); never throws.
+std::string KeyText(const std::string& key_bytes);
+
 /// Reads the value of `key_bytes` from the worker at `address` over
 /// `channel` (Worker.GetData); CommError naming both if it fails.
 Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/json_internal.h"
 #include "distributed/protocol_internal.h"
 #include "distributed/scheduler_state_internal.h"
 #include "distributed/stream_queue_internal.h"
@@ -30,29 +31,10 @@ using internal::Outbox;
 using internal::SchedulerState;
 using internal::StreamQueue;
 using internal::WorkerId;
+using skein::internal::JsonQuote;
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string JsonEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
 }
 
 class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
@@ -183,7 +165,6 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     try {
       id = Call<ClientId>([&] {
         ClientId cid = next_client_++;
-        state_.AddClient(cid);
         client_queues_[cid] = queue;
         return cid;
       });
@@ -349,19 +330,19 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       if (size_t dash = prefix.rfind('-'); dash != std::string::npos && dash > 0) prefix = prefix.substr(0, dash);
       ++by_prefix[prefix][s];
     }
-    o << "{\"address\":\"" << JsonEscape(address_) << "\",\"protocol\":" << internal::kProtocolVersion
+    o << "{\"address\":" << JsonQuote(address_) << ",\"protocol\":" << internal::kProtocolVersion
       << ",\"tasks_done\":" << state_.tasks_done() << ",\"tasks_failed\":" << state_.tasks_failed()
       << ",\"queued\":" << state_.queued() << ",\"workers\":[";
     bool first = true;
     for (const auto& [id, w] : state_.workers()) {
-      o << (first ? "" : ",") << "{\"id\":" << id << ",\"address\":\"" << JsonEscape(w->spec.address)
-        << "\",\"name\":\"" << JsonEscape(w->spec.name) << "\",\"nthreads\":" << w->spec.nthreads
+      o << (first ? "" : ",") << "{\"id\":" << id << ",\"address\":" << JsonQuote(w->spec.address)
+        << ",\"name\":" << JsonQuote(w->spec.name) << ",\"nthreads\":" << w->spec.nthreads
         << ",\"memory_limit\":" << w->spec.memory_limit << ",\"memory\":" << w->memory << ",\"rss\":" << w->rss
         << ",\"spilled\":" << w->spilled << ",\"stored_bytes\":" << w->nbytes
         << ",\"processing\":" << w->processing.size() << ",\"keys\":" << w->has_what.size() << ",\"resources\":{";
       bool rf = true;
       for (const auto& [name, amount] : w->spec.resources) {
-        o << (rf ? "" : ",") << "\"" << JsonEscape(name) << "\":" << amount;
+        o << (rf ? "" : ",") << JsonQuote(name) << ":" << amount;
         rf = false;
       }
       o << "}}";
@@ -376,7 +357,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     o << "},\"prefixes\":{";
     first = true;
     for (const auto& [p, states] : by_prefix) {
-      o << (first ? "" : ",") << "\"" << JsonEscape(p) << "\":{";
+      o << (first ? "" : ",") << JsonQuote(p) << ":{";
       bool f2 = true;
       for (const auto& [s, n] : states) {
         o << (f2 ? "" : ",") << "\"" << s << "\":" << n;
@@ -407,7 +388,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       << "# HELP skein_worker_memory_bytes Bytes of results held, per worker.\n"
       << "# TYPE skein_worker_memory_bytes gauge\n";
     for (const auto& [id, w] : state_.workers()) {
-      o << "skein_worker_memory_bytes{worker=\"" << JsonEscape(w->spec.address) << "\"} " << w->memory << "\n";
+      o << "skein_worker_memory_bytes{worker=" << JsonQuote(w->spec.address) << "} " << w->memory << "\n";
     }
     return o.str();
   }

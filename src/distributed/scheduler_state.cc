@@ -4,18 +4,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "distributed/protocol_internal.h"
 #include "skein/core/wire.h"
 
 namespace skein::distributed::internal {
 namespace {
-
-std::string KeyText(const std::string& key_bytes) {
-  try {
-    return DecodeKey(key_bytes, "key").ToString();
-  } catch (const Error&) {
-    return "<malformed key>";
-  }
-}
 
 // Seconds a byte takes to move between workers (~100 MB/s, Dask's default
 // bandwidth guess) and the guess for how long a task of unknown length runs.
@@ -139,7 +132,6 @@ void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
   Worker* w = FindWorker(id);
   Task* t = Find(done.key());
   if (!w) return;
-  w->last_seen = std::max(w->last_seen, 0.0);
   if (!t || t->processing_on != w) {
     // Not given to this worker (or cancelled/released meanwhile): if the key
     // is in memory elsewhere this is a harmless extra copy; otherwise it is
@@ -158,7 +150,6 @@ void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
   w->task_seconds = w->task_seconds < 0 ? secs : 0.9 * w->task_seconds + 0.1 * secs;
   t->status = TaskStatus::kMemory;
   t->nbytes = done.nbytes();
-  t->type = done.type();
   t->who_has.insert(w);
   w->has_what.insert(t);
   w->nbytes += std::max<int64_t>(0, t->nbytes);
@@ -496,10 +487,7 @@ void SchedulerState::MaybeForget(Task* t) {
 
 // ---- clients ------------------------------------------------------------------
 
-void SchedulerState::AddClient(ClientId id) { clients_.insert(id); }
-
 void SchedulerState::RemoveClient(ClientId id) {
-  clients_.erase(id);
   out_->clients.erase(id);
   std::vector<Task*> wanted;
   for (auto& [k, t] : tasks_) {

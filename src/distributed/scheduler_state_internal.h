@@ -91,8 +91,6 @@ class SchedulerState {
     int missing_tries = 0;    // times its inputs could not be fetched
     std::string error_type, error_message;
     std::string failed_key;   // the task that raised (bytes), when erred through a dependency
-    std::string type;         // type name of its value
-    double started = 0;
   };
 
   /// `allowed_failures`: a task whose workers died running it more often
@@ -113,7 +111,6 @@ class SchedulerState {
   void WorkerReleased(WorkerId id, const std::string& key_bytes);
 
   // ---- clients ----
-  void AddClient(ClientId id);
   /// A client left: everything only it wanted is released.
   void RemoveClient(ClientId id);
   /// New tasks and wanted keys. An error (a dependency the scheduler does not
@@ -167,7 +164,6 @@ class SchedulerState {
   std::unordered_map<std::string, std::unique_ptr<Task>> tasks_;
   std::map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::unordered_map<std::string, Worker*> by_address_;
-  std::set<ClientId> clients_;
   std::set<QueueEntry> queue_;
   std::vector<wire::Library> libraries_;
   WorkerId next_worker_ = 1;

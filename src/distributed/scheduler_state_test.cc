@@ -74,7 +74,6 @@ class StateTest : public ::testing::Test {
 
 TEST_F(StateTest, RunsAChainAndTellsTheClient) {
   WorkerId w = AddWorker("tcp://a:1");
-  state_.AddClient(1);
   Submit(1, {{"a", {}}, {"b", {"a"}}}, {"b"});
   EXPECT_EQ(Computed(w), std::vector<std::string>{"a"});
   Finish(w, "a");
@@ -97,7 +96,6 @@ TEST_F(StateTest, RunsAChainAndTellsTheClient) {
 
 TEST_F(StateTest, PlacesTasksWhereTheirInputsAre) {
   WorkerId a = AddWorker("tcp://a:1", 4), b = AddWorker("tcp://b:1", 4);
-  state_.AddClient(1);
   Submit(1, {{"x", {}}}, {"x"});
   WorkerId holder = Computed(a).empty() ? b : a;
   Computed(a), Computed(b);
@@ -108,7 +106,6 @@ TEST_F(StateTest, PlacesTasksWhereTheirInputsAre) {
 
 TEST_F(StateTest, RootTasksAreQueuedNotFlooded) {
   WorkerId w = AddWorker("tcp://a:1", 2);
-  state_.AddClient(1);
   std::vector<std::pair<std::string, std::vector<std::string>>> tasks;
   std::vector<std::string> wanted;
   for (int i = 0; i < 100; ++i) {
@@ -126,7 +123,6 @@ TEST_F(StateTest, RootTasksAreQueuedNotFlooded) {
 
 TEST_F(StateTest, ShortTasksDeepenTheWindow) {
   WorkerId w = AddWorker("tcp://a:1", 1);
-  state_.AddClient(1);
   std::vector<std::pair<std::string, std::vector<std::string>>> tasks;
   std::vector<std::string> wanted;
   for (int i = 0; i < 2000; ++i) {
@@ -143,7 +139,6 @@ TEST_F(StateTest, ShortTasksDeepenTheWindow) {
 TEST_F(StateTest, ResourceRestrictedTasksRunOnlyWhereFree) {
   WorkerId plain = AddWorker("tcp://a:1", 4);
   WorkerId gpu = AddWorker("tcp://g:1", 4, {{"GPU", 1}});
-  state_.AddClient(1);
   Submit(1, {{"g1", {}}, {"g2", {}}}, {"g1", "g2"}, {{"GPU", 1}});
   EXPECT_TRUE(Computed(plain).empty());
   EXPECT_EQ(Computed(gpu), std::vector<std::string>{"g1"});  // one GPU: one at a time
@@ -153,7 +148,6 @@ TEST_F(StateTest, ResourceRestrictedTasksRunOnlyWhereFree) {
 
 TEST_F(StateTest, DeadWorkersTasksAreRetriedAndItsDataRecomputed) {
   WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
-  state_.AddClient(1);
   Submit(1, {{"x", {}}, {"y", {"x"}}}, {"y"});
   WorkerId first = Computed(a).empty() ? b : a;
   WorkerId other = first == a ? b : a;
@@ -171,7 +165,6 @@ TEST_F(StateTest, DeadWorkersTasksAreRetriedAndItsDataRecomputed) {
 
 TEST_F(StateTest, TaskKillingItsWorkersIsErredWithKilledWorker) {
   WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
-  state_.AddClient(1);
   Submit(1, {{"bad", {}}}, {"bad"});
   WorkerId first = Computed(a).empty() ? b : a;
   WorkerId other = first == a ? b : a;
@@ -187,7 +180,6 @@ TEST_F(StateTest, TaskKillingItsWorkersIsErredWithKilledWorker) {
 
 TEST_F(StateTest, ReportsForTasksNotGivenAreIgnored) {
   WorkerId a = AddWorker("tcp://a:1"), b = AddWorker("tcp://b:1");
-  state_.AddClient(1);
   Submit(1, {{"x", {}}}, {"x"});
   WorkerId given = Computed(a).empty() ? b : a;
   WorkerId liar = given == a ? b : a;
@@ -206,7 +198,6 @@ TEST_F(StateTest, ReportsForTasksNotGivenAreIgnored) {
 
 TEST_F(StateTest, ErrorsPropagateToDependentsAndRetriesRerun) {
   WorkerId w = AddWorker("tcp://a:1");
-  state_.AddClient(1);
   wire::ClientToScheduler m;
   wire::TaskSpec* s = m.add_tasks();
   s->set_key(EncodeKey(Key("flaky")));
@@ -233,8 +224,6 @@ TEST_F(StateTest, ErrorsPropagateToDependentsAndRetriesRerun) {
 
 TEST_F(StateTest, VanishedClientsWorkIsReleased) {
   WorkerId w = AddWorker("tcp://a:1");
-  state_.AddClient(1);
-  state_.AddClient(2);
   Submit(1, {{"mine", {}}}, {"mine"});
   Submit(2, {{"theirs", {}}}, {"theirs"});
   Computed(w);
@@ -247,7 +236,6 @@ TEST_F(StateTest, VanishedClientsWorkIsReleased) {
 
 TEST_F(StateTest, UpdatesNamingUnknownDependenciesAreRefusedWhole) {
   AddWorker("tcp://a:1");
-  state_.AddClient(1);
   Submit(1, {{"ok", {}}, {"orphan", {"ghost"}}}, {"ok", "orphan"});
   EXPECT_FALSE(Known("ok"));
   auto ups = Updates(1);
@@ -257,7 +245,6 @@ TEST_F(StateTest, UpdatesNamingUnknownDependenciesAreRefusedWhole) {
 }
 
 TEST_F(StateTest, WorkersJoiningLaterGetQueuedWorkAndLibraries) {
-  state_.AddClient(1);
   wire::Library lib;
   lib.set_name("libops.so");
   state_.UploadLibrary(lib);

@@ -35,6 +35,7 @@ namespace skein::distributed {
 namespace {
 
 namespace fs = std::filesystem;
+using internal::KeyText;
 using Clock = std::chrono::steady_clock;
 
 // Fetches of missing inputs run in parallel with tasks (I/O, not compute).
@@ -46,6 +47,7 @@ struct PendingTask {
   Task task;
   int64_t priority = 0;
   std::vector<std::string> deps;  // unique dependency keys
+  std::vector<std::string> refs;  // every reference in argument order (RunTask's inputs)
   int missing = 0;                // deps not held here yet
   bool cancelled = false;
 };
@@ -55,14 +57,6 @@ struct Entry {
   bool owned = false;  // computed or scattered here (freed by the scheduler), else a fetched copy
   int users = 0;       // pending tasks reading it
 };
-
-std::string KeyText(const std::string& key_bytes) {
-  try {
-    return DecodeKey(key_bytes, "key").ToString();
-  } catch (const Error&) {
-    return "<malformed key>";
-  }
-}
 
 class WorkerImpl final : public Worker, public wire::Worker::Service {
  public:
@@ -129,7 +123,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   void Wait() override {
     {
       std::unique_lock lock(mu_);
-      stop_cv_.wait(lock, [&] { return stopping_; });
+      stop_cv_.wait(lock, [&] { return stopping_.load(); });
     }
     Stop();
   }
@@ -227,7 +221,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
                        options_.scheduler.c_str(), waited);
           break;
         }
-        cv_.wait_for(lock, std::chrono::milliseconds(ever_connected ? 200 : 100), [&] { return stopping_; });
+        cv_.wait_for(lock, std::chrono::milliseconds(ever_connected ? 200 : 100), [&] { return stopping_.load(); });
       }
     }
     // Closed by the scheduler, or it is gone for good: Wait() returns.
@@ -248,7 +242,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     grpc::ClientContext ctx;
     {
       std::lock_guard lock(ctx_mu_);
-      if (stopping_flag()) return false;
+      if (stopping_.load()) return false;
       ctx_ = &ctx;
     }
     auto stream = stub->WorkerStream(&ctx);
@@ -297,7 +291,6 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     {
       std::lock_guard lock(mu_);
       stopping_ = true;
-      stopping_atomic_ = true;
     }
     cv_.notify_all();
     fetch_cv_.notify_all();
@@ -305,10 +298,6 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     out_cv_.notify_all();
   }
 
-  bool stopping_flag() {
-    std::lock_guard lock(mu_);
-    return stopping_;
-  }
 
   void WriterLoop(grpc::ClientReaderWriter<wire::WorkerToScheduler, wire::SchedulerToWorker>* stream,
                   std::atomic<bool>* over) {
@@ -317,8 +306,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       wire::WorkerToScheduler m;
       {
         std::unique_lock lock(out_mu_);
-        out_cv_.wait_until(lock, next_beat, [&] { return *over || stopping_flag_relaxed() || outgoing_.ByteSizeLong() > 0; });
-        if (*over || stopping_flag_relaxed()) return;
+        out_cv_.wait_until(lock, next_beat, [&] { return *over || stopping_.load(std::memory_order_relaxed) || outgoing_.ByteSizeLong() > 0; });
+        if (*over || stopping_.load(std::memory_order_relaxed)) return;
         m.Swap(&outgoing_);
       }
       if (Clock::now() >= next_beat) {
@@ -336,7 +325,6 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
   }
 
-  bool stopping_flag_relaxed() const { return stopping_atomic_.load(std::memory_order_relaxed); }
 
   // Applies one scheduler message; true if it says to shut down.
   bool Handle(const wire::SchedulerToWorker& msg) {
@@ -402,6 +390,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     try {
       p->decoded = DecodeKey(c.key(), "task key");
       p->task = DecodeTask(c.spec(), "task " + KeyText(c.key()));
+      p->task.ForEachDependency([&](const Key& k) { p->refs.push_back(EncodeKey(k)); });
     } catch (const Error& e) {
       Report([&](wire::WorkerToScheduler* m) {
         wire::TaskFailed* f = m->add_failed();
@@ -483,14 +472,14 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         }
         // Inputs in argument order (a key used twice appears twice).
         bool ok = true;
-        p->task.ForEachDependency([&](const Key& k) {
-          auto it = data_.find(EncodeKey(k));
+        for (const std::string& r : p->refs) {
+          auto it = data_.find(r);
           if (it == data_.end()) {
             ok = false;
-            return;
+            break;
           }
           refs.push_back(it->second.value);
-        });
+        }
         if (!ok) {
           for (const std::string& d : p->deps) ReleaseInputLocked(d);
           lock.unlock();
@@ -642,8 +631,9 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::condition_variable cv_;        // executors: ready_ or stopping_
   std::condition_variable fetch_cv_;  // fetchers: fetch_queue_ or stopping_
   std::condition_variable stop_cv_;   // Wait(): stopping_
-  bool stopping_ = false;             // guarded by mu_
-  std::atomic<bool> stopping_atomic_{false};
+  // Written under mu_ (so waits on the condition variables see it); read
+  // without it by the writer loop, which waits on out_cv_ instead.
+  std::atomic<bool> stopping_{false};
   std::unordered_map<std::string, Entry> data_;                                            // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<PendingTask>> pending_;                 // guarded by mu_
   using ReadyEntry = std::pair<int64_t, std::shared_ptr<PendingTask>>;
