@@ -9,12 +9,15 @@
 // (the environment keeps it out of `ps`). The program exports its symbols,
 // so libraries uploaded by clients link against this very copy of skein
 // (their SKEIN_REGISTER ops land in the registry the worker runs from).
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -136,6 +139,25 @@ int main(int argc, char** argv) {
     wo.token = TokenFrom(worker_token);
     wo.memory_limit = skein::config::ParseBytes(memory, "--memory-limit");
     if (!resources.empty()) wo.resources = ParseResources(resources);
+    // Large blocks straight from and back to the OS: glibc otherwise raises
+    // its mmap threshold after the first large free (up to 32 MiB), and
+    // freed results then stay in the heap, counted in RSS, where spilling
+    // cannot bring process memory down (Dask sets MALLOC_TRIM_THRESHOLD_
+    // for the same reason).
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 20);
+    // Over the terminate threshold: become a fresh copy of this same worker
+    // (Dask's nanny restarts it). The pid and arguments stay, so whoever
+    // started it (LocalCluster, a batch system) still tracks it; the
+    // scheduler sees the old connection close and a new worker join.
+    std::vector<char*> self(argv, argv + argc);
+    self.push_back(nullptr);
+    wo.on_memory_terminate = [self]() mutable {
+      std::fflush(nullptr);
+      execv("/proc/self/exe", self.data());
+      std::fprintf(stderr, "skein worker: restart failed (%s); exiting\n", std::strerror(errno));
+      std::_Exit(70);
+    };
     auto w = skein::distributed::Worker::Start(wo);
     std::cout << "skein worker at " << w->address() << std::endl;
     skein::distributed::Worker* raw = w.get();

@@ -59,43 +59,71 @@ std::string Compress(Codec codec, std::string_view raw) {
   return out;
 }
 
-std::string Decompress(std::string_view block, std::string_view what) {
+namespace {
+
+SerializationError Corrupt(std::string_view what, const std::string& why) {
+  return SerializationError("corrupt " + std::string(what) + ": " + why);
+}
+
+}  // namespace
+
+uint64_t DecompressedSize(std::string_view block, std::string_view what) {
   ByteReader r(block, what);
   auto codec = static_cast<Codec>(r.U8());
   uint64_t n = r.U64();
   std::string_view payload = block.substr(9);
-  auto corrupt = [&](const std::string& why) {
-    return SerializationError("corrupt " + std::string(what) + ": " + why);
-  };
   switch (codec) {
     case Codec::kNone:
-      if (payload.size() != n) throw corrupt("size mismatch");
-      return std::string(payload);
-    case Codec::kLz4: {
+      if (payload.size() != n) throw Corrupt(what, "size mismatch");
+      return n;
+    case Codec::kLz4:
       // lz4 expands at most ~255x: a larger claim is a lie, and trusting it
       // would allocate gigabytes for a few corrupt bytes.
       if (n > static_cast<uint64_t>(LZ4_MAX_INPUT_SIZE) || n > payload.size() * 255 + 64) {
-        throw corrupt("implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) + " compressed bytes");
+        throw Corrupt(what, "implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) +
+                                " compressed bytes");
       }
-      std::string out(n, '\0');
-      int got = LZ4_decompress_safe(payload.data(), out.data(), static_cast<int>(payload.size()), static_cast<int>(n));
-      if (got < 0 || static_cast<uint64_t>(got) != n) throw corrupt("lz4 data does not decode");
-      return out;
-    }
+      return n;
     case Codec::kZstd: {
       unsigned long long frame = ZSTD_getFrameContentSize(payload.data(), payload.size());
-      if (frame == ZSTD_CONTENTSIZE_ERROR || frame != n) throw corrupt("zstd frame header does not match");
+      if (frame == ZSTD_CONTENTSIZE_ERROR || frame != n) throw Corrupt(what, "zstd frame header does not match");
       // zstd's best case is ~32000x (long runs); anything beyond is a lie.
       if (n > payload.size() * 32768 + 4096) {
-        throw corrupt("implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) + " compressed bytes");
+        throw Corrupt(what, "implausible size " + std::to_string(n) + " for " + std::to_string(payload.size()) +
+                                " compressed bytes");
       }
-      std::string out(n, '\0');
-      size_t got = ZSTD_decompress(out.data(), n, payload.data(), payload.size());
-      if (ZSTD_isError(got) || got != n) throw corrupt("zstd data does not decode");
-      return out;
+      return n;
     }
   }
-  throw corrupt("unknown codec " + std::to_string(static_cast<int>(codec)));
+  throw Corrupt(what, "unknown codec " + std::to_string(static_cast<int>(codec)));
+}
+
+void DecompressInto(std::string_view block, void* out, size_t n, std::string_view what) {
+  if (DecompressedSize(block, what) != n) throw Corrupt(what, "decompressed size is not " + std::to_string(n));
+  auto codec = static_cast<Codec>(block[0]);
+  std::string_view payload = block.substr(9);
+  switch (codec) {
+    case Codec::kNone:
+      if (n) std::memcpy(out, payload.data(), n);
+      return;
+    case Codec::kLz4: {
+      int got = LZ4_decompress_safe(payload.data(), static_cast<char*>(out), static_cast<int>(payload.size()),
+                                    static_cast<int>(n));
+      if (got < 0 || static_cast<uint64_t>(got) != n) throw Corrupt(what, "lz4 data does not decode");
+      return;
+    }
+    case Codec::kZstd: {
+      size_t got = ZSTD_decompress(out, n, payload.data(), payload.size());
+      if (ZSTD_isError(got) || got != n) throw Corrupt(what, "zstd data does not decode");
+      return;
+    }
+  }
+}
+
+std::string Decompress(std::string_view block, std::string_view what) {
+  std::string out(DecompressedSize(block, what), '\0');
+  DecompressInto(block, out.data(), out.size(), what);
+  return out;
 }
 
 }  // namespace skein

@@ -33,6 +33,9 @@ using internal::StreamQueue;
 using internal::WorkerId;
 using skein::internal::JsonQuote;
 
+// How often work stealing looks for idle workers (Dask: 100 ms).
+constexpr double kBalanceSeconds = 0.1;
+
 double Now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -240,10 +243,11 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   void EventLoop() {
     std::vector<std::function<void()>> batch;
     double next_check = Now() + 0.5;
+    double next_balance = Now() + kBalanceSeconds;
     while (true) {
       {
         std::unique_lock lock(mu_);
-        cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return !events_.empty(); });
+        cv_.wait_for(lock, std::chrono::duration<double>(kBalanceSeconds), [&] { return !events_.empty(); });
         batch.swap(events_);
       }
       for (auto& fn : batch) fn();
@@ -251,6 +255,10 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       if (Now() >= next_check) {
         CheckHeartbeats();
         next_check = Now() + 0.5;
+      }
+      if (Now() >= next_balance) {
+        state_.Balance();
+        next_balance = Now() + kBalanceSeconds;
       }
       Flush();
       if (quit_) {
@@ -303,6 +311,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const wire::TaskFailed& f : m.failed()) state_.TaskFailed(id, f);
     if (m.has_heartbeat()) state_.Heartbeat(id, m.heartbeat(), Now());
     for (const std::string& k : m.released()) state_.WorkerReleased(id, k);
+    for (const wire::StealResponse& r : m.steal_responses()) state_.StealAnswered(id, r);
   }
 
   void OnClientMessage(ClientId id, const wire::ClientToScheduler& m) {
@@ -332,13 +341,16 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     }
     o << "{\"address\":" << JsonQuote(address_) << ",\"protocol\":" << internal::kProtocolVersion
       << ",\"tasks_done\":" << state_.tasks_done() << ",\"tasks_failed\":" << state_.tasks_failed()
-      << ",\"queued\":" << state_.queued() << ",\"workers\":[";
+      << ",\"queued\":" << state_.queued() << ",\"steals\":" << state_.steals() << ",\"workers\":[";
     bool first = true;
     for (const auto& [id, w] : state_.workers()) {
       o << (first ? "" : ",") << "{\"id\":" << id << ",\"address\":" << JsonQuote(w->spec.address)
         << ",\"name\":" << JsonQuote(w->spec.name) << ",\"nthreads\":" << w->spec.nthreads
         << ",\"memory_limit\":" << w->spec.memory_limit << ",\"memory\":" << w->memory << ",\"rss\":" << w->rss
-        << ",\"spilled\":" << w->spilled << ",\"stored_bytes\":" << w->nbytes
+        << ",\"spilled\":" << w->spilled << ",\"paused\":" << (w->paused ? "true" : "false")
+        << ",\"transfer\":{\"incoming\":" << w->transfers_in_flight << ",\"bytes\":" << w->transfer_bytes
+        << ",\"count\":" << w->transfer_count << "}"
+        << ",\"stored_bytes\":" << w->nbytes
         << ",\"processing\":" << w->processing.size() << ",\"keys\":" << w->has_what.size() << ",\"resources\":{";
       bool rf = true;
       for (const auto& [name, amount] : w->spec.resources) {
@@ -390,6 +402,19 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const auto& [id, w] : state_.workers()) {
       o << "skein_worker_memory_bytes{worker=" << JsonQuote(w->spec.address) << "} " << w->memory << "\n";
     }
+    o << "# HELP skein_worker_spilled_bytes Bytes of results spilled to disk, per worker.\n"
+      << "# TYPE skein_worker_spilled_bytes gauge\n";
+    for (const auto& [id, w] : state_.workers()) {
+      o << "skein_worker_spilled_bytes{worker=" << JsonQuote(w->spec.address) << "} " << w->spilled << "\n";
+    }
+    o << "# HELP skein_worker_transfer_bytes_total Bytes a worker fetched from peers.\n"
+      << "# TYPE skein_worker_transfer_bytes_total counter\n";
+    for (const auto& [id, w] : state_.workers()) {
+      o << "skein_worker_transfer_bytes_total{worker=" << JsonQuote(w->spec.address) << "} " << w->transfer_bytes
+        << "\n";
+    }
+    o << "# HELP skein_scheduler_steals_total Tasks moved by work stealing.\n"
+      << "# TYPE skein_scheduler_steals_total counter\nskein_scheduler_steals_total " << state_.steals() << "\n";
     return o.str();
   }
 

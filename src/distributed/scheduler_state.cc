@@ -17,6 +17,11 @@ constexpr double kTaskSecondsGuess = 5e-4;
 // Work kept in flight per worker covers this much time (see Saturated).
 constexpr double kRoundTripSeconds = 2e-3;
 constexpr double kMaxWindow = 1000;
+// Dask's distributed.scheduler.unknown-task-duration: what stealing assumes
+// for a task when its worker has not finished any yet.
+constexpr double kUnknownTaskSeconds = 0.5;
+// Steal requests sent per Balance call (keeps one call cheap).
+constexpr int kMaxStealsPerBalance = 256;
 
 }  // namespace
 
@@ -78,6 +83,7 @@ void SchedulerState::RemoveWorker(WorkerId id, const std::string& why) {
   std::sort(running.begin(), running.end(), [](Task* a, Task* b) { return a->priority < b->priority; });
   w->processing.clear();
   for (Task* t : running) {
+    ClearSteal(t);
     t->processing_on = nullptr;
     t->status = TaskStatus::kWaiting;
     if (++t->suspicious > allowed_failures_) {
@@ -126,6 +132,12 @@ void SchedulerState::Heartbeat(WorkerId id, const wire::Heartbeat& hb, double no
   w->rss = hb.rss();
   w->spilled = hb.spilled();
   w->last_seen = now;
+  bool was_paused = w->paused;
+  w->paused = hb.paused();
+  w->transfers_in_flight = hb.transfers_in_flight();
+  w->transfer_bytes = hb.transfer_bytes();
+  w->transfer_count = hb.transfer_count();
+  if (was_paused && !w->paused) FillWorkers();
 }
 
 void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
@@ -257,7 +269,7 @@ bool SchedulerState::Saturated(const Worker& w) const {
     double per_thread = kRoundTripSeconds / std::max(w.task_seconds, 1e-7);
     limit = std::max(limit, static_cast<size_t>(std::min(per_thread * w.spec.nthreads, kMaxWindow)));
   }
-  return w.processing.size() >= limit;
+  return w.paused || w.processing.size() >= limit;
 }
 
 SchedulerState::Worker* SchedulerState::DecideWorker(Task* t, bool is_root) {
@@ -265,7 +277,7 @@ SchedulerState::Worker* SchedulerState::DecideWorker(Task* t, bool is_root) {
   double best_cost = 0;
   for (auto& [id, wp] : workers_) {
     Worker* w = wp.get();
-    if (!Fits(*w, *t)) continue;
+    if (w->paused || !Fits(*w, *t)) continue;
     if (is_root && Saturated(*w)) continue;
     double transfer = 0;
     for (Task* d : t->deps) {
@@ -282,6 +294,7 @@ SchedulerState::Worker* SchedulerState::DecideWorker(Task* t, bool is_root) {
 }
 
 void SchedulerState::Assign(Task* t, Worker* w) {
+  ClearSteal(t);
   t->status = TaskStatus::kProcessing;
   t->processing_on = w;
   w->processing.insert(t);
@@ -300,6 +313,7 @@ void SchedulerState::Assign(Task* t, Worker* w) {
 }
 
 void SchedulerState::Unassign(Task* t) {
+  ClearSteal(t);
   Worker* w = t->processing_on;
   if (!w) return;
   w->processing.erase(t);
@@ -364,6 +378,81 @@ void SchedulerState::MakeNeeded(Task* t) {
     }
   }
   if (t->waiting_on == 0) MakeReady(t);
+}
+
+// ---- work stealing ---------------------------------------------------------------
+
+int SchedulerState::Balance() {
+  int sent = 0;
+  for (auto& [tid, tp] : workers_) {
+    Worker* thief = tp.get();
+    if (thief->paused) continue;
+    int room = thief->spec.nthreads - static_cast<int>(thief->processing.size()) - thief->steals_in;
+    while (room > 0 && sent < kMaxStealsPerBalance) {
+      // The victim with the most tasks waiting beyond its threads.
+      Worker* victim = nullptr;
+      int most = 0;
+      for (auto& [vid, vp] : workers_) {
+        Worker* v = vp.get();
+        if (v == thief) continue;
+        int waiting = static_cast<int>(v->processing.size()) - v->steals_out - (v->paused ? 0 : v->spec.nthreads);
+        if (waiting > most) {
+          most = waiting;
+          victim = v;
+        }
+      }
+      if (!victim) break;
+      double compute = victim->task_seconds >= 0 ? victim->task_seconds : kUnknownTaskSeconds;
+      // The least urgent task it has (it runs its most urgent first), if
+      // moving its inputs is cheaper than running it.
+      Task* pick = nullptr;
+      for (Task* t : victim->processing) {
+        if (t->steal_to != 0 || !Fits(*thief, *t)) continue;
+        if (pick && t->priority < pick->priority) continue;
+        double transfer = kRoundTripSeconds;
+        for (Task* d : t->deps) {
+          if (!d->who_has.count(thief)) transfer += static_cast<double>(std::max<int64_t>(0, d->nbytes)) * kSecondsPerByte;
+        }
+        if (transfer < compute) pick = t;
+      }
+      if (!pick) break;
+      pick->steal_to = thief->id;
+      ++thief->steals_in;
+      ++victim->steals_out;
+      out_->workers[victim->id].add_steal(pick->key_bytes);
+      ++sent;
+      --room;
+    }
+  }
+  return sent;
+}
+
+void SchedulerState::ClearSteal(Task* t) {
+  if (t->steal_to == 0) return;
+  if (Worker* thief = FindWorker(t->steal_to)) thief->steals_in = std::max(0, thief->steals_in - 1);
+  if (t->processing_on) t->processing_on->steals_out = std::max(0, t->processing_on->steals_out - 1);
+  t->steal_to = 0;
+}
+
+void SchedulerState::StealAnswered(WorkerId id, const wire::StealResponse& r) {
+  Worker* victim = FindWorker(id);
+  Task* t = Find(r.key());
+  // No request in flight any more (the task was released, cancelled or its
+  // victim's work rescheduled meanwhile): whatever the worker holds now came
+  // after the request, so the answer is stale.
+  if (!victim || !t || t->steal_to == 0 || t->processing_on != victim) return;
+  Worker* thief = FindWorker(t->steal_to);
+  ClearSteal(t);
+  if (!r.stolen() || t->status != TaskStatus::kProcessing) return;
+  // The victim withdrew it: run it on the thief (or wherever fits now).
+  Unassign(t);
+  ++steals_;
+  if (thief && !thief->paused && Fits(*thief, *t)) {
+    Assign(t, thief);
+  } else {
+    t->status = TaskStatus::kWaiting;
+    MakeReady(t);
+  }
 }
 
 // ---- errors and release ---------------------------------------------------------

@@ -12,7 +12,11 @@
 // no worker has its resources free, or no worker exists at all.
 //
 // Placement: the worker needing the fewest bytes transferred, then the least
-// busy; Dask's `decide_worker`. When a worker leaves, its running tasks are
+// busy; Dask's `decide_worker`. Paused workers (memory) get nothing new.
+// Work stealing (Balance, run periodically): a worker with idle threads
+// asks for tasks queued on a busy or paused worker when moving their inputs
+// costs less than running them; the victim gives back only tasks it has not
+// started (StealResponse), so a task never runs twice. When a worker leaves, its running tasks are
 // retried elsewhere (counted: after kAllowedFailures the task is erred with
 // KilledWorker), and results only it held are recomputed if still needed.
 //
@@ -70,6 +74,12 @@ class SchedulerState {
     int64_t nbytes = 0;                  // bytes of results it holds (scheduler's count)
     double last_seen = 0;                // seconds, the server's clock
     double task_seconds = -1;            // moving average of its task durations (-1: none yet)
+    bool paused = false;                 // memory over its pause threshold
+    int transfers_in_flight = 0;         // inputs it is fetching (heartbeat)
+    int64_t transfer_bytes = 0;          // bytes it fetched from peers so far
+    int64_t transfer_count = 0;
+    int steals_in = 0;                   // steal requests in flight toward it
+    int steals_out = 0;                  // ... and away from it
   };
 
   struct Task {
@@ -91,6 +101,7 @@ class SchedulerState {
     int missing_tries = 0;    // times its inputs could not be fetched
     std::string error_type, error_message;
     std::string failed_key;   // the task that raised (bytes), when erred through a dependency
+    WorkerId steal_to = 0;    // a steal request for it is in flight (to this thief)
   };
 
   /// `allowed_failures`: a task whose workers died running it more often
@@ -109,6 +120,12 @@ class SchedulerState {
   void TaskFailed(WorkerId id, const wire::TaskFailed& failed);
   /// Keys a worker dropped on its own.
   void WorkerReleased(WorkerId id, const std::string& key_bytes);
+  /// Work stealing: moves queued tasks from busy or paused workers to idle
+  /// ones; returns the number of steal requests sent.
+  int Balance();
+  /// A victim's answer to a steal request.
+  void StealAnswered(WorkerId id, const wire::StealResponse& r);
+  int64_t steals() const { return steals_; }
 
   // ---- clients ----
   /// A client left: everything only it wanted is released.
@@ -148,6 +165,8 @@ class SchedulerState {
   void Assign(Task* t, Worker* w);
   /// Takes `t` off its worker's processing set (and gives back resources).
   void Unassign(Task* t);
+  /// Forgets a steal request in flight for `t` (and its counts).
+  void ClearSteal(Task* t);
   void FillWorkers();
   void Erred(Task* t, const std::string& type, const std::string& message, const std::string& failed_key);
   void NotifyClients(Task* t, wire::KeyUpdate::State state);
@@ -170,6 +189,7 @@ class SchedulerState {
   int64_t generation_ = 0;
   int64_t tasks_done_ = 0;
   int64_t tasks_failed_ = 0;
+  int64_t steals_ = 0;
 };
 
 const char* TaskStatusName(SchedulerState::TaskStatus s);

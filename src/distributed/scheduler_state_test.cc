@@ -255,5 +255,101 @@ TEST_F(StateTest, WorkersJoiningLaterGetQueuedWorkAndLibraries) {
   EXPECT_EQ(Computed(w), std::vector<std::string>{"r"});
 }
 
+
+// ---- paused workers and work stealing ----
+
+TEST_F(StateTest, PausedWorkerGetsNothingNewUntilItResumes) {
+  WorkerId a = AddWorker("tcp://a:1");
+  WorkerId b = AddWorker("tcp://b:1");
+  wire::Heartbeat hb;
+  hb.set_paused(true);
+  state_.Heartbeat(a, hb, 0);
+  Submit(1, {{"x", {}}, {"y", {}}}, {"x", "y"});
+  EXPECT_TRUE(Computed(a).empty());
+  EXPECT_EQ(Computed(b).size(), 2u);
+  hb.set_paused(false);
+  state_.Heartbeat(a, hb, 0);
+  Submit(1, {{"z", {}}}, {"z"});
+  // b is saturated by now (two in flight on one thread): z goes to a.
+  EXPECT_EQ(Computed(a), std::vector<std::string>{"z"});
+}
+
+// Ten slow tasks reading one input held by `a` all land on `a` (locality);
+// `b` is idle. Balance asks `a` for the least urgent ones; what `a` gives
+// back runs on `b`, what it has started stays.
+TEST_F(StateTest, IdleWorkerStealsQueuedTasksOnlyWhenTheVictimGivesThemBack) {
+  WorkerId a = AddWorker("tcp://a:1", 1);
+  WorkerId b = AddWorker("tcp://b:1", 2);
+  Submit(1, {{"data", {}}}, {"data"});
+  std::vector<std::string> first = Computed(a);
+  if (first.empty()) {
+    std::swap(a, b);  // "data" went to b: name the holder a
+  }
+  Computed(a);
+  Computed(b);
+  Finish(a, "data", 1 << 20, 2.0);
+  std::vector<std::pair<std::string, std::vector<std::string>>> work;
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 10; ++i) {
+    work.push_back({"slow-" + std::to_string(i), {"data"}});
+    wanted.push_back("slow-" + std::to_string(i));
+  }
+  Submit(1, work, wanted);
+  EXPECT_EQ(Computed(a).size(), 10u);
+  EXPECT_TRUE(Computed(b).empty());
+  const int idle_threads = static_cast<int>(state_.FindWorker(b)->spec.nthreads);
+  EXPECT_EQ(state_.Balance(), idle_threads);
+  std::vector<std::string> asked;
+  for (const std::string& k : out_.workers[a].steal()) asked.push_back(DecodeKey(k, "k").ToString());
+  out_.workers[a].clear_steal();
+  ASSERT_EQ(asked.size(), static_cast<size_t>(idle_threads));
+  for (const std::string& k : asked) EXPECT_NE(k, "slow-0");  // the most urgent is running
+  EXPECT_EQ(state_.Balance(), 0);  // requests in flight count as taken
+  // One was given back, one had started.
+  wire::StealResponse yes, no;
+  yes.set_key(EncodeKey(Key(asked[0])));
+  yes.set_stolen(true);
+  no.set_key(EncodeKey(Key(asked[1])));
+  no.set_stolen(false);
+  state_.StealAnswered(a, yes);
+  state_.StealAnswered(a, no);
+  EXPECT_EQ(Computed(b), std::vector<std::string>{asked[0]});
+  EXPECT_EQ(state_.FindTask(EncodeKey(Key(asked[0])))->processing_on->id, b);
+  EXPECT_EQ(state_.FindTask(EncodeKey(Key(asked[1])))->processing_on->id, a);
+  EXPECT_EQ(state_.steals(), 1);
+  // A late report from the victim for the stolen task is not a result.
+  Finish(a, asked[0]);
+  EXPECT_EQ(StatusOf(asked[0]), Status::kProcessing);
+  Finish(b, asked[0]);
+  EXPECT_EQ(StatusOf(asked[0]), Status::kMemory);
+}
+
+TEST_F(StateTest, NoStealingWhenMovingTheInputsCostsMoreThanRunning) {
+  WorkerId a = AddWorker("tcp://a:1", 1);
+  Submit(1, {{"big", {}}}, {"big"});
+  Computed(a);
+  Finish(a, "big", int64_t{1} << 30, 0.001);  // 1 GiB input, ~ms tasks
+  WorkerId b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"q-0", {"big"}}, {"q-1", {"big"}}, {"q-2", {"big"}}}, {"q-0", "q-1", "q-2"});
+  EXPECT_EQ(Computed(a).size(), 3u);
+  EXPECT_EQ(state_.Balance(), 0);
+  EXPECT_TRUE(Computed(b).empty());
+}
+
+TEST_F(StateTest, StealFromAVictimThatDiesIsRescheduled) {
+  WorkerId a = AddWorker("tcp://a:1", 1);
+  Submit(1, {{"d", {}}}, {"d"});
+  Computed(a);
+  Finish(a, "d", 1 << 20, 1.0);
+  WorkerId b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"s-0", {"d"}}, {"s-1", {"d"}}, {"s-2", {"d"}}}, {"s-0", "s-1", "s-2"});
+  Computed(a);
+  ASSERT_GE(state_.Balance(), 1);
+  state_.RemoveWorker(a, "test");
+  // Everything still wanted is recomputed on b; no steal is left pending.
+  for (const auto& [k, t] : state_.tasks()) EXPECT_EQ(t->steal_to, 0u) << t->key.ToString();
+  EXPECT_FALSE(Computed(b).empty());
+}
+
 }  // namespace
 }  // namespace skein::distributed::internal

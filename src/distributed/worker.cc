@@ -6,7 +6,10 @@
 //  - a writer thread per connection sends whatever accumulated in
 //    `outgoing_` (finished tasks, failures, heartbeats) as one message;
 //  - `nthreads` executor threads run ready tasks in priority order;
-//  - fetcher threads pull missing inputs from peers (Worker.GetData).
+//  - fetcher threads pull missing inputs from peers (Worker.GetData);
+//  - with a memory limit, a monitor thread applies Dask's thresholds
+//    (worker_memory_internal.h): spills least recently used results to
+//    compressed files, pauses executors, restarts the worker.
 // All task bookkeeping is under `mu_`; no lock is held while a task runs,
 // a value is fetched or a message is written.
 #include "skein/distributed/worker.h"
@@ -23,11 +26,17 @@
 #include <fstream>
 #include <optional>
 #include <queue>
+#include <semaphore>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
+#include <malloc.h>
+
+#include <list>
+
 #include "distributed/protocol_internal.h"
+#include "distributed/worker_memory_internal.h"
 #include "skein/core/task.h"
 #include "skein/core/wire.h"
 
@@ -48,15 +57,37 @@ struct PendingTask {
   int64_t priority = 0;
   std::vector<std::string> deps;  // unique dependency keys
   std::vector<std::string> refs;  // every reference in argument order (RunTask's inputs)
+  std::vector<std::string> held;  // deps whose `users` count includes this task
   int missing = 0;                // deps not held here yet
   bool cancelled = false;
 };
 
+// A result held here: in memory, on disk (spill_file), or both (read back
+// after a spill; dropping the memory copy again then costs no write).
 struct Entry {
-  Value value;
+  Value value;                // none while only on disk
+  bool in_memory = false;
+  std::string spill_file;     // "" if not on disk
+  int64_t nbytes = 0;
+  uint64_t version = 0;       // which store this is (a spill in flight checks it)
+  bool unspillable = false;   // a spill failed (no serializer): kept in memory
+  bool spilling = false;      // a thread is writing it to disk now
   bool owned = false;  // computed or scattered here (freed by the scheduler), else a fetched copy
   int users = 0;       // pending tasks reading it
+  std::list<std::string>::iterator lru;  // valid while in_memory
 };
+
+// Spilled values read back at once to serve peers and clients.
+constexpr int kDiskServes = 2;
+
+struct SemaphoreGuard {
+  explicit SemaphoreGuard(std::counting_semaphore<>& s) : s_(s) { s_.acquire(); }
+  ~SemaphoreGuard() { s_.release(); }
+  std::counting_semaphore<>& s_;
+};
+
+// How often the memory monitor looks at the process (Dask: 100 ms).
+constexpr auto kMonitorInterval = std::chrono::milliseconds(100);
 
 class WorkerImpl final : public Worker, public wire::Worker::Service {
  public:
@@ -97,6 +128,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (options_.name.empty()) options_.name = address_;
     for (int i = 0; i < options_.nthreads; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
     for (int i = 0; i < kFetchThreads; ++i) fetchers_.emplace_back([this] { FetchLoop(); });
+    spill_ = std::make_unique<internal::SpillFiles>(options_.local_directory + "/spill", Codec::kZstd);
+    if (options_.memory_limit > 0) monitor_ = std::thread([this] { MonitorLoop(); });
     connection_ = std::thread([this] { ConnectionLoop(); });
   }
 
@@ -114,6 +147,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (connection_.joinable()) connection_.join();
     for (auto& t : executors_) t.join();
     for (auto& t : fetchers_) t.join();
+    if (monitor_.joinable()) monitor_.join();
     executors_.clear();
     fetchers_.clear();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
@@ -142,6 +176,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
     for (const std::string& k : req->keys()) {
       Value v;
+      std::string spilled;
       {
         std::lock_guard lock(mu_);
         auto it = data_.find(k);
@@ -149,9 +184,20 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
           return grpc::Status(grpc::StatusCode::NOT_FOUND,
                               "worker " + address_ + " does not hold " + KeyText(k));
         }
-        v = it->second.value;
+        if (it->second.in_memory) {
+          v = it->second.value;
+          TouchLocked(it->second);
+        } else {
+          spilled = it->second.spill_file;
+        }
       }
+      // Served from disk without taking memory back (the reader may be the
+      // only one who wants it); a few at a time, or many readers of spilled
+      // data would bring it all back at once.
+      std::optional<SemaphoreGuard> slot;
+      if (!spilled.empty()) slot.emplace(disk_serves_);
       try {
+        if (!spilled.empty()) v = spill_->Read(spilled);
         if (!internal::WriteValue(writer, k, v)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
       } catch (const Error& e) {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
@@ -188,9 +234,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     std::lock_guard lock(mu_);
     for (auto& [k, v] : received) {
       reply->add_nbytes(static_cast<int64_t>(v.nbytes()));
-      Entry& e = data_[k];
-      e.value = std::move(v);
-      e.owned = true;
+      StoreLocked(k, std::move(v), /*owned=*/true);
     }
     return grpc::Status::OK;
   }
@@ -311,13 +355,11 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         m.Swap(&outgoing_);
       }
       if (Clock::now() >= next_beat) {
-        wire::Heartbeat* hb = m.mutable_heartbeat();
         {
           std::lock_guard lock(mu_);
-          hb->set_memory(stored_bytes_);
-          hb->set_executing(executing_);
+          FillHeartbeatLocked(m.mutable_heartbeat());
         }
-        hb->set_rss(internal::ProcessRss());
+        m.mutable_heartbeat()->set_rss(internal::ProcessRss());
         next_beat = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(options_.heartbeat_seconds));
       }
@@ -326,12 +368,30 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   }
 
 
+  void FillHeartbeatLocked(wire::Heartbeat* hb) {
+    hb->set_memory(stored_bytes_);
+    hb->set_spilled(spilled_bytes_);
+    hb->set_executing(executing_);
+    hb->set_paused(paused_);
+    hb->set_transfers_in_flight(static_cast<int32_t>(fetch_waiters_.size()));
+    hb->set_transfer_bytes(transfer_bytes_);
+    hb->set_transfer_count(transfer_count_);
+  }
+
   // Applies one scheduler message; true if it says to shut down.
   bool Handle(const wire::SchedulerToWorker& msg) {
     for (const wire::Library& lib : msg.libraries()) LoadLibrary(lib);
     for (const std::string& k : msg.free_keys()) Free(k);
     for (const std::string& k : msg.cancel()) CancelTask(k);
     for (const wire::ComputeTask& c : msg.compute()) Accept(c);
+    for (const std::string& k : msg.steal()) {
+      bool stolen = CancelTask(k);
+      Report([&](wire::WorkerToScheduler* m) {
+        wire::StealResponse* r = m->add_steal_responses();
+        r->set_key(k);
+        r->set_stolen(stolen);
+      });
+    }
     return msg.close();
   }
 
@@ -344,8 +404,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     while (!ready_.empty()) ready_.pop();
     fetch_queue_.clear();
     fetch_waiters_.clear();
-    data_.clear();
-    stored_bytes_ = 0;
+    while (!data_.empty()) EraseLocked(data_.begin());
   }
 
   void Report(const std::function<void(wire::WorkerToScheduler*)>& fn) {
@@ -409,6 +468,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         auto it = data_.find(d.key());
         if (it != data_.end()) {
           ++it->second.users;
+          p->held.push_back(d.key());
           continue;
         }
         ++p->missing;
@@ -426,11 +486,17 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (!to_fetch.empty()) fetch_cv_.notify_all();
   }
 
-  void CancelTask(const std::string& key) {
+  // Withdraws a task that has not started; true if it had not (a running
+  // one finishes and is reported as usual).
+  bool CancelTask(const std::string& key) {
     std::lock_guard lock(mu_);
     auto it = pending_.find(key);
-    if (it == pending_.end()) return;
-    it->second->cancelled = true;  // skipped when popped; inputs released then
+    if (it == pending_.end()) return false;
+    std::shared_ptr<PendingTask> p = it->second;
+    pending_.erase(it);
+    p->cancelled = true;  // skipped when popped or fetched for
+    ReleaseHeldLocked(p.get());
+    return true;
   }
 
   void Free(const std::string& key) {
@@ -441,17 +507,223 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       it->second.owned = false;  // dropped once the tasks reading it are done
       return;
     }
-    stored_bytes_ -= static_cast<int64_t>(it->second.value.nbytes());
-    data_.erase(it);
+    EraseLocked(it);
   }
 
   // Drops one reader of `key` (under mu_); fetched copies go with the last.
   void ReleaseInputLocked(const std::string& key) {
     auto it = data_.find(key);
     if (it == data_.end()) return;
-    if (--it->second.users <= 0 && !it->second.owned) {
-      stored_bytes_ -= static_cast<int64_t>(it->second.value.nbytes());
-      data_.erase(it);
+    if (--it->second.users <= 0 && !it->second.owned) EraseLocked(it);
+  }
+
+  // Drops the task's hold on the inputs it counted (idempotent).
+  void ReleaseHeldLocked(PendingTask* p) {
+    for (const std::string& d : p->held) ReleaseInputLocked(d);
+    p->held.clear();
+  }
+
+  // ---- stored results: memory, disk, or both (all under mu_) ----
+
+  // Stores a new value for `key` in memory (replacing any older copy).
+  void StoreLocked(const std::string& key, Value v, bool owned) {
+    Entry& e = data_[key];
+    if (e.in_memory) MemoryOutLocked(&e);
+    if (!e.spill_file.empty()) {
+      spilled_bytes_ -= e.nbytes;
+      spill_->Remove(e.spill_file);
+      e.spill_file.clear();
+    }
+    e.nbytes = static_cast<int64_t>(v.nbytes());
+    e.version = ++version_;
+    if (owned) e.owned = true;
+    MemoryInLocked(key, &e, std::move(v));
+  }
+
+  // Results over the target are spilled by the thread that stored them,
+  // before it takes more work (as Dask does): memory cannot outrun the disk
+  // by more than one result per thread. Process memory is the monitor's.
+  void SpillExcessLocked(std::unique_lock<std::mutex>& lock) {
+    if (options_.memory_limit <= 0) return;
+    auto target = static_cast<int64_t>(options_.memory_thresholds.target * static_cast<double>(options_.memory_limit));
+    if (stored_bytes_ > target) SpillLocked(lock, stored_bytes_ - target);
+  }
+
+  void MemoryInLocked(const std::string& key, Entry* e, Value v) {
+    e->value = std::move(v);
+    e->in_memory = true;
+    stored_bytes_ += e->nbytes;
+    if (!e->spill_file.empty()) spilled_bytes_ -= e->nbytes;
+    e->lru = lru_.insert(lru_.end(), key);
+  }
+
+  void MemoryOutLocked(Entry* e) {
+    e->value = Value();
+    e->in_memory = false;
+    stored_bytes_ -= e->nbytes;
+    if (!e->spill_file.empty()) spilled_bytes_ += e->nbytes;
+    lru_.erase(e->lru);
+  }
+
+  void TouchLocked(Entry& e) {
+    if (e.in_memory) lru_.splice(lru_.end(), lru_, e.lru);
+  }
+
+  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
+    Entry& e = it->second;
+    if (e.in_memory) MemoryOutLocked(&e);
+    if (!e.spill_file.empty()) {
+      spilled_bytes_ -= e.nbytes;
+      spill_->Remove(e.spill_file);
+    }
+    data_.erase(it);
+  }
+
+  // The values of `keys` in order; spilled ones are read back with `lock`
+  // released and kept in memory again. KeyError if one is not held here.
+  std::vector<Value> CollectInputsLocked(std::unique_lock<std::mutex>& lock, const std::vector<std::string>& keys) {
+    std::map<std::string, std::string> to_load;  // key -> file
+    for (const std::string& k : keys) {
+      auto it = data_.find(k);
+      if (it == data_.end()) throw KeyError("not held here: " + KeyText(k));
+      if (!it->second.in_memory) to_load[k] = it->second.spill_file;
+    }
+    std::map<std::string, Value> loaded;
+    if (!to_load.empty()) {
+      lock.unlock();
+      try {
+        for (const auto& [k, file] : to_load) loaded[k] = spill_->Read(file);
+      } catch (...) {
+        lock.lock();
+        throw;
+      }
+      lock.lock();
+      for (auto& [k, v] : loaded) {
+        auto it = data_.find(k);
+        if (it != data_.end() && !it->second.in_memory && it->second.spill_file == to_load[k]) {
+          MemoryInLocked(k, &it->second, v);
+        }
+      }
+    }
+    std::vector<Value> out;
+    out.reserve(keys.size());
+    for (const std::string& k : keys) {
+      auto it = data_.find(k);
+      if (it != data_.end() && it->second.in_memory) {
+        TouchLocked(it->second);
+        out.push_back(it->second.value);
+      } else if (auto l = loaded.find(k); l != loaded.end()) {
+        out.push_back(l->second);
+      } else {
+        throw KeyError("not held here: " + KeyText(k));
+      }
+    }
+    // What came back from disk counts against the target like a new result.
+    if (!loaded.empty()) SpillExcessLocked(lock);
+    return out;
+  }
+
+  // ---- memory monitor ----
+
+  void MonitorLoop() {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      monitor_cv_.wait_for(lock, kMonitorInterval);
+      if (stopping_) break;
+      lock.unlock();
+      int64_t rss = internal::ProcessRss();
+      lock.lock();
+      internal::MemoryDecision d = internal::DecideMemory(options_.memory_thresholds, options_.memory_limit, stored_bytes_, rss);
+      if (d.terminate) {
+        lock.unlock();
+        Terminate(rss);
+        return;
+      }
+      if (d.spill_bytes > 0 && SpillLocked(lock, d.spill_bytes)) {
+        lock.unlock();
+        malloc_trim(0);  // give freed pages back, or RSS never shows the spill
+        rss = internal::ProcessRss();
+        lock.lock();
+        d = internal::DecideMemory(options_.memory_thresholds, options_.memory_limit, stored_bytes_, rss);
+      }
+      if (d.pause != paused_) {
+        paused_ = d.pause;
+        std::fprintf(stderr, "skein worker %s: %s (process memory %lld of limit %lld)\n", address_.c_str(),
+                     paused_ ? "paused" : "resumed", static_cast<long long>(rss),
+                     static_cast<long long>(options_.memory_limit));
+        if (!paused_) cv_.notify_all();
+        wire::Heartbeat hb;
+        FillHeartbeatLocked(&hb);
+        hb.set_rss(rss);
+        Report([&](wire::WorkerToScheduler* m) { *m->mutable_heartbeat() = hb; });
+      }
+    }
+  }
+
+  // Spills least recently used results until `need` bytes left memory;
+  // true if any did. Disk writes run with `lock` released.
+  bool SpillLocked(std::unique_lock<std::mutex>& lock, int64_t need) {
+    struct Victim {
+      std::string key;
+      Value value;
+      uint64_t version;
+      std::string file;  // already on disk: nothing to write
+    };
+    std::vector<Victim> victims;
+    int64_t chosen = 0;
+    for (const std::string& k : lru_) {
+      if (chosen >= need) break;
+      Entry& e = data_.at(k);
+      if (e.unspillable || e.spilling) continue;  // another thread is writing it
+      e.spilling = true;
+      victims.push_back({k, e.value, e.version, e.spill_file});
+      chosen += e.nbytes;
+    }
+    if (victims.empty()) return false;
+    lock.unlock();
+    std::vector<std::string> failed;
+    for (Victim& v : victims) {
+      if (!v.file.empty()) continue;
+      try {
+        v.file = spill_->Write(KeyText(v.key), v.value);
+      } catch (const Error& e) {
+        std::fprintf(stderr, "skein worker %s: %s (kept in memory)\n", address_.c_str(), e.what());
+        failed.push_back(v.key);
+      }
+      v.value = Value();
+    }
+    lock.lock();
+    bool any = false;
+    for (Victim& v : victims) {
+      auto it = data_.find(v.key);
+      bool same = it != data_.end() && it->second.version == v.version;
+      if (same) it->second.spilling = false;
+      if (v.file.empty()) {
+        if (same) it->second.unspillable = true;
+        continue;
+      }
+      if (!same) {
+        if (v.file != (it == data_.end() ? "" : it->second.spill_file)) spill_->Remove(v.file);  // freed or replaced
+        continue;
+      }
+      Entry& e = it->second;
+      if (e.spill_file.empty()) e.spill_file = v.file;
+      if (!e.in_memory) continue;
+      MemoryOutLocked(&e);
+      ++spill_count_;
+      any = true;
+    }
+    return any;
+  }
+
+  void Terminate(int64_t rss) {
+    std::fprintf(stderr, "skein worker %s: process memory %lld is over %.0f%% of the limit %lld; restarting\n",
+                 address_.c_str(), static_cast<long long>(rss), options_.memory_thresholds.terminate * 100,
+                 static_cast<long long>(options_.memory_limit));
+    if (options_.on_memory_terminate) {
+      options_.on_memory_terminate();
+    } else {
+      MarkStopping();
     }
   }
 
@@ -461,33 +733,35 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       std::vector<Value> refs;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stopping_ || !ready_.empty(); });
+        // A paused worker (memory over the pause threshold) starts nothing.
+        cv_.wait(lock, [&] { return stopping_ || (!ready_.empty() && !paused_); });
         if (stopping_) return;
         p = ready_.top().second;
         ready_.pop();
-        pending_.erase(p->key);
-        if (p->cancelled) {
-          for (const std::string& d : p->deps) ReleaseInputLocked(d);
-          continue;
-        }
+        if (p->cancelled) continue;  // withdrawn (its inputs were released then)
+        if (auto it = pending_.find(p->key); it != pending_.end() && it->second == p) pending_.erase(it);
         // Inputs in argument order (a key used twice appears twice).
-        bool ok = true;
-        for (const std::string& r : p->refs) {
-          auto it = data_.find(r);
-          if (it == data_.end()) {
-            ok = false;
-            break;
+        std::string problem, problem_type;
+        try {
+          for (const std::string& r : p->refs) {
+            if (std::find(p->deps.begin(), p->deps.end(), r) == p->deps.end()) {
+              throw KeyError("task " + KeyText(p->key) + " references a key the scheduler did not list as its input");
+            }
           }
-          refs.push_back(it->second.value);
+          refs = CollectInputsLocked(lock, p->refs);
+        } catch (const Error& e) {
+          problem = e.what();
+          problem_type = std::string("skein::") + (dynamic_cast<const SpillError*>(&e) ? "SpillError" : "KeyError");
         }
-        if (!ok) {
-          for (const std::string& d : p->deps) ReleaseInputLocked(d);
+        if (!problem.empty() || p->cancelled) {
+          ReleaseHeldLocked(p.get());
+          if (p->cancelled) continue;
           lock.unlock();
           Report([&](wire::WorkerToScheduler* m) {
             wire::TaskFailed* f = m->add_failed();
             f->set_key(p->key);
-            f->set_type("skein::KeyError");
-            f->set_message("task " + KeyText(p->key) + " references a key the scheduler did not list as its input");
+            f->set_type(problem_type);
+            f->set_message(problem);
           });
           continue;
         }
@@ -505,14 +779,12 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       refs.clear();
       double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
       {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         --executing_;
-        for (const std::string& d : p->deps) ReleaseInputLocked(d);
+        ReleaseHeldLocked(p.get());
         if (!error) {
-          Entry& e = data_[p->key];
-          stored_bytes_ += static_cast<int64_t>(result.nbytes()) - static_cast<int64_t>(e.value.nbytes());
-          e.value = result;
-          e.owned = true;
+          StoreLocked(p->key, result, /*owned=*/true);
+          SpillExcessLocked(lock);
         }
       }
       if (error) {
@@ -562,25 +834,28 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       }
       std::vector<std::shared_ptr<PendingTask>> waiters;
       {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         auto it = fetch_waiters_.find(key);
         if (it == fetch_waiters_.end()) continue;  // reset meanwhile
         waiters = std::move(it->second);
         fetch_waiters_.erase(it);
         if (got) {
-          Entry& e = data_[key];
-          if (!e.value.is_none() || e.owned) stored_bytes_ -= static_cast<int64_t>(e.value.nbytes());
-          e.value = std::move(v);
-          stored_bytes_ += static_cast<int64_t>(e.value.nbytes());
+          transfer_bytes_ += static_cast<int64_t>(v.nbytes());
+          ++transfer_count_;
+          if (!data_.count(key)) StoreLocked(key, std::move(v), /*owned=*/false);
+          Entry& e = data_.at(key);
           for (auto& p : waiters) {
             if (p->cancelled) continue;
             ++e.users;
+            p->held.push_back(key);
             if (--p->missing == 0) ready_.push({p->priority, p});
           }
+          SpillExcessLocked(lock);
         } else {
           for (auto& p : waiters) {
-            pending_.erase(p->key);
+            if (auto it = pending_.find(p->key); it != pending_.end() && it->second == p) pending_.erase(it);
             p->cancelled = true;
+            ReleaseHeldLocked(p.get());
           }
         }
       }
@@ -588,13 +863,6 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         cv_.notify_all();
       } else {
         for (auto& p : waiters) {
-          // Release the inputs it already had.
-          {
-            std::lock_guard lock(mu_);
-            for (const std::string& d : p->deps) {
-              if (d != key && data_.count(d)) ReleaseInputLocked(d);
-            }
-          }
           Report([&](wire::WorkerToScheduler* m) {
             wire::TaskFailed* f = m->add_failed();
             f->set_key(p->key);
@@ -643,8 +911,19 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, ReadyLater> ready_;            // guarded by mu_
   std::deque<std::pair<std::string, std::vector<std::string>>> fetch_queue_;             // guarded by mu_
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
-  int64_t stored_bytes_ = 0;  // guarded by mu_
-  int executing_ = 0;         // guarded by mu_
+  std::list<std::string> lru_;  // guarded by mu_: keys in memory, least recently used first
+  int64_t stored_bytes_ = 0;    // guarded by mu_: bytes of results in memory
+  int64_t spilled_bytes_ = 0;   // guarded by mu_: bytes of results only on disk
+  int64_t spill_count_ = 0;     // guarded by mu_
+  int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
+  int64_t transfer_count_ = 0;  // guarded by mu_
+  uint64_t version_ = 0;        // guarded by mu_
+  bool paused_ = false;         // guarded by mu_
+  int executing_ = 0;           // guarded by mu_
+  std::condition_variable monitor_cv_;
+  std::unique_ptr<internal::SpillFiles> spill_;
+  std::counting_semaphore<> disk_serves_{kDiskServes};
+  std::thread monitor_;
 
   std::mutex out_mu_;
   std::condition_variable out_cv_;

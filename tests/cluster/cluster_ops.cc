@@ -40,3 +40,16 @@ SKEIN_REGISTER("cluster.bytes", [](int64_t n) { return std::vector<uint8_t>(stat
 SKEIN_REGISTER("cluster.len", [](const std::vector<uint8_t>& v) { return static_cast<int64_t>(v.size()); });
 // The pid of the worker running it.
 SKEIN_REGISTER("cluster.pid", [](int64_t) { return static_cast<int64_t>(getpid()); });
+// Holds `bytes` of touched memory for `ms` milliseconds, then frees it:
+// drives a worker's process memory over its thresholds.
+SKEIN_REGISTER("cluster.hog", [](int64_t bytes, int64_t ms) {
+  std::vector<uint8_t> block(static_cast<size_t>(bytes));
+  for (size_t i = 0; i < block.size(); i += 4096) block[i] = 1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return static_cast<int64_t>(block.size());
+});
+// Sleeps `ms` with an input, then says which worker ran it.
+SKEIN_REGISTER("cluster.pid_after", [](const std::vector<uint8_t>& input, int64_t ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return static_cast<int64_t>(getpid()) + static_cast<int64_t>(input.size() & 0);
+});

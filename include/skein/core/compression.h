@@ -8,6 +8,8 @@
 //   std::string back = skein::Decompress(z, "spill file /tmp/x");
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,5 +25,10 @@ const char* CodecName(Codec c);
 std::string Compress(Codec codec, std::string_view raw);
 /// SerializationError naming `what` if the block is truncated or corrupt.
 std::string Decompress(std::string_view block, std::string_view what);
+/// The size a block decompresses to (checked for plausibility first, so a
+/// corrupt header never makes a caller allocate gigabytes).
+uint64_t DecompressedSize(std::string_view block, std::string_view what);
+/// Decompresses into `out`, which holds exactly `n` bytes (no extra copy).
+void DecompressInto(std::string_view block, void* out, size_t n, std::string_view what);
 
 }  // namespace skein

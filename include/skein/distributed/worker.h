@@ -13,11 +13,25 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 namespace skein::distributed {
+
+/// Fractions of the memory limit at which a worker acts (Dask's
+/// distributed.worker.memory.{target,spill,pause,terminate}).
+struct MemoryThresholds {
+  /// Results in memory beyond this are spilled to disk, least recently used first.
+  double target = 0.60;
+  /// Process memory (RSS) beyond this: spill until back near `target`.
+  double spill = 0.70;
+  /// Process memory beyond this: start no new task until it falls back.
+  double pause = 0.80;
+  /// Process memory beyond this: restart (see on_memory_terminate).
+  double terminate = 0.95;
+};
 
 struct WorkerOptions {
   /// tcp://host:port of the scheduler.
@@ -27,8 +41,15 @@ struct WorkerOptions {
   int port = 0;
   /// Threads running tasks; <= 0: one per core.
   int nthreads = 0;
-  /// Bytes of memory this worker may use (reported; 0 = none).
+  /// Bytes of memory this worker may use (0 = none). With a limit, results
+  /// spill to compressed files under local_directory and the thresholds
+  /// below apply.
   int64_t memory_limit = 0;
+  MemoryThresholds memory_thresholds;
+  /// Called (on the monitor thread) when process memory passes
+  /// `memory_thresholds.terminate`. The `skein worker` command re-executes
+  /// itself, a fresh process (Dask's nanny restart). Default: Stop().
+  std::function<void()> on_memory_terminate;
   /// Where uploaded libraries and spill files go. Empty: a fresh directory
   /// under $TMPDIR (removed on exit).
   std::string local_directory;
