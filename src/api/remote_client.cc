@@ -16,14 +16,20 @@ Graph MergedGraph(const std::vector<Delayed>& ds);  // delayed.cc
 
 using internal::FutureState;
 
-Client::Client(const std::string& address, const std::string& token) : Client() {
+Client::Client(const std::string& address, const std::string& token)
+    : Client(address, token, distributed::Security{}) {}
+
+Client::Client(const std::string& address, const std::string& token, const distributed::Security& security)
+    : Client() {
   if (address.empty() || address == "local" || address == "local://") return;
   distributed::SessionOptions o;
   o.token = token;
+  o.security = security;
   session_ = distributed::Session::Connect(address, o);
 }
 
-Client::Client(const LocalCluster& cluster) : Client(cluster.scheduler_address(), cluster.token()) {}
+Client::Client(const LocalCluster& cluster)
+    : Client(cluster.scheduler_address(), cluster.token(), cluster.security()) {}
 
 std::string Client::address() const { return session_ ? session_->address() : "local"; }
 

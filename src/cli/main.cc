@@ -3,7 +3,11 @@
 //   skein scheduler [--host H] [--port P] [--http-port P]
 //   skein worker tcp://HOST:PORT [--nthreads N] [--memory-limit 4GiB]
 //                [--local-directory DIR] [--name NAME] [--resources GPU=1]
+//   skein certs DIR [--name NAME]      # cluster CA + member certificate
 //
+// With --tls-dir DIR (or --tls-ca/--tls-cert/--tls-key) every connection is
+// mutual TLS and addresses are tls://; a non-loopback --host without TLS is
+// refused unless --insecure.
 // Each prints one line with its address when ready, and shuts down cleanly
 // on SIGTERM or SIGINT. The shared token comes from --token or $SKEIN_TOKEN
 // (the environment keeps it out of `ps`). The program exports its symbols,
@@ -26,6 +30,7 @@
 #include "skein/core/config.h"
 #include "skein/core/error.h"
 #include "skein/distributed/scheduler.h"
+#include "skein/distributed/security.h"
 #include "skein/distributed/worker.h"
 
 namespace {
@@ -85,6 +90,24 @@ std::string TokenFrom(const std::string& flag) {
   return e ? e : "";
 }
 
+// --tls-dir DIR, or --tls-ca/--tls-cert/--tls-key, and --insecure.
+struct TlsFlags {
+  std::string dir;
+  skein::distributed::Security security;
+  bool insecure = false;
+
+  void Add(CLI::App* app) {
+    app->add_option("--tls-dir", dir, "Directory from `skein certs` (ca.pem, node.pem, node-key.pem)");
+    app->add_option("--tls-ca", security.ca_file, "CA certificate (PEM) that signs every cluster member");
+    app->add_option("--tls-cert", security.cert_file, "This process's certificate (PEM)");
+    app->add_option("--tls-key", security.key_file, "This process's private key (PEM)");
+    app->add_flag("--insecure", insecure, "Allow a non-loopback address without TLS");
+  }
+  skein::distributed::Security Get() const {
+    return dir.empty() ? security : skein::distributed::Security::FromDirectory(dir);
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -106,6 +129,8 @@ int main(int argc, char** argv) {
   sched->add_option("--allowed-failures", so.allowed_failures, "Worker deaths a task may cause before it fails")
       ->capture_default_str();
   sched->add_option("--parent-pid", parent, "Exit when this process is gone");
+  TlsFlags sched_tls;
+  sched_tls.Add(sched);
 
   skein::distributed::WorkerOptions wo;
   std::string worker_token, memory = "0", resources;
@@ -122,11 +147,30 @@ int main(int argc, char** argv) {
   work->add_option("--death-timeout", wo.death_timeout_seconds, "Seconds to retry a lost scheduler")
       ->capture_default_str();
   work->add_option("--parent-pid", parent, "Exit when this process is gone");
+  TlsFlags worker_tls;
+  worker_tls.Add(work);
+
+  std::string certs_dir, certs_name = "node";
+  int certs_days = 365;
+  CLI::App* certs = app.add_subcommand("certs", "Create a cluster CA (once) and a member certificate for mutual TLS");
+  certs->add_option("directory", certs_dir, "Where to write ca.pem, ca-key.pem, NAME.pem, NAME-key.pem")
+      ->required();
+  certs->add_option("--name", certs_name, "Certificate file name (another member signed by the same CA)")
+      ->capture_default_str();
+  certs->add_option("--days", certs_days, "Validity in days")->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   try {
+    if (certs->parsed()) {
+      auto files = skein::distributed::CreateCertificates(certs_dir, certs_name, certs_days);
+      std::cout << "CA          " << files.ca_cert << "\nCA key      " << files.ca_key << " (keep it private)\n"
+                << "certificate " << files.cert << "\nkey         " << files.key << std::endl;
+      return 0;
+    }
     if (sched->parsed()) {
       so.token = TokenFrom(sched_token);
+      so.security = sched_tls.Get();
+      so.allow_insecure = sched_tls.insecure;
       auto s = skein::distributed::Scheduler::Start(so);
       std::cout << "skein scheduler at " << s->address();
       if (!s->http_address().empty()) std::cout << " status " << s->http_address();
@@ -137,6 +181,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     wo.token = TokenFrom(worker_token);
+    wo.security = worker_tls.Get();
+    wo.allow_insecure = worker_tls.insecure;
     wo.memory_limit = skein::config::ParseBytes(memory, "--memory-limit");
     if (!resources.empty()) wo.resources = ParseResources(resources);
     // Large blocks straight from and back to the OS: glibc otherwise raises

@@ -87,6 +87,11 @@ std::vector<pid_t> LocalCluster::worker_pids() const {
 LocalCluster::Process LocalCluster::Spawn(const std::vector<std::string>& args, const std::string& role) {
   std::vector<std::string> full = {options_.executable};
   full.insert(full.end(), args.begin(), args.end());
+  const distributed::Security& sec = options_.security;
+  if (sec.enabled()) {
+    full.insert(full.end(), {"--tls-ca", sec.ca_file, "--tls-cert", sec.cert_file, "--tls-key", sec.key_file});
+  }
+  if (options_.allow_insecure) full.push_back("--insecure");
   full.push_back("--parent-pid");
   full.push_back(std::to_string(getpid()));
   std::vector<char*> argv;
@@ -134,6 +139,7 @@ LocalCluster::Process LocalCluster::Spawn(const std::vector<std::string>& args, 
   }
   ::close(fds[0]);
   size_t at = line.find("tcp://");
+  if (at == std::string::npos) at = line.find("tls://");
   if (at == std::string::npos) {
     Terminate(&p);
     throw Error("LocalCluster: the " + role + " (" + options_.executable + ") did not report an address within " +
@@ -198,6 +204,7 @@ void LocalCluster::scale(int n) {
 void LocalCluster::WaitForWorkers(size_t n) {
   distributed::SessionOptions so;
   so.token = options_.token;
+  so.security = options_.security;
   so.connect_timeout_seconds = options_.start_timeout_seconds;
   auto session = distributed::Session::Connect(scheduler_address_, so);
   auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(

@@ -13,17 +13,17 @@ namespace skein::distributed::internal {
 
 std::string GrpcTarget(const std::string& address) {
   std::string a = address;
-  if (a.rfind("tcp://", 0) == 0) a = a.substr(6);
+  if (a.rfind("tcp://", 0) == 0 || a.rfind("tls://", 0) == 0) a = a.substr(6);
   size_t colon = a.rfind(':');
   if (a.empty() || colon == std::string::npos || colon == 0 || colon + 1 == a.size() ||
       a.find_first_not_of("0123456789", colon + 1) != std::string::npos || a.find("://") != std::string::npos) {
-    throw CommError("address '" + address + "' is not of the form tcp://host:port");
+    throw CommError("address '" + address + "' is not of the form tcp://host:port or tls://host:port");
   }
   return a;
 }
 
-std::string TcpAddress(const std::string& host, int port) {
-  return "tcp://" + host + ":" + std::to_string(port);
+std::string MakeAddress(const std::string& host, int port, bool tls) {
+  return (tls ? "tls://" : "tcp://") + host + ":" + std::to_string(port);
 }
 
 namespace {
@@ -42,7 +42,15 @@ void SetCommonArgs(grpc::ChannelArguments* args) {
 }
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const TlsMaterial* tls) {
+  std::string target = GrpcTarget(address);
+  bool tls_address = address.rfind("tls://", 0) == 0;
+  if (tls_address && !tls) {
+    throw CommError(address + " is a TLS address: connecting needs the cluster's certificates (Security)");
+  }
+  if (!tls_address && tls) {
+    throw CommError(address + " is not a TLS address but TLS certificates were given: use tls://" + target);
+  }
   grpc::ChannelArguments args;
   SetCommonArgs(&args);
   // Each peer gets its own connection (gRPC would otherwise share one TCP
@@ -50,7 +58,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  return grpc::CreateCustomChannel(GrpcTarget(address), grpc::InsecureChannelCredentials(), args);
+  if (tls) args.SetSslTargetNameOverride(kClusterTlsName);
+  return grpc::CreateCustomChannel(target, ChannelCredentials(tls), args);
 }
 
 void ConfigureServer(grpc::ServerBuilder* builder) {

@@ -12,6 +12,7 @@
 
 #include "distributed/skein.grpc.pb.h"
 #include "distributed/skein.pb.h"
+#include "distributed/tls_internal.h"
 #include "skein/core/serialize.h"
 #include "skein/core/value.h"
 
@@ -24,14 +25,17 @@ constexpr size_t kChunkBytes = size_t{4} << 20;
 /// Largest control message accepted (task specs carry literals).
 constexpr int kMaxMessageBytes = 256 << 20;
 
-/// "tcp://host:port" or "host:port" -> "host:port"; Error naming the address
-/// if it is not of that form.
+/// "tcp://host:port", "tls://host:port" or "host:port" -> "host:port";
+/// CommError naming the address if it is not of that form.
 std::string GrpcTarget(const std::string& address);
-/// "tcp://" + host:port.
-std::string TcpAddress(const std::string& host, int port);
+/// "tls://" (with TLS) or "tcp://", then host:port.
+std::string MakeAddress(const std::string& host, int port, bool tls);
 
-/// A channel to `address` with our message limits and keepalive settings.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+/// A channel to `address` with our message limits and keepalive settings,
+/// over TLS when `tls` is given. CommError if the address's scheme and the
+/// material disagree (a tls:// address without certificates, or a tcp://
+/// one with them).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const TlsMaterial* tls);
 /// Applies our message limits and keepalive settings to a server builder.
 void ConfigureServer(grpc::ServerBuilder* builder);
 

@@ -46,17 +46,20 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   ~SchedulerImpl() override { Stop(); }
 
   void Begin() {
+    tls_ = internal::LoadTls(options_.security);
+    internal::CheckBindAllowed("the scheduler", options_.host, tls_.get(), options_.allow_insecure);
     grpc::ServerBuilder b;
     internal::ConfigureServer(&b);
     int port = 0;
-    b.AddListeningPort(options_.host + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(), &port);
+    b.AddListeningPort(options_.host + ":" + std::to_string(options_.port), internal::ServerCredentials(tls_.get()),
+                       &port);
     b.RegisterService(this);
     server_ = b.BuildAndStart();
     if (!server_ || port == 0) {
       throw CommError("scheduler could not listen on " + options_.host + ":" + std::to_string(options_.port) +
                       " (address in use or not available)");
     }
-    address_ = internal::TcpAddress(options_.host, port);
+    address_ = internal::MakeAddress(options_.host, port, tls_ != nullptr);
     events_thread_ = std::thread([this] { EventLoop(); });
     if (options_.http_port >= 0) StartHttp();
   }
@@ -446,6 +449,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   }
 
   SchedulerOptions options_;
+  std::shared_ptr<const internal::TlsMaterial> tls_;
   std::string address_, http_address_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<httplib::Server> http_;

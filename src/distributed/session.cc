@@ -50,7 +50,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   void Open() {
-    channel_ = internal::MakeChannel(address_);
+    tls_ = internal::LoadTls(options_.security);
+    channel_ = internal::MakeChannel(address_, tls_.get());
     auto deadline = std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(options_.connect_timeout_seconds * 1000));
     if (!channel_->WaitForConnected(deadline)) {
@@ -181,7 +182,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (ws.empty()) throw CommError("scatter: the cluster at " + address_ + " has no workers");
     // Spread scattered values round-robin over the workers.
     const WorkerInfo& target = ws[scatter_next_++ % ws.size()];
-    auto stub = wire::Worker::NewStub(internal::MakeChannel(target.address));
+    auto stub = wire::Worker::NewStub(internal::MakeChannel(target.address, tls_.get()));
     grpc::ClientContext ctx;
     ctx.AddMetadata("skein-protocol", std::to_string(internal::kProtocolVersion));
     ctx.AddMetadata("skein-token", options_.token);
@@ -366,11 +367,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   Value FetchFrom(const std::string& worker, const std::string& kb) {
-    return internal::FetchValue(internal::MakeChannel(worker), worker, kb, options_.token);
+    return internal::FetchValue(internal::MakeChannel(worker, tls_.get()), worker, kb, options_.token);
   }
 
   const std::string address_;
   const SessionOptions options_;
+  std::shared_ptr<const internal::TlsMaterial> tls_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<wire::Scheduler::Stub> stub_;
   grpc::ClientContext ctx_;

@@ -103,6 +103,9 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   void Begin() {
     if (options_.nthreads <= 0) options_.nthreads = std::max(1u, std::thread::hardware_concurrency());
     internal::GrpcTarget(options_.scheduler);  // validates the address early
+    tls_ = internal::LoadTls(options_.security);
+    internal::CheckBindAllowed("the worker", options_.host, tls_.get(), options_.allow_insecure);
+    internal::MakeChannel(options_.scheduler, tls_.get());  // scheme and certificates agree
     if (options_.local_directory.empty()) {
       const char* tmp = std::getenv("TMPDIR");
       std::string base = tmp && *tmp ? tmp : "/tmp";
@@ -118,13 +121,14 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     grpc::ServerBuilder b;
     internal::ConfigureServer(&b);
     int port = 0;
-    b.AddListeningPort(options_.host + ":" + std::to_string(options_.port), grpc::InsecureServerCredentials(), &port);
+    b.AddListeningPort(options_.host + ":" + std::to_string(options_.port), internal::ServerCredentials(tls_.get()),
+                       &port);
     b.RegisterService(this);
     server_ = b.BuildAndStart();
     if (!server_ || port == 0) {
       throw CommError("worker could not listen on " + options_.host + ":" + std::to_string(options_.port));
     }
-    address_ = internal::TcpAddress(options_.host, port);
+    address_ = internal::MakeAddress(options_.host, port, tls_ != nullptr);
     if (options_.name.empty()) options_.name = address_;
     for (int i = 0; i < options_.nthreads; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
     for (int i = 0; i < kFetchThreads; ++i) fetchers_.emplace_back([this] { FetchLoop(); });
@@ -281,7 +285,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   // One session with the scheduler; true if it got as far as registering.
   bool RunConnection() {
-    auto channel = internal::MakeChannel(options_.scheduler);
+    auto channel = internal::MakeChannel(options_.scheduler, tls_.get());
     auto stub = wire::Scheduler::NewStub(channel);
     grpc::ClientContext ctx;
     {
@@ -882,11 +886,12 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::shared_ptr<grpc::Channel> PeerChannel(const std::string& peer) {
     std::lock_guard lock(channels_mu_);
     auto& c = channels_[peer];
-    if (!c) c = internal::MakeChannel(peer);
+    if (!c) c = internal::MakeChannel(peer, tls_.get());
     return c;
   }
 
   WorkerOptions options_;
+  std::shared_ptr<const internal::TlsMaterial> tls_;
   bool remove_directory_ = false;
   std::string address_;
   std::unique_ptr<grpc::Server> server_;

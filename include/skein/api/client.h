@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "skein/api/delayed.h"
+#include "skein/distributed/security.h"
 #include "skein/local/scheduler.h"
 
 namespace skein {
@@ -137,6 +138,8 @@ class Client {
   /// "" or "local" for in-process; "tcp://host:port" connects to a
   /// distributed scheduler (CommError if it is unreachable or refuses).
   explicit Client(const std::string& address, const std::string& token = "");
+  /// A tls:// scheduler: the cluster's certificates (mutual TLS).
+  Client(const std::string& address, const std::string& token, const distributed::Security& security);
   /// Connects to a LocalCluster's scheduler.
   explicit Client(const LocalCluster& cluster);
   ~Client();

@@ -17,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "skein/distributed/security.h"
+
 namespace skein {
 
 struct LocalClusterOptions {
@@ -33,6 +35,10 @@ struct LocalClusterOptions {
   int http_port = 0;
   /// Shared secret; passed to the processes through the environment.
   std::string token;
+  /// Mutual TLS between every process (and the clients): addresses become
+  /// tls://. Needed to bind a non-loopback `host` unless `allow_insecure`.
+  distributed::Security security;
+  bool allow_insecure = false;
   /// Worker deaths a task may cause before it fails with KilledWorker.
   int allowed_failures = 3;
   /// Resources every worker advertises, e.g. {{"GPU", 1}}.
@@ -59,6 +65,7 @@ class LocalCluster {
   const std::string& scheduler_address() const { return scheduler_address_; }
   const std::string& http_address() const { return http_address_; }
   const std::string& token() const { return options_.token; }
+  const distributed::Security& security() const { return options_.security; }
   /// Starts or stops workers until there are `n`, and waits until the
   /// scheduler counts exactly that many.
   void scale(int n);

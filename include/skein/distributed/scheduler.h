@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "skein/distributed/security.h"
+
 namespace skein::distributed {
 
 struct SchedulerOptions {
@@ -25,6 +27,10 @@ struct SchedulerOptions {
   int http_port = -1;
   /// Shared secret clients and workers must present ("" = none).
   std::string token;
+  /// Mutual TLS (the address becomes tls://...). Required to listen on a
+  /// non-loopback interface unless `allow_insecure`.
+  Security security;
+  bool allow_insecure = false;
   /// A worker silent (no heartbeat, no message) this long is removed.
   double worker_timeout_seconds = 10;
   /// A task whose workers died running it more often than this fails with

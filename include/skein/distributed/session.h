@@ -19,11 +19,14 @@
 #include "skein/core/key.h"
 #include "skein/core/task.h"
 #include "skein/core/value.h"
+#include "skein/distributed/security.h"
 
 namespace skein::distributed {
 
 struct SessionOptions {
   std::string token;
+  /// The cluster's TLS files, for a tls:// scheduler.
+  Security security;
   /// How long Connect waits for the scheduler to answer.
   double connect_timeout_seconds = 10;
 };

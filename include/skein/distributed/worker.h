@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 
+#include "skein/distributed/security.h"
+
 namespace skein::distributed {
 
 /// Fractions of the memory limit at which a worker acts (Dask's
@@ -58,6 +60,10 @@ struct WorkerOptions {
   /// where they are free.
   std::map<std::string, double> resources;
   std::string token;
+  /// Mutual TLS, for the scheduler connection, peers and its own data
+  /// server. Required to serve a non-loopback interface unless `allow_insecure`.
+  Security security;
+  bool allow_insecure = false;
   /// Seconds to keep trying to reach a lost scheduler before stopping.
   double death_timeout_seconds = 60;
   /// Seconds between heartbeats.
