@@ -14,6 +14,7 @@
 #include <string_view>
 
 #include "distributed/protocol_internal.h"
+#include "distributed/coordination_internal.h"
 #include "distributed/scheduler_state_internal.h"
 #include "skein/core/wire.h"
 
@@ -79,6 +80,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const auto& k : m.cancel()) s.Cancel(1, k);
         for (const auto& k : m.release()) s.Release(1, k);
         s.Answer(1, m);
+        // Coordination requests (twice: a second client, and a repeat of
+        // the same op against the state the first one left).
+        Coordination co(&s, &out);
+        if (m.has_coordinate()) {
+          co.Handle(1, 7, m.coordinate(), 0);
+          co.Handle(2, 8, m.coordinate(), 0);
+          co.Sweep();
+          co.Expire(1e9);
+          co.RemoveClient(1);
+        }
         s.RemoveWorker(2, "fuzz");
         s.RemoveClient(1);
         break;

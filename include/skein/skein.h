@@ -8,6 +8,7 @@
 #pragma once
 
 #include "skein/api/client.h"
+#include "skein/api/coordination.h"
 #include "skein/deploy/local_cluster.h"
 #include "skein/distributed/session.h"
 #include "skein/array/array.h"

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "core/json_internal.h"
+#include "distributed/coordination_internal.h"
 #include "distributed/protocol_internal.h"
 #include "distributed/scheduler_state_internal.h"
 #include "distributed/stream_queue_internal.h"
@@ -186,6 +187,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
         m = wire::ClientToScheduler();
       }
       Post([this, id] {
+        coordination_.RemoveClient(id);
         state_.RemoveClient(id);
         client_queues_.erase(id);
       });
@@ -255,6 +257,8 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       }
       for (auto& fn : batch) fn();
       batch.clear();
+      coordination_.Sweep();
+      coordination_.Expire(Now());
       if (Now() >= next_check) {
         CheckHeartbeats();
         next_check = Now() + 0.5;
@@ -324,8 +328,11 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const std::string& k : m.cancel()) state_.Cancel(id, k);
     for (const std::string& k : m.release()) state_.Release(id, k);
     if (m.request() != 0) {
-      state_.Answer(id, m);
-      Flush();  // one reply per message: the next request must not overwrite it
+      if (m.has_coordinate()) {
+        coordination_.Handle(id, m.request(), m.coordinate(), Now());
+      } else {
+        state_.Answer(id, m);
+      }
     }
   }
 
@@ -465,6 +472,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   // Owned by the event thread.
   Outbox outbox_;
   SchedulerState state_;
+  internal::Coordination coordination_{&state_, &outbox_};
   std::map<WorkerId, std::shared_ptr<StreamQueue<wire::SchedulerToWorker>>> worker_queues_;
   std::map<ClientId, std::shared_ptr<StreamQueue<wire::SchedulerToClient>>> client_queues_;
   ClientId next_client_ = 1;

@@ -678,6 +678,13 @@ void SchedulerState::UpdateGraph(ClientId client, const wire::ClientToScheduler&
   }
 }
 
+bool SchedulerState::Hold(ClientId holder, const std::string& key_bytes) {
+  Task* t = Find(key_bytes);
+  if (!t) return false;
+  t->who_wants.insert(holder);
+  return true;
+}
+
 void SchedulerState::Release(ClientId client, const std::string& key_bytes) {
   Task* t = Find(key_bytes);
   if (!t || !t->who_wants.erase(client)) return;
@@ -737,7 +744,7 @@ void SchedulerState::UploadLibrary(const wire::Library& lib) {
 }
 
 void SchedulerState::Answer(ClientId client, const wire::ClientToScheduler& request) {
-  wire::Reply* r = out_->clients[client].mutable_reply();
+  wire::Reply* r = out_->clients[client].add_replies();
   r->set_request(request.request());
   if (request.workers()) {
     for (auto& [id, w] : workers_) {

@@ -134,6 +134,9 @@ class SchedulerState {
   /// know, a malformed key) is answered to the client and nothing is added.
   void UpdateGraph(ClientId client, const wire::ClientToScheduler& msg);
   void Release(ClientId client, const std::string& key_bytes);
+  /// Keeps a known key (false if unknown) wanted by `holder` until
+  /// Release(holder, key): how datasets and queues keep their futures.
+  bool Hold(ClientId holder, const std::string& key_bytes);
   void Cancel(ClientId client, const std::string& key_bytes);
   void Scattered(ClientId client, const wire::Scattered& s);
   void UploadLibrary(const wire::Library& lib);

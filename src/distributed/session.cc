@@ -215,6 +215,30 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     Request(std::move(m), 60);
   }
 
+  CoordinationReply Coordinate(const CoordinationRequest& req) override {
+    wire::ClientToScheduler q;
+    wire::Coordinate* c = q.mutable_coordinate();
+    c->set_op(static_cast<wire::Coordinate::Op>(static_cast<int>(req.op)));
+    c->set_name(req.name);
+    if (req.key) {
+      c->set_key(EncodeKey(*req.key));
+    } else {
+      c->set_value(EncodeValue(req.value));  // OpError/SerializationError before sending
+    }
+    c->set_timeout(req.timeout_seconds);
+    c->set_owner(req.owner);
+    // The scheduler answers blocking requests at their deadline itself.
+    double wait = req.timeout_seconds < 0 ? 1e9 : req.timeout_seconds + 30;
+    wire::Reply r = Request(std::move(q), wait);
+    CoordinationReply out;
+    out.ok = r.ok();
+    if (!r.key().empty()) out.key = DecodeKey(r.key(), "coordination reply key");
+    if (!r.value().empty()) out.value = DecodeValue(r.value(), "value of '" + req.name + "'");
+    out.names.assign(r.names().begin(), r.names().end());
+    out.size = r.size();
+    return out;
+  }
+
   std::vector<WorkerInfo> Workers() override {
     wire::ClientToScheduler q;
     q.set_workers(true);
@@ -297,17 +321,17 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         break;
       }
       for (const wire::KeyUpdate& u : m.updates()) Dispatch(u);
-      if (m.has_reply()) {
+      for (const wire::Reply& reply : m.replies()) {
         std::shared_ptr<std::promise<wire::Reply>> p;
         {
           std::lock_guard lock(mu_);
-          auto it = replies_.find(m.reply().request());
+          auto it = replies_.find(reply.request());
           if (it != replies_.end()) {
             p = it->second;
             replies_.erase(it);
           }
         }
-        if (p) p->set_value(m.reply());
+        if (p) p->set_value(reply);
       }
       m = wire::SchedulerToClient();
     }

@@ -53,3 +53,9 @@ SKEIN_REGISTER("cluster.pid_after", [](const std::vector<uint8_t>& input, int64_
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   return static_cast<int64_t>(getpid()) + static_cast<int64_t>(input.size() & 0);
 });
+// Sleeps `ms`, then creates the file `path`: a side effect to observe.
+SKEIN_REGISTER("cluster.touch", [](std::string path, int64_t ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::ofstream(path) << "done";
+  return int64_t{1};
+});

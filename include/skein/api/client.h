@@ -43,6 +43,8 @@ class LocalCluster;
 namespace distributed {
 class Session;
 struct WorkerInfo;
+struct CoordinationRequest;
+struct CoordinationReply;
 }  // namespace distributed
 
 namespace internal {
@@ -190,6 +192,24 @@ class Client {
   /// The workers of the cluster (empty locally).
   std::vector<distributed::WorkerInfo> workers() const;
 
+  /// Starts computing and returns futures, results kept on the cluster
+  /// (Dask's client.persist; the same as compute in this API).
+  std::vector<Future> persist(const std::vector<Delayed>& ds, const ComputeOptions& options = {}) {
+    return compute(ds, options);
+  }
+  /// Names `future`'s result on the scheduler, for any client to get (it
+  /// stays in memory until unpublished). Error if the name is taken. These
+  /// and the coordination objects (skein/api/coordination.h) need a
+  /// distributed Client.
+  void publish_dataset(const std::string& name, const Future& future);
+  /// A future on a published dataset; CommError if there is none by that name.
+  Future get_dataset(const std::string& name);
+  std::vector<std::string> list_datasets();
+  void unpublish_dataset(const std::string& name);
+  /// Lets the task run to completion even when every future on it is gone
+  /// (then its result is released): for side effects.
+  void fire_and_forget(const Future& future);
+
   /// True when connected to a distributed scheduler.
   bool is_distributed() const { return session_ != nullptr; }
   /// "local", or the scheduler's tcp:// address.
@@ -203,6 +223,14 @@ class Client {
   std::vector<Future> ComputeRemote(const Graph& graph, const std::vector<Key>& keys, const ComputeOptions& options);
   /// A future on `key`, held on the cluster, completed by the session's events.
   Future RemoteFuture(const Key& key);
+  // For datasets and the coordination objects.
+  friend class Variable;
+  friend class Queue;
+  friend class Lock;
+  friend class Event;
+  distributed::CoordinationReply Coordinate(const distributed::CoordinationRequest& request);
+  /// A future on a key the scheduler just handed this client.
+  Future AdoptKey(const Key& key);
   LocalScheduler* scheduler_;
   std::shared_ptr<distributed::Session> session_;
 };

@@ -58,6 +58,34 @@ struct WorkerInfo {
   std::map<std::string, double> resources;
 };
 
+/// Shared state kept by the scheduler (see coordination_internal.h);
+/// the public face is skein/api/coordination.h.
+enum class CoordinationOp {
+  kPublish, kUnpublish, kGetDataset, kListDatasets,
+  kVariableSet, kVariableGet, kVariableDelete,
+  kQueuePut, kQueueGet, kQueueSize,
+  kLockAcquire, kLockRelease,
+  kEventSet, kEventClear, kEventWait,
+  kFireAndForget,
+};
+
+struct CoordinationRequest {
+  CoordinationOp op;
+  std::string name;
+  Value value;              ///< the item, unless `key` is given
+  std::optional<Key> key;   ///< a key the scheduler knows (a future)
+  double timeout_seconds = -1;  ///< blocking ops; negative: wait forever
+  std::string owner;        ///< locks
+};
+
+struct CoordinationReply {
+  bool ok = false;          ///< false: timed out
+  Value value;
+  std::optional<Key> key;   ///< held by this client on the scheduler (Submit it as wanted)
+  std::vector<std::string> names;
+  int64_t size = 0;
+};
+
 /// Safe for concurrent use.
 class Session {
  public:
@@ -87,6 +115,9 @@ class Session {
   /// loads it, so its SKEIN_REGISTER operations become available there.
   virtual void UploadFile(const std::string& path) = 0;
   virtual std::vector<WorkerInfo> Workers() = 0;
+  /// A coordination request; CommError with the scheduler's message if it
+  /// refuses (unknown dataset, a lock not held...).
+  virtual CoordinationReply Coordinate(const CoordinationRequest& request) = 0;
   /// False once the connection to the scheduler is lost.
   virtual bool connected() const = 0;
 };
