@@ -13,6 +13,7 @@ packages=(
   thrift-compiler libthrift-dev libboost-dev libsnappy-dev  # io: Parquet metadata (Thrift compact) and codecs
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc  # distributed: gRPC transport
   libcpp-httplib-dev libcli11-dev                 # distributed: status/metrics over HTTP; the skein command line
+  libssl-dev                                      # distributed: TLS certificates (skein certs)
   python3  # bench/run prints its ratio table with it (bench_smoke test)
 )
 # Optional extras, e.g. `scripts/install-deps.sh graphviz python3-dask`.

@@ -25,6 +25,17 @@ CoordinationRequest Req(CoordinationOp op, const std::string& name) {
   return r;
 }
 
+// A request storing an item: a value, or a future's key.
+CoordinationRequest ItemReq(CoordinationOp op, const std::string& name, const Value* value, const Future* future) {
+  CoordinationRequest r = Req(op, name);
+  if (future) {
+    r.key = future->key();
+  } else {
+    r.value = *value;
+  }
+  return r;
+}
+
 }  // namespace
 
 CoordinationReply Client::Coordinate(const CoordinationRequest& request) {
@@ -32,6 +43,13 @@ CoordinationReply Client::Coordinate(const CoordinationRequest& request) {
     throw Error("'" + request.name + "': datasets, Variable, Queue, Lock and Event need a distributed Client");
   }
   return session_->Coordinate(request);
+}
+
+Value Client::ReceiveItem(const CoordinationRequest& request, const std::string& what) {
+  CoordinationReply got = Coordinate(request);
+  if (!got.ok) throw TimeoutError(what);
+  if (!got.key) return got.value;
+  return AdoptKey(*got.key).result();
 }
 
 Future Client::AdoptKey(const Key& key) {
@@ -66,25 +84,16 @@ void Client::fire_and_forget(const Future& future) {
 
 Variable::Variable(Client& client, std::string name) : client_(client), name_(std::move(name)) {}
 
-void Variable::set(const Value& value) {
-  CoordinationRequest r = Req(CoordinationOp::kVariableSet, name_);
-  r.value = value;
-  client_.Coordinate(r);
-}
+void Variable::set(const Value& value) { client_.Coordinate(ItemReq(CoordinationOp::kVariableSet, name_, &value, nullptr)); }
 
 void Variable::set(const Future& future) {
-  CoordinationRequest r = Req(CoordinationOp::kVariableSet, name_);
-  r.key = future.key();
-  client_.Coordinate(r);
+  client_.Coordinate(ItemReq(CoordinationOp::kVariableSet, name_, nullptr, &future));
 }
 
 Value Variable::get(std::optional<Duration> timeout) {
   CoordinationRequest r = Req(CoordinationOp::kVariableGet, name_);
   r.timeout_seconds = Seconds(timeout);
-  CoordinationReply got = client_.Coordinate(r);
-  if (!got.ok) throw TimeoutError("Variable '" + name_ + "' was not set within the timeout");
-  if (!got.key) return got.value;
-  return client_.AdoptKey(*got.key).result();
+  return client_.ReceiveItem(r, "Variable '" + name_ + "' was not set within the timeout");
 }
 
 void Variable::remove() { client_.Coordinate(Req(CoordinationOp::kVariableDelete, name_)); }
@@ -93,25 +102,16 @@ void Variable::remove() { client_.Coordinate(Req(CoordinationOp::kVariableDelete
 
 Queue::Queue(Client& client, std::string name) : client_(client), name_(std::move(name)) {}
 
-void Queue::put(const Value& value) {
-  CoordinationRequest r = Req(CoordinationOp::kQueuePut, name_);
-  r.value = value;
-  client_.Coordinate(r);
-}
+void Queue::put(const Value& value) { client_.Coordinate(ItemReq(CoordinationOp::kQueuePut, name_, &value, nullptr)); }
 
 void Queue::put(const Future& future) {
-  CoordinationRequest r = Req(CoordinationOp::kQueuePut, name_);
-  r.key = future.key();
-  client_.Coordinate(r);
+  client_.Coordinate(ItemReq(CoordinationOp::kQueuePut, name_, nullptr, &future));
 }
 
 Value Queue::get(std::optional<Duration> timeout) {
   CoordinationRequest r = Req(CoordinationOp::kQueueGet, name_);
   r.timeout_seconds = Seconds(timeout);
-  CoordinationReply got = client_.Coordinate(r);
-  if (!got.ok) throw TimeoutError("Queue '" + name_ + "' had no item within the timeout");
-  if (!got.key) return got.value;
-  return client_.AdoptKey(*got.key).result();
+  return client_.ReceiveItem(r, "Queue '" + name_ + "' had no item within the timeout");
 }
 
 int64_t Queue::qsize() { return client_.Coordinate(Req(CoordinationOp::kQueueSize, name_)).size; }

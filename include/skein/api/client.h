@@ -231,6 +231,9 @@ class Client {
   distributed::CoordinationReply Coordinate(const distributed::CoordinationRequest& request);
   /// A future on a key the scheduler just handed this client.
   Future AdoptKey(const Key& key);
+  /// A blocking item request: the value (a future's result), or
+  /// TimeoutError(`what`) if the scheduler answered "timed out".
+  Value ReceiveItem(const distributed::CoordinationRequest& request, const std::string& what);
   LocalScheduler* scheduler_;
   std::shared_ptr<distributed::Session> session_;
 };
