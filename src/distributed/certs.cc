@@ -103,22 +103,15 @@ void WritePem(const fs::path& path, bool secret, const std::function<int(FILE*)>
   if (secret) chmod(path.c_str(), 0600);
 }
 
-KeyPtr ReadKey(const fs::path& path) {
+// Reads one PEM object with `read` (PEM_read_PrivateKey, PEM_read_X509).
+template <class Ptr, class T>
+Ptr ReadPem(const fs::path& path, T* (*read)(FILE*, T**, pem_password_cb*, void*), const char* what) {
   FILE* f = std::fopen(path.c_str(), "r");
   if (!f) throw IOError("cannot read " + path.string());
-  KeyPtr k(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
+  Ptr p(read(f, nullptr, nullptr, nullptr));
   std::fclose(f);
-  if (!k) throw IOError(path.string() + " is not a PEM private key");
-  return k;
-}
-
-CertPtr ReadCert(const fs::path& path) {
-  FILE* f = std::fopen(path.c_str(), "r");
-  if (!f) throw IOError("cannot read " + path.string());
-  CertPtr c(PEM_read_X509(f, nullptr, nullptr, nullptr));
-  std::fclose(f);
-  if (!c) throw IOError(path.string() + " is not a PEM certificate");
-  return c;
+  if (!p) throw IOError(path.string() + " is not a PEM " + what);
+  return p;
 }
 
 }  // namespace
@@ -136,8 +129,8 @@ CertificateFiles CreateCertificates(const std::string& dir, const std::string& n
   KeyPtr ca_key;
   CertPtr ca;
   if (fs::exists(out.ca_cert) && fs::exists(out.ca_key)) {
-    ca_key = ReadKey(out.ca_key);
-    ca = ReadCert(out.ca_cert);
+    ca_key = ReadPem<KeyPtr>(out.ca_key, PEM_read_PrivateKey, "private key");
+    ca = ReadPem<CertPtr>(out.ca_cert, PEM_read_X509, "certificate");
   } else {
     ca_key = NewKey();
     ca = MakeCert(ca_key.get(), "skein cluster CA", nullptr, nullptr, days);

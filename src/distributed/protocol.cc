@@ -42,7 +42,7 @@ void SetCommonArgs(grpc::ChannelArguments* args) {
 }
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const TlsMaterial* tls) {
+std::string CheckAddressSecurity(const std::string& address, const TlsMaterial* tls) {
   std::string target = GrpcTarget(address);
   bool tls_address = address.rfind("tls://", 0) == 0;
   if (tls_address && !tls) {
@@ -51,6 +51,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Tls
   if (!tls_address && tls) {
     throw CommError(address + " is not a TLS address but TLS certificates were given: use tls://" + target);
   }
+  return target;
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const TlsMaterial* tls) {
+  std::string target = CheckAddressSecurity(address, tls);
   grpc::ChannelArguments args;
   SetCommonArgs(&args);
   // Each peer gets its own connection (gRPC would otherwise share one TCP

@@ -31,6 +31,9 @@ std::string GrpcTarget(const std::string& address);
 /// "tls://" (with TLS) or "tcp://", then host:port.
 std::string MakeAddress(const std::string& host, int port, bool tls);
 
+/// `address` as a gRPC target, after checking that its scheme and the TLS
+/// material agree (CommError otherwise, as for MakeChannel).
+std::string CheckAddressSecurity(const std::string& address, const TlsMaterial* tls);
 /// A channel to `address` with our message limits and keepalive settings,
 /// over TLS when `tls` is given. CommError if the address's scheme and the
 /// material disagree (a tls:// address without certificates, or a tcp://

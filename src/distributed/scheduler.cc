@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <type_traits>
 #include <future>
 #include <sstream>
 #include <thread>
@@ -138,21 +139,9 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     } catch (const std::exception&) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "scheduler is shutting down");
     }
-    std::thread reader([&, id] {
-      wire::WorkerToScheduler m;
-      while (stream->Read(&m)) {
-        Post([this, id, m = std::move(m)] { OnWorkerMessage(id, m); });
-        m = wire::WorkerToScheduler();
-      }
-      Post([this, id] { DropWorker(id, "connection closed"); });
-      queue->Close();
-    });
-    wire::SchedulerToWorker out;
-    while (queue->Pop(&out)) {
-      if (!stream->Write(out)) break;
-    }
-    ctx->TryCancel();
-    reader.join();
+    Pump(ctx, stream, queue.get(), [this, id](wire::WorkerToScheduler m) {
+      Post([this, id, m = std::move(m)] { OnWorkerMessage(id, m); });
+    }, [this, id] { Post([this, id] { DropWorker(id, "connection closed"); }); });
     return grpc::Status::OK;
   }
 
@@ -180,29 +169,44 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     }
     // The hello may already carry work.
     Post([this, id, m = std::move(first)] { OnClientMessage(id, m); });
-    std::thread reader([&, id] {
-      wire::ClientToScheduler m;
-      while (stream->Read(&m)) {
-        Post([this, id, m = std::move(m)] { OnClientMessage(id, m); });
-        m = wire::ClientToScheduler();
-      }
+    Pump(ctx, stream, queue.get(), [this, id](wire::ClientToScheduler m) {
+      Post([this, id, m = std::move(m)] { OnClientMessage(id, m); });
+    }, [this, id] {
       Post([this, id] {
         coordination_.RemoveClient(id);
         state_.RemoveClient(id);
         client_queues_.erase(id);
       });
+    });
+    return grpc::Status::OK;
+  }
+
+ private:
+  // Runs one peer's stream until either side ends: a reader thread hands
+  // each incoming message to `on_message`, then calls `on_closed`; this
+  // thread writes what the event thread queued for the peer, so a slow
+  // peer never blocks scheduling.
+  template <class In, class Out>
+  static void Pump(grpc::ServerContext* ctx, grpc::ServerReaderWriter<Out, In>* stream, StreamQueue<Out>* queue,
+                   const std::function<void(std::type_identity_t<In>)>& on_message,
+                   const std::function<void()>& on_closed) {
+    std::thread reader([&] {
+      In m;
+      while (stream->Read(&m)) {
+        on_message(std::move(m));
+        m = In();
+      }
+      on_closed();
       queue->Close();
     });
-    wire::SchedulerToClient out;
+    Out out;
     while (queue->Pop(&out)) {
       if (!stream->Write(out)) break;
     }
     ctx->TryCancel();
     reader.join();
-    return grpc::Status::OK;
   }
 
- private:
   grpc::Status CheckHello(uint32_t protocol, const std::string& token, const char* who) {
     if (protocol != internal::kProtocolVersion) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

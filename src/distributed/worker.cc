@@ -26,17 +26,15 @@
 #include <fstream>
 #include <optional>
 #include <queue>
-#include <semaphore>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
 #include <malloc.h>
 
-#include <list>
 
 #include "distributed/protocol_internal.h"
-#include "distributed/worker_memory_internal.h"
+#include "distributed/worker_store_internal.h"
 #include "skein/core/task.h"
 #include "skein/core/wire.h"
 
@@ -62,30 +60,6 @@ struct PendingTask {
   bool cancelled = false;
 };
 
-// A result held here: in memory, on disk (spill_file), or both (read back
-// after a spill; dropping the memory copy again then costs no write).
-struct Entry {
-  Value value;                // none while only on disk
-  bool in_memory = false;
-  std::string spill_file;     // "" if not on disk
-  int64_t nbytes = 0;
-  uint64_t version = 0;       // which store this is (a spill in flight checks it)
-  bool unspillable = false;   // a spill failed (no serializer): kept in memory
-  bool spilling = false;      // a thread is writing it to disk now
-  bool owned = false;  // computed or scattered here (freed by the scheduler), else a fetched copy
-  int users = 0;       // pending tasks reading it
-  std::list<std::string>::iterator lru;  // valid while in_memory
-};
-
-// Spilled values read back at once to serve peers and clients.
-constexpr int kDiskServes = 2;
-
-struct SemaphoreGuard {
-  explicit SemaphoreGuard(std::counting_semaphore<>& s) : s_(s) { s_.acquire(); }
-  ~SemaphoreGuard() { s_.release(); }
-  std::counting_semaphore<>& s_;
-};
-
 // How often the memory monitor looks at the process (Dask: 100 ms).
 constexpr auto kMonitorInterval = std::chrono::milliseconds(100);
 
@@ -102,10 +76,9 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   void Begin() {
     if (options_.nthreads <= 0) options_.nthreads = std::max(1u, std::thread::hardware_concurrency());
-    internal::GrpcTarget(options_.scheduler);  // validates the address early
     tls_ = internal::LoadTls(options_.security);
+    internal::CheckAddressSecurity(options_.scheduler, tls_.get());  // fails early, before serving
     internal::CheckBindAllowed("the worker", options_.host, tls_.get(), options_.allow_insecure);
-    internal::MakeChannel(options_.scheduler, tls_.get());  // scheme and certificates agree
     if (options_.local_directory.empty()) {
       const char* tmp = std::getenv("TMPDIR");
       std::string base = tmp && *tmp ? tmp : "/tmp";
@@ -132,7 +105,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (options_.name.empty()) options_.name = address_;
     for (int i = 0; i < options_.nthreads; ++i) executors_.emplace_back([this] { ExecutorLoop(); });
     for (int i = 0; i < kFetchThreads; ++i) fetchers_.emplace_back([this] { FetchLoop(); });
-    spill_ = std::make_unique<internal::SpillFiles>(options_.local_directory + "/spill", Codec::kZstd);
+    store_ = std::make_unique<internal::WorkerStore>(options_.local_directory + "/spill", options_.memory_limit,
+                                                     options_.memory_thresholds);
     if (options_.memory_limit > 0) monitor_ = std::thread([this] { MonitorLoop(); });
     connection_ = std::thread([this] { ConnectionLoop(); });
   }
@@ -141,7 +115,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   size_t num_keys() const override {
     std::lock_guard lock(mu_);
-    return data_.size();
+    return store_->size();
   }
 
   void Stop() override {
@@ -180,28 +154,15 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
     for (const std::string& k : req->keys()) {
       Value v;
-      std::string spilled;
-      {
-        std::lock_guard lock(mu_);
-        auto it = data_.find(k);
-        if (it == data_.end()) {
-          return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                              "worker " + address_ + " does not hold " + KeyText(k));
-        }
-        if (it->second.in_memory) {
-          v = it->second.value;
-          TouchLocked(it->second);
-        } else {
-          spilled = it->second.spill_file;
-        }
-      }
-      // Served from disk without taking memory back (the reader may be the
-      // only one who wants it); a few at a time, or many readers of spilled
-      // data would bring it all back at once.
-      std::optional<SemaphoreGuard> slot;
-      if (!spilled.empty()) slot.emplace(disk_serves_);
       try {
-        if (!spilled.empty()) v = spill_->Read(spilled);
+        std::unique_lock lock(mu_);
+        v = store_->Serve(lock, k);
+      } catch (const KeyError&) {
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "worker " + address_ + " does not hold " + KeyText(k));
+      } catch (const Error& e) {
+        return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
+      }
+      try {
         if (!internal::WriteValue(writer, k, v)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
       } catch (const Error& e) {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
@@ -238,7 +199,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     std::lock_guard lock(mu_);
     for (auto& [k, v] : received) {
       reply->add_nbytes(static_cast<int64_t>(v.nbytes()));
-      StoreLocked(k, std::move(v), /*owned=*/true);
+      store_->Store(k, std::move(v), /*owned=*/true);
     }
     return grpc::Status::OK;
   }
@@ -343,6 +304,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     cv_.notify_all();
     fetch_cv_.notify_all();
     stop_cv_.notify_all();
+    monitor_cv_.notify_all();
     out_cv_.notify_all();
   }
 
@@ -373,8 +335,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
 
   void FillHeartbeatLocked(wire::Heartbeat* hb) {
-    hb->set_memory(stored_bytes_);
-    hb->set_spilled(spilled_bytes_);
+    hb->set_memory(store_->stored_bytes());
+    hb->set_spilled(store_->spilled_bytes());
     hb->set_executing(executing_);
     hb->set_paused(paused_);
     hb->set_transfers_in_flight(static_cast<int32_t>(fetch_waiters_.size()));
@@ -408,7 +370,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     while (!ready_.empty()) ready_.pop();
     fetch_queue_.clear();
     fetch_waiters_.clear();
-    while (!data_.empty()) EraseLocked(data_.begin());
+    store_->Clear();
   }
 
   void Report(const std::function<void(wire::WorkerToScheduler*)>& fn) {
@@ -417,6 +379,18 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       fn(&outgoing_);
     }
     out_cv_.notify_one();
+  }
+
+  // A task failure for the scheduler; `missing`: the input no holder served.
+  void ReportFailed(const std::string& key, const std::string& type, const std::string& message,
+                    const std::string& missing = "") {
+    Report([&](wire::WorkerToScheduler* m) {
+      wire::TaskFailed* f = m->add_failed();
+      f->set_key(key);
+      f->set_type(type);
+      f->set_message(message);
+      if (!missing.empty()) f->add_missing(missing);
+    });
   }
 
   void LoadLibrary(const wire::Library& lib) {
@@ -455,13 +429,19 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       p->task = DecodeTask(c.spec(), "task " + KeyText(c.key()));
       p->task.ForEachDependency([&](const Key& k) { p->refs.push_back(EncodeKey(k)); });
     } catch (const Error& e) {
-      Report([&](wire::WorkerToScheduler* m) {
-        wire::TaskFailed* f = m->add_failed();
-        f->set_key(c.key());
-        f->set_type("skein::SerializationError");
-        f->set_message(e.what());
-      });
+      ReportFailed(c.key(), "skein::SerializationError", e.what());
       return;
+    }
+    // Every reference must be an input the scheduler listed (and will
+    // place here); checked once on arrival, not each time inputs are read.
+    std::unordered_set<std::string> listed;
+    for (const wire::DepLocation& d : c.deps()) listed.insert(d.key());
+    for (const std::string& r : p->refs) {
+      if (!listed.count(r)) {
+        ReportFailed(c.key(), "skein::KeyError",
+                     "task " + KeyText(c.key()) + " references a key the scheduler did not list as its input");
+        return;
+      }
     }
     std::vector<std::pair<std::string, std::vector<std::string>>> to_fetch;
     {
@@ -469,9 +449,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       if (pending_.count(p->key)) return;  // already have it
       for (const wire::DepLocation& d : c.deps()) {
         p->deps.push_back(d.key());
-        auto it = data_.find(d.key());
-        if (it != data_.end()) {
-          ++it->second.users;
+        if (internal::WorkerStore::Entry* e = store_->Find(d.key())) {
+          ++e->users;
           p->held.push_back(d.key());
           continue;
         }
@@ -505,126 +484,25 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   void Free(const std::string& key) {
     std::lock_guard lock(mu_);
-    auto it = data_.find(key);
-    if (it == data_.end()) return;
-    if (it->second.users > 0) {
-      it->second.owned = false;  // dropped once the tasks reading it are done
+    internal::WorkerStore::Entry* e = store_->Find(key);
+    if (!e) return;
+    if (e->users > 0) {
+      e->owned = false;  // dropped once the tasks reading it are done
       return;
     }
-    EraseLocked(it);
+    store_->Erase(key);
   }
 
   // Drops one reader of `key` (under mu_); fetched copies go with the last.
   void ReleaseInputLocked(const std::string& key) {
-    auto it = data_.find(key);
-    if (it == data_.end()) return;
-    if (--it->second.users <= 0 && !it->second.owned) EraseLocked(it);
+    internal::WorkerStore::Entry* e = store_->Find(key);
+    if (e && --e->users <= 0 && !e->owned) store_->Erase(key);
   }
 
   // Drops the task's hold on the inputs it counted (idempotent).
   void ReleaseHeldLocked(PendingTask* p) {
     for (const std::string& d : p->held) ReleaseInputLocked(d);
     p->held.clear();
-  }
-
-  // ---- stored results: memory, disk, or both (all under mu_) ----
-
-  // Stores a new value for `key` in memory (replacing any older copy).
-  void StoreLocked(const std::string& key, Value v, bool owned) {
-    Entry& e = data_[key];
-    if (e.in_memory) MemoryOutLocked(&e);
-    if (!e.spill_file.empty()) {
-      spilled_bytes_ -= e.nbytes;
-      spill_->Remove(e.spill_file);
-      e.spill_file.clear();
-    }
-    e.nbytes = static_cast<int64_t>(v.nbytes());
-    e.version = ++version_;
-    if (owned) e.owned = true;
-    MemoryInLocked(key, &e, std::move(v));
-  }
-
-  // Results over the target are spilled by the thread that stored them,
-  // before it takes more work (as Dask does): memory cannot outrun the disk
-  // by more than one result per thread. Process memory is the monitor's.
-  void SpillExcessLocked(std::unique_lock<std::mutex>& lock) {
-    if (options_.memory_limit <= 0) return;
-    auto target = static_cast<int64_t>(options_.memory_thresholds.target * static_cast<double>(options_.memory_limit));
-    if (stored_bytes_ > target) SpillLocked(lock, stored_bytes_ - target);
-  }
-
-  void MemoryInLocked(const std::string& key, Entry* e, Value v) {
-    e->value = std::move(v);
-    e->in_memory = true;
-    stored_bytes_ += e->nbytes;
-    if (!e->spill_file.empty()) spilled_bytes_ -= e->nbytes;
-    e->lru = lru_.insert(lru_.end(), key);
-  }
-
-  void MemoryOutLocked(Entry* e) {
-    e->value = Value();
-    e->in_memory = false;
-    stored_bytes_ -= e->nbytes;
-    if (!e->spill_file.empty()) spilled_bytes_ += e->nbytes;
-    lru_.erase(e->lru);
-  }
-
-  void TouchLocked(Entry& e) {
-    if (e.in_memory) lru_.splice(lru_.end(), lru_, e.lru);
-  }
-
-  void EraseLocked(std::unordered_map<std::string, Entry>::iterator it) {
-    Entry& e = it->second;
-    if (e.in_memory) MemoryOutLocked(&e);
-    if (!e.spill_file.empty()) {
-      spilled_bytes_ -= e.nbytes;
-      spill_->Remove(e.spill_file);
-    }
-    data_.erase(it);
-  }
-
-  // The values of `keys` in order; spilled ones are read back with `lock`
-  // released and kept in memory again. KeyError if one is not held here.
-  std::vector<Value> CollectInputsLocked(std::unique_lock<std::mutex>& lock, const std::vector<std::string>& keys) {
-    std::map<std::string, std::string> to_load;  // key -> file
-    for (const std::string& k : keys) {
-      auto it = data_.find(k);
-      if (it == data_.end()) throw KeyError("not held here: " + KeyText(k));
-      if (!it->second.in_memory) to_load[k] = it->second.spill_file;
-    }
-    std::map<std::string, Value> loaded;
-    if (!to_load.empty()) {
-      lock.unlock();
-      try {
-        for (const auto& [k, file] : to_load) loaded[k] = spill_->Read(file);
-      } catch (...) {
-        lock.lock();
-        throw;
-      }
-      lock.lock();
-      for (auto& [k, v] : loaded) {
-        auto it = data_.find(k);
-        if (it != data_.end() && !it->second.in_memory && it->second.spill_file == to_load[k]) {
-          MemoryInLocked(k, &it->second, v);
-        }
-      }
-    }
-    std::vector<Value> out;
-    out.reserve(keys.size());
-    for (const std::string& k : keys) {
-      auto it = data_.find(k);
-      if (it != data_.end() && it->second.in_memory) {
-        TouchLocked(it->second);
-        out.push_back(it->second.value);
-      } else if (auto l = loaded.find(k); l != loaded.end()) {
-        out.push_back(l->second);
-      } else {
-        throw KeyError("not held here: " + KeyText(k));
-      }
-    }
-    // What came back from disk counts against the target like a new result.
-    if (!loaded.empty()) SpillExcessLocked(lock);
-    return out;
   }
 
   // ---- memory monitor ----
@@ -637,18 +515,18 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       lock.unlock();
       int64_t rss = internal::ProcessRss();
       lock.lock();
-      internal::MemoryDecision d = internal::DecideMemory(options_.memory_thresholds, options_.memory_limit, stored_bytes_, rss);
+      internal::MemoryDecision d = store_->Decide(rss);
       if (d.terminate) {
         lock.unlock();
         Terminate(rss);
         return;
       }
-      if (d.spill_bytes > 0 && SpillLocked(lock, d.spill_bytes)) {
+      if (d.spill_bytes > 0 && store_->Spill(lock, d.spill_bytes)) {
         lock.unlock();
         malloc_trim(0);  // give freed pages back, or RSS never shows the spill
         rss = internal::ProcessRss();
         lock.lock();
-        d = internal::DecideMemory(options_.memory_thresholds, options_.memory_limit, stored_bytes_, rss);
+        d = store_->Decide(rss);
       }
       if (d.pause != paused_) {
         paused_ = d.pause;
@@ -662,62 +540,6 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         Report([&](wire::WorkerToScheduler* m) { *m->mutable_heartbeat() = hb; });
       }
     }
-  }
-
-  // Spills least recently used results until `need` bytes left memory;
-  // true if any did. Disk writes run with `lock` released.
-  bool SpillLocked(std::unique_lock<std::mutex>& lock, int64_t need) {
-    struct Victim {
-      std::string key;
-      Value value;
-      uint64_t version;
-      std::string file;  // already on disk: nothing to write
-    };
-    std::vector<Victim> victims;
-    int64_t chosen = 0;
-    for (const std::string& k : lru_) {
-      if (chosen >= need) break;
-      Entry& e = data_.at(k);
-      if (e.unspillable || e.spilling) continue;  // another thread is writing it
-      e.spilling = true;
-      victims.push_back({k, e.value, e.version, e.spill_file});
-      chosen += e.nbytes;
-    }
-    if (victims.empty()) return false;
-    lock.unlock();
-    std::vector<std::string> failed;
-    for (Victim& v : victims) {
-      if (!v.file.empty()) continue;
-      try {
-        v.file = spill_->Write(KeyText(v.key), v.value);
-      } catch (const Error& e) {
-        std::fprintf(stderr, "skein worker %s: %s (kept in memory)\n", address_.c_str(), e.what());
-        failed.push_back(v.key);
-      }
-      v.value = Value();
-    }
-    lock.lock();
-    bool any = false;
-    for (Victim& v : victims) {
-      auto it = data_.find(v.key);
-      bool same = it != data_.end() && it->second.version == v.version;
-      if (same) it->second.spilling = false;
-      if (v.file.empty()) {
-        if (same) it->second.unspillable = true;
-        continue;
-      }
-      if (!same) {
-        if (v.file != (it == data_.end() ? "" : it->second.spill_file)) spill_->Remove(v.file);  // freed or replaced
-        continue;
-      }
-      Entry& e = it->second;
-      if (e.spill_file.empty()) e.spill_file = v.file;
-      if (!e.in_memory) continue;
-      MemoryOutLocked(&e);
-      ++spill_count_;
-      any = true;
-    }
-    return any;
   }
 
   void Terminate(int64_t rss) {
@@ -747,12 +569,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         // Inputs in argument order (a key used twice appears twice).
         std::string problem, problem_type;
         try {
-          for (const std::string& r : p->refs) {
-            if (std::find(p->deps.begin(), p->deps.end(), r) == p->deps.end()) {
-              throw KeyError("task " + KeyText(p->key) + " references a key the scheduler did not list as its input");
-            }
-          }
-          refs = CollectInputsLocked(lock, p->refs);
+          refs = store_->Collect(lock, p->refs);
         } catch (const Error& e) {
           problem = e.what();
           problem_type = std::string("skein::") + (dynamic_cast<const SpillError*>(&e) ? "SpillError" : "KeyError");
@@ -761,12 +578,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
           ReleaseHeldLocked(p.get());
           if (p->cancelled) continue;
           lock.unlock();
-          Report([&](wire::WorkerToScheduler* m) {
-            wire::TaskFailed* f = m->add_failed();
-            f->set_key(p->key);
-            f->set_type(problem_type);
-            f->set_message(problem);
-          });
+          ReportFailed(p->key, problem_type, problem);
           continue;
         }
         ++executing_;
@@ -787,18 +599,13 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         --executing_;
         ReleaseHeldLocked(p.get());
         if (!error) {
-          StoreLocked(p->key, result, /*owned=*/true);
-          SpillExcessLocked(lock);
+          store_->Store(p->key, result, /*owned=*/true);
+          store_->SpillExcess(lock);
         }
       }
       if (error) {
         TaskError te(key.ToString(), error);
-        Report([&](wire::WorkerToScheduler* m) {
-          wire::TaskFailed* f = m->add_failed();
-          f->set_key(p->key);
-          f->set_type(te.type_name());
-          f->set_message(te.message());
-        });
+        ReportFailed(p->key, te.type_name(), te.message());
       } else {
         Report([&](wire::WorkerToScheduler* m) {
           wire::TaskDone* d = m->add_done();
@@ -846,15 +653,15 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         if (got) {
           transfer_bytes_ += static_cast<int64_t>(v.nbytes());
           ++transfer_count_;
-          if (!data_.count(key)) StoreLocked(key, std::move(v), /*owned=*/false);
-          Entry& e = data_.at(key);
+          internal::WorkerStore::Entry* e = store_->Find(key);
+          if (!e) e = &store_->Store(key, std::move(v), /*owned=*/false);
           for (auto& p : waiters) {
             if (p->cancelled) continue;
-            ++e.users;
+            ++e->users;
             p->held.push_back(key);
             if (--p->missing == 0) ready_.push({p->priority, p});
           }
-          SpillExcessLocked(lock);
+          store_->SpillExcess(lock);
         } else {
           for (auto& p : waiters) {
             if (auto it = pending_.find(p->key); it != pending_.end() && it->second == p) pending_.erase(it);
@@ -867,13 +674,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         cv_.notify_all();
       } else {
         for (auto& p : waiters) {
-          Report([&](wire::WorkerToScheduler* m) {
-            wire::TaskFailed* f = m->add_failed();
-            f->set_key(p->key);
-            f->set_type("skein::CommError");
-            f->set_message("no holder of " + KeyText(key) + " could be reached");
-            f->add_missing(key);
-          });
+          ReportFailed(p->key, "skein::CommError", "no holder of " + KeyText(key) + " could be reached", key);
         }
       }
     }
@@ -907,7 +708,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   // Written under mu_ (so waits on the condition variables see it); read
   // without it by the writer loop, which waits on out_cv_ instead.
   std::atomic<bool> stopping_{false};
-  std::unordered_map<std::string, Entry> data_;                                            // guarded by mu_
+  std::unique_ptr<internal::WorkerStore> store_;                                           // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<PendingTask>> pending_;                 // guarded by mu_
   using ReadyEntry = std::pair<int64_t, std::shared_ptr<PendingTask>>;
   struct ReadyLater {
@@ -916,18 +717,11 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, ReadyLater> ready_;            // guarded by mu_
   std::deque<std::pair<std::string, std::vector<std::string>>> fetch_queue_;             // guarded by mu_
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
-  std::list<std::string> lru_;  // guarded by mu_: keys in memory, least recently used first
-  int64_t stored_bytes_ = 0;    // guarded by mu_: bytes of results in memory
-  int64_t spilled_bytes_ = 0;   // guarded by mu_: bytes of results only on disk
-  int64_t spill_count_ = 0;     // guarded by mu_
   int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
   int64_t transfer_count_ = 0;  // guarded by mu_
-  uint64_t version_ = 0;        // guarded by mu_
   bool paused_ = false;         // guarded by mu_
   int executing_ = 0;           // guarded by mu_
-  std::condition_variable monitor_cv_;
-  std::unique_ptr<internal::SpillFiles> spill_;
-  std::counting_semaphore<> disk_serves_{kDiskServes};
+  std::condition_variable monitor_cv_;  // the monitor's sleep, cut short by stopping_
   std::thread monitor_;
 
   std::mutex out_mu_;

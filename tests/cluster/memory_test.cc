@@ -54,6 +54,16 @@ StatusView Status(const LocalCluster& cluster) {
   return v;
 }
 
+// One worker process with `threads` threads and a memory limit.
+LocalClusterOptions OneWorker(int threads, int64_t memory_limit, int allowed_failures = 3) {
+  LocalClusterOptions o;
+  o.n_workers = 1;
+  o.threads_per_worker = threads;
+  o.memory_limit = memory_limit;
+  o.allowed_failures = allowed_failures;
+  return o;
+}
+
 // Polls the status until `pred` holds (heartbeats arrive each second).
 template <class Pred>
 bool WaitForStatus(const LocalCluster& cluster, Pred pred, double seconds = 20) {
@@ -67,11 +77,7 @@ bool WaitForStatus(const LocalCluster& cluster, Pred pred, double seconds = 20) 
 }
 
 TEST(WorkerMemory, ResultsPastTheTargetSpillAndComeBackExact) {
-  LocalClusterOptions o;
-  o.n_workers = 1;
-  o.threads_per_worker = 1;
-  o.memory_limit = 256 * kMiB;
-  LocalCluster cluster(o);
+  LocalCluster cluster(OneWorker(1, 256 * kMiB));
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   // 16 x 16 MiB held = 256 MiB, all of the limit: the target (60%) keeps at
@@ -107,11 +113,7 @@ TEST(WorkerMemory, ResultsPastTheTargetSpillAndComeBackExact) {
 }
 
 TEST(WorkerMemory, PausedWorkerStartsNothingUntilMemoryFalls) {
-  LocalClusterOptions o;
-  o.n_workers = 1;
-  o.threads_per_worker = 2;
-  o.memory_limit = 512 * kMiB;
-  LocalCluster cluster(o);
+  LocalCluster cluster(OneWorker(2, 512 * kMiB));
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   client.submit("cluster.inc", 0).result(Duration(kWait));
@@ -133,12 +135,7 @@ TEST(WorkerMemory, PausedWorkerStartsNothingUntilMemoryFalls) {
 }
 
 TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
-  LocalClusterOptions o;
-  o.n_workers = 1;
-  o.threads_per_worker = 1;
-  o.memory_limit = 256 * kMiB;
-  o.allowed_failures = 1;
-  LocalCluster cluster(o);
+  LocalCluster cluster(OneWorker(1, 256 * kMiB, /*allowed_failures=*/1));
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   pid_t pid = cluster.worker_pids()[0];
