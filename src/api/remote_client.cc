@@ -3,6 +3,7 @@
 // workers, which mean something both locally and on a cluster.
 #include <dlfcn.h>
 
+#include "api/default_client_internal.h"
 #include "api/future_state_internal.h"
 #include "skein/api/client.h"
 #include "skein/core/optimize.h"
@@ -26,7 +27,10 @@ Client::Client(const std::string& address, const std::string& token, const distr
   o.token = token;
   o.security = security;
   session_ = distributed::Session::Connect(address, o);
+  internal::MakeDefault(session_);
 }
+
+Client::Client(std::shared_ptr<distributed::Session> session) : Client() { session_ = std::move(session); }
 
 Client::Client(const LocalCluster& cluster)
     : Client(cluster.scheduler_address(), cluster.token(), cluster.security()) {}
@@ -92,9 +96,15 @@ Future Client::SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOpt
 
 std::vector<Future> Client::ComputeRemote(const Graph& g, const std::vector<Key>& keys,
                                           const ComputeOptions& options) {
+  // Results persisted on this cluster stay there: they are kept whole
+  // through optimization (as outputs) and sent as keys only.
+  std::vector<Key> keep = keys;
+  for (uint32_t i = 0; i < g.size(); ++i) {
+    if (internal::HeldOn(g.task(i), session_, g.key(i))) keep.push_back(g.key(i));
+  }
   // The client optimizes, as dask's does: fewer, larger tasks cross the wire.
   OptimizeOptions opt = options.optimize ? *options.optimize : OptimizeOptions::FromConfig();
-  Graph optimized = Optimize(g, keys, opt);
+  Graph optimized = Optimize(g, keep, opt);
   GraphIndex ix = GraphIndex::Build(optimized);
   std::vector<uint32_t> outs;
   for (const Key& k : keys) outs.push_back(optimized.IndexOf(k));
@@ -103,6 +113,7 @@ std::vector<Future> Client::ComputeRemote(const Graph& g, const std::vector<Key>
   tasks.reserve(sequence.size());
   for (size_t rank = 0; rank < sequence.size(); ++rank) {
     uint32_t i = sequence[rank];
+    if (optimized.task(i).op() == internal::HeldOp()) continue;
     distributed::TaskSubmission t;
     t.key = optimized.key(i);
     t.task = optimized.task(i);

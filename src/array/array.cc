@@ -145,12 +145,14 @@ NDArray Array::compute(const ComputeOptions& options) const { return skein::comp
 
 Array Array::persist(const ComputeOptions& options) const {
   std::vector<Key> ks = keys();
-  std::vector<Value> values = Get(graph(), ks, options);
+  // Values here, or handles on blocks the cluster keeps (then checked when
+  // they are gathered).
+  std::vector<Task> held = Persist(graph(), ks, options);
   std::vector<std::vector<int64_t>> blocks = AllBlocks(chunks());
   Graph g;
   for (size_t i = 0; i < ks.size(); ++i) {
-    CheckBlock(*this, ks[i], values[i], blocks[i]);
-    g.Add(ks[i], Task::FromValue(std::move(values[i])));
+    if (held[i].is_literal()) CheckBlock(*this, ks[i], held[i].args()[0].literal(), blocks[i]);
+    g.Add(ks[i], std::move(held[i]));
   }
   return internal::MakeArray(name(), shape(), chunks(), dtype(), std::move(g), {});
 }

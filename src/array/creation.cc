@@ -25,6 +25,8 @@ const OpPtr& FullOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kFullOpRegistered = FullOp();
 
 // "array.range" params: [dtype, count, start, step, offset]: element i is
 // start + (offset + i) * step (arange and linspace).
@@ -44,6 +46,8 @@ const OpPtr& RangeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kRangeOpRegistered = RangeOp();
 
 // "array.eye" params: [dtype, shape, row0, col0, k]
 const OpPtr& EyeOp() {
@@ -64,6 +68,8 @@ const OpPtr& EyeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kEyeOpRegistered = EyeOp();
 
 // ---- random -------------------------------------------------------------------
 
@@ -135,6 +141,8 @@ const OpPtr& RandomOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kRandomOpRegistered = RandomOp();
 
 Value TypeValue(DType t) { return static_cast<int64_t>(t); }
 

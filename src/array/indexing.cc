@@ -40,6 +40,8 @@ const OpPtr& GetItemOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kGetItemOpRegistered = GetItemOp();
 
 const OpPtr& AssembleOp() {
   static const OpPtr op = RegisterOp("array.assemble", [](std::span<const Value> args, const OpContext& ctx) {
@@ -68,6 +70,8 @@ const OpPtr& AssembleOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kAssembleOpRegistered = AssembleOp();
 
 }  // namespace array::internal
 
@@ -331,6 +335,8 @@ const OpPtr& TakeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kTakeOpRegistered = TakeOp();
 
 }  // namespace
 

@@ -102,6 +102,8 @@ const OpPtr& TensordotOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kTensordotOpRegistered = TensordotOp();
 
 }  // namespace
 
@@ -239,6 +241,8 @@ const OpPtr& BlockQROp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kBlockQROpRegistered = BlockQROp();
 
 // The R factors stacked and factored again: [Q2, R].
 const OpPtr& StackQROp() {
@@ -264,6 +268,8 @@ const OpPtr& StackQROp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kStackQROpRegistered = StackQROp();
 
 // Q of block i: Q_i @ Q2[offset : offset + k_i]. Params: [offset].
 const OpPtr& BlockQOp() {
@@ -280,6 +286,8 @@ const OpPtr& BlockQOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kBlockQOpRegistered = BlockQOp();
 
 const OpPtr& PickOp() {
   static const OpPtr op = RegisterOp("array.pick", [](std::span<const Value> args, const OpContext& ctx) {
@@ -287,6 +295,8 @@ const OpPtr& PickOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kPickOpRegistered = PickOp();
 
 }  // namespace
 

@@ -84,6 +84,8 @@ const OpPtr& ChunkOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kChunkOpRegistered = ChunkOp();
 
 // "array.reduce-combine" params: [kind, in dtype, out shape, ddof].
 const OpPtr& CombineOp() {
@@ -94,6 +96,8 @@ const OpPtr& CombineOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kCombineOpRegistered = CombineOp();
 
 const OpPtr& AggregateOp() {
   static const OpPtr op = RegisterOp("array.reduce-aggregate", [](std::span<const Value> args, const OpContext& ctx) {
@@ -105,6 +109,8 @@ const OpPtr& AggregateOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kAggregateOpRegistered = AggregateOp();
 
 const char* KindName(ReduceKind k) {
   static const char* kNames[] = {"sum", "prod", "min", "max", "any", "all", "nansum",
@@ -258,6 +264,8 @@ const OpPtr& CumulativeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kCumulativeOpRegistered = CumulativeOp();
 const OpPtr& CarryOp() {
   static const OpPtr op = RegisterOp("array.cum-carry", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
@@ -267,6 +275,8 @@ const OpPtr& CarryOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kCarryOpRegistered = CarryOp();
 
 Array Cumulate(const Array& x, std::optional<int> axis_opt, bool product) {
   const char* name = product ? "cumprod" : "cumsum";

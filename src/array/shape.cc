@@ -31,6 +31,8 @@ const OpPtr& TransposeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kTransposeOpRegistered = TransposeOp();
 
 // "array.reshape" params: the block's new shape.
 const OpPtr& ReshapeOp() {
@@ -39,6 +41,8 @@ const OpPtr& ReshapeOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReshapeOpRegistered = ReshapeOp();
 
 }  // namespace
 

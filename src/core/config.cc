@@ -22,7 +22,7 @@ namespace {
 
 // Defaults in code. Each key is documented where it is read.
 constexpr const char* kDefaults = R"(
-scheduler: threads            # threads | sync (single thread, for debugging)
+scheduler: auto               # auto (the connected Client's cluster, else threads) | threads | sync | distributed
 num-workers: 0                # threads in the local pool; 0 = all cores
 memory-limit: null            # e.g. "4GiB": above it finished results spill to disk
 temporary-directory: null     # where spill files go; default $TMPDIR or /tmp

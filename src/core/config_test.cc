@@ -24,7 +24,7 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, DefaultsComeFromCode) {
-  EXPECT_EQ(Get<std::string>("scheduler"), "threads");
+  EXPECT_EQ(Get<std::string>("scheduler"), "auto");
   EXPECT_TRUE(Get<bool>("optimization.fuse.active"));
   EXPECT_EQ(GetBytes("memory-limit"), 0);
 }
@@ -44,7 +44,7 @@ TEST_F(ConfigTest, YamlFilesFromSkeinConfigAreMerged) {
   Refresh();
   EXPECT_EQ(GetBytes("memory-limit"), int64_t{2} << 30);
   EXPECT_EQ(Get<std::string>("spill.compression"), "zstd");
-  EXPECT_EQ(Get<std::string>("scheduler"), "threads");  // untouched defaults stay
+  EXPECT_EQ(Get<std::string>("scheduler"), "auto");  // untouched defaults stay
   std::filesystem::remove(path);
 }
 
@@ -54,7 +54,7 @@ TEST_F(ConfigTest, ScopedSetRestoresPreviousValues) {
     EXPECT_EQ(Get<std::string>("scheduler"), "sync");
     EXPECT_EQ(Get<int64_t>("brand.new"), 1);
   }
-  EXPECT_EQ(Get<std::string>("scheduler"), "threads");
+  EXPECT_EQ(Get<std::string>("scheduler"), "auto");
   EXPECT_FALSE(Find("brand.new"));
 }
 

@@ -222,7 +222,26 @@ Table DataFrame::head(int64_t n) const {
 
 DataFrame DataFrame::persist(const ComputeOptions& options) const {
   Check(node_, "persist");
-  return TablesFrame(ComputeParts(node_, options), node_->index, node_->divisions);
+  dataframe::internal::Lowered l = dataframe::internal::Lower(node_);
+  // Tables here, or handles on partitions a cluster keeps.
+  std::vector<Task> held = Persist(Materialize({l.layer}), l.keys, options);
+  if (held.empty() || held[0].is_literal()) {
+    std::vector<Table> tables;
+    for (const Task& t : held) tables.push_back(t.args()[0].literal().get<Table>());
+    return TablesFrame(std::move(tables), node_->index, node_->divisions);
+  }
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kTables;
+  node->schema = node_->schema;
+  node->npartitions = static_cast<int>(held.size());
+  node->partitioned_on = node_->partitioned_on;
+  node->index = node_->index;
+  node->divisions = node_->divisions;
+  node->keys = l.keys;
+  Graph g;
+  for (size_t i = 0; i < held.size(); ++i) g.Add(l.keys[i], std::move(held[i]));
+  node->layer = Layer::Make(skein::internal::NewKeyName("persisted"), std::move(g));
+  return DataFrame(std::move(node));
 }
 
 std::string DataFrame::ToString() const {

@@ -79,6 +79,8 @@ const OpPtr& MinMaxOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kMinMaxOpRegistered = MinMaxOp();
 [[maybe_unused]] const OpPtr& kMinMax = MinMaxOp();
 
 }  // namespace

@@ -24,6 +24,8 @@ const OpPtr& PipelineOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kPipelineOpRegistered = PipelineOp();
 [[maybe_unused]] const OpPtr& kPipeline = PipelineOp();
 
 // "dataframe.shuffle-piece": params = the part; args = [a split's pieces].
@@ -36,6 +38,8 @@ const OpPtr& PieceOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kPieceOpRegistered = PieceOp();
 [[maybe_unused]] const OpPtr& kPiece = PieceOp();
 
 // A file block in task parameters, and reading its bytes.
@@ -101,6 +105,8 @@ const OpPtr& ReadCsvOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadCsvOpRegistered = ReadCsvOp();
 [[maybe_unused]] const OpPtr& kReadCsv = ReadCsvOp();
 
 // "dataframe.read-json": params = one block of lines, the columns to read
@@ -117,6 +123,8 @@ const OpPtr& ReadJsonOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadJsonOpRegistered = ReadJsonOp();
 [[maybe_unused]] const OpPtr& kReadJson = ReadJsonOp();
 
 using Need = std::optional<std::set<std::string>>;

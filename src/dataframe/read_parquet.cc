@@ -37,6 +37,8 @@ const OpPtr& ReadParquetOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadParquetOpRegistered = ReadParquetOp();
 [[maybe_unused]] const OpPtr& kReadParquet = ReadParquetOp();
 
 using skein::internal::ExprNode;

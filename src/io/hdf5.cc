@@ -211,6 +211,8 @@ const OpPtr& ReadBlockOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadBlockOpRegistered = ReadBlockOp();
 
 // Blocks for `shape`: the user's spec, or for "auto" on a chunked dataset,
 // auto sizes rounded to whole multiples of the stored chunks.

@@ -246,6 +246,8 @@ const OpPtr& ReadBlockOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadBlockOpRegistered = ReadBlockOp();
 
 }  // namespace
 

@@ -241,6 +241,8 @@ const OpPtr& ReadChunkOp() {
   });
   return op;
 }
+// Registered when the library loads, so workers know it by name.
+[[maybe_unused]] const OpPtr& kReadChunkOpRegistered = ReadChunkOp();
 
 class ZarrWriter final : public ArrayWriter {
  public:

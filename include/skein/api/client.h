@@ -49,6 +49,7 @@ struct CoordinationReply;
 
 namespace internal {
 class FutureState;
+class ClientRoute;
 }
 
 /// A handle on a result being computed. Copies share the same state. Safe for
@@ -139,6 +140,9 @@ class Client {
   explicit Client(LocalScheduler& scheduler);
   /// "" or "local" for in-process; "tcp://host:port" connects to a
   /// distributed scheduler (CommError if it is unreachable or refuses).
+  /// A connected Client becomes the default, as in dask.distributed:
+  /// collections' compute() and persist() run on its cluster while it (or
+  /// a copy) lives and config "scheduler" is "auto".
   explicit Client(const std::string& address, const std::string& token = "");
   /// A tls:// scheduler: the cluster's certificates (mutual TLS).
   Client(const std::string& address, const std::string& token, const distributed::Security& security);
@@ -223,6 +227,9 @@ class Client {
   std::vector<Future> ComputeRemote(const Graph& graph, const std::vector<Key>& keys, const ComputeOptions& options);
   /// A future on `key`, held on the cluster, completed by the session's events.
   Future RemoteFuture(const Key& key);
+  // A client on an existing connection (the default client's route).
+  explicit Client(std::shared_ptr<distributed::Session> session);
+  friend class internal::ClientRoute;
   // For datasets and the coordination objects.
   friend class Variable;
   friend class Queue;

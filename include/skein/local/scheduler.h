@@ -34,7 +34,11 @@ namespace skein {
 
 /// Per-computation settings; unset fields come from the configuration.
 struct ComputeOptions {
-  /// "threads" or "sync" (one thread, the caller's). Empty: config "scheduler".
+  /// "threads" or "sync" (one thread, the caller's) run here; "distributed"
+  /// runs on the default Client's cluster (Error if none is connected);
+  /// "auto" is the cluster when a Client is connected, else "threads".
+  /// Empty: config "scheduler" (default "auto"). Memory and spill settings
+  /// below are the local scheduler's; a cluster's workers have their own.
   std::string scheduler;
   /// Bytes of finished results held in memory before spilling. 0: config
   /// "memory-limit" (unset there = no limit); negative: no limit.
@@ -109,7 +113,32 @@ class LocalScheduler {
   std::unique_ptr<ThreadPool> pool_;
 };
 
-/// Computes `outputs` of `graph` on the default local scheduler (dask.get).
+/// Computes `outputs` of `graph` (dask.get): on the default local scheduler,
+/// or on the connected Client's cluster (see ComputeOptions::scheduler).
+/// Collections' compute() comes here.
 std::vector<Value> Get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options = {});
+
+/// Computes `outputs` and keeps them (collections' persist()): one task per
+/// output that yields its result. Locally that is the value itself; on a
+/// cluster it is a handle on the result the workers keep, which graphs sent
+/// to that cluster reference without moving it.
+std::vector<Task> Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options = {});
+
+namespace internal {
+/// Another place graphs can run: the api layer installs one (a connected
+/// Client's cluster), so collections reach a cluster without depending on it.
+class GraphRoute {
+ public:
+  virtual ~GraphRoute() = default;
+  /// False when there is nowhere to run (no Client connected): the caller
+  /// computes locally, or refuses if "distributed" was asked for.
+  virtual bool Get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options,
+                   std::vector<Value>* results) = 0;
+  virtual bool Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options,
+                       std::vector<Task>* held) = 0;
+};
+/// Installs `route` (not owned; it must live for the rest of the process).
+void SetGraphRoute(GraphRoute* route);
+}  // namespace internal
 
 }  // namespace skein
