@@ -6,12 +6,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 
 namespace skein {
 
 using internal::FutureState;
 
 namespace {
+// Values a distributed gather fetches at once.
+constexpr size_t kGatherStreams = 4;
+
 FutureState& StateOf(const std::shared_ptr<FutureState>& s) {
   if (!s) throw Error("empty (default-constructed) Future");
   return *s;
@@ -117,12 +121,36 @@ Future Client::compute(const Delayed& d, const ComputeOptions& options) { return
 
 std::vector<Value> Client::gather(const std::vector<Future>& futures, std::optional<Duration> timeout) const {
   auto deadline = std::chrono::steady_clock::now() + (timeout ? *timeout : Duration(0));
-  std::vector<Value> out;
-  out.reserve(futures.size());
-  for (const Future& f : futures) {
+  std::vector<Value> out(futures.size());
+  std::vector<std::exception_ptr> errors(futures.size());
+  auto one = [&](size_t i) {
     std::optional<Duration> left;
     if (timeout) left = std::max(Duration(0), std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now()));
-    out.push_back(f.result(left));
+    try {
+      out[i] = futures[i].result(left);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  // On a cluster, values come from workers: several fetches at once, each
+  // starting as soon as its task finishes, so transfers overlap each other
+  // and the computing that is still going on.
+  const size_t streams = session_ ? std::min<size_t>(futures.size(), kGatherStreams) : 1;
+  if (streams <= 1) {
+    for (size_t i = 0; i < futures.size(); ++i) one(i);
+  } else {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> threads;
+    for (size_t t = 0; t < streams; ++t) {
+      threads.emplace_back([&] {
+        for (size_t i; (i = next.fetch_add(1)) < futures.size();) one(i);
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+  // The first error in order, as a sequential gather would raise it.
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
   }
   return out;
 }

@@ -134,6 +134,8 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       id = Call<WorkerId>([&] {
         WorkerId wid = state_.AddWorker(spec, Now());
         worker_queues_[wid] = queue;
+        std::fprintf(stderr, "skein scheduler: worker %s joined from %s (%d threads)\n", spec.name.c_str(),
+                     spec.address.c_str(), spec.nthreads);
         return wid;
       });
     } catch (const std::exception&) {
@@ -310,6 +312,11 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     if (q != worker_queues_.end()) {
       q->second->Close();
       worker_queues_.erase(q);
+    }
+    if (const SchedulerState::Worker* w = state_.FindWorker(id)) {
+      std::fprintf(stderr, "skein scheduler: worker %s (%s) removed: %s; %zu tasks to rerun, %zu results held\n",
+                   w->spec.name.c_str(), w->spec.address.c_str(), why.c_str(), w->processing.size(),
+                   w->has_what.size());
     }
     state_.RemoveWorker(id, why);
   }

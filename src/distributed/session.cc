@@ -6,11 +6,13 @@
 // one message). Listeners run on the reader thread, without locks held.
 #include "skein/distributed/session.h"
 
+#include <algorithm>
 #include <fstream>
 #include <future>
 #include <iterator>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 #include <unordered_map>
 
 #include "distributed/protocol_internal.h"
@@ -97,9 +99,20 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     std::lock_guard lock(mu_);
     ThrowIfBrokenLocked();
     for (wire::TaskSpec& s : specs) *outgoing_.add_tasks() = std::move(s);
+    // The scheduler applies a message's wanted keys before its releases: a
+    // key released and wanted again before the batch leaves keeps its hold
+    // (the release is withdrawn; wanting it again brings its state back).
+    std::unordered_set<std::string> withdrawn;
     for (const Key& k : wanted) {
       std::string kb = EncodeKey(k);
-      if (held_[kb]++ == 0) outgoing_.add_wanted(kb);
+      if (held_[kb]++ > 0) continue;
+      if (unsent_releases_.erase(kb)) withdrawn.insert(kb);
+      outgoing_.add_wanted(kb);
+    }
+    if (!withdrawn.empty()) {
+      auto* rel = outgoing_.mutable_release();
+      rel->erase(std::remove_if(rel->begin(), rel->end(), [&](const std::string& k) { return withdrawn.count(k) > 0; }),
+                 rel->end());
     }
     out_cv_.notify_one();
   }
@@ -127,6 +140,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     locations_.erase(kb);
     if (!broken_.empty() || closing_) return;
     outgoing_.add_release(kb);
+    unsent_releases_.insert(kb);
     out_cv_.notify_one();
   }
 
@@ -301,6 +315,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         });
         if (!broken_.empty()) return;
         batch.Swap(&outgoing_);
+        unsent_releases_.clear();
         requests.swap(requests_);
         if (closing_ && batch.ByteSizeLong() == 0 && requests.empty()) break;
       }
@@ -407,6 +422,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   mutable std::mutex mu_;
   std::condition_variable out_cv_;
   wire::ClientToScheduler outgoing_;                                   // guarded by mu_
+  std::unordered_set<std::string> unsent_releases_;                    // guarded by mu_: in outgoing_
   std::vector<wire::ClientToScheduler> requests_;                      // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<std::promise<wire::Reply>>> replies_;  // guarded by mu_
   std::unordered_map<std::string, Listeners> listeners_;               // guarded by mu_

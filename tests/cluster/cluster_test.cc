@@ -59,6 +59,22 @@ TEST_F(ClusterTest, SubmitMapAndGather) {
   for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].as<int64_t>(), static_cast<int64_t>(i) + 1);
 }
 
+TEST_F(ClusterTest, SameKeysComputedAgainRightAfterRelease) {
+  // Each get releases its result as it returns; the next get wants the same
+  // key again, often before that release has left: the key must stay held.
+  Graph g;
+  std::vector<Arg> items;
+  for (int64_t i = 0; i < 20; ++i) {
+    Key k("again-leaf", {i});
+    g.Add(k, Task::Call("cluster.inc", {Arg(i)}));
+    items.push_back(Arg::Ref(k));
+  }
+  g.Add(Key("again-total"), Task::Call("cluster.sum", {Arg::List(items)}));
+  for (int r = 0; r < 30; ++r) {
+    ASSERT_EQ(client_->get(g, {Key("again-total")})[0].as<int64_t>(), 210) << "round " << r;
+  }
+}
+
 TEST_F(ClusterTest, DelayedTreeRunsOnBothWorkersAndMovesData) {
   // 256 leaves reduced pairwise: most adds need an input from the other worker.
   auto inc = delayed("cluster.inc");
