@@ -24,6 +24,11 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kChunkBytes = size_t{4} << 20;
 /// Largest control message accepted (task specs carry literals).
 constexpr int kMaxMessageBytes = 256 << 20;
+/// Largest single task a client sends (its literals included): one message
+/// less room for the envelope.
+constexpr size_t kMaxTaskBytes = size_t{kMaxMessageBytes} - (size_t{1} << 20);
+/// A graph update larger than this travels in parts of about this size.
+constexpr size_t kUpdatePartBytes = size_t{32} << 20;
 
 /// "tcp://host:port", "tls://host:port" or "host:port" -> "host:port";
 /// CommError naming the address if it is not of that form.

@@ -175,6 +175,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
       Post([this, id, m = std::move(m)] { OnClientMessage(id, m); });
     }, [this, id] {
       Post([this, id] {
+        partial_updates_.erase(id);
         coordination_.RemoveClient(id);
         state_.RemoveClient(id);
         client_queues_.erase(id);
@@ -307,6 +308,18 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     }
   }
 
+  // Tells a client why and closes its stream (its work is then released
+  // as for any client that leaves).
+  void DropClient(ClientId id, const std::string& why) {
+    std::fprintf(stderr, "skein scheduler: client %lld dropped: %s\n", static_cast<long long>(id), why.c_str());
+    auto q = client_queues_.find(id);
+    if (q == client_queues_.end()) return;
+    wire::SchedulerToClient m;
+    m.set_error(why);
+    q->second->Push(std::move(m));
+    q->second->Close();
+  }
+
   void DropWorker(WorkerId id, const std::string& why) {
     auto q = worker_queues_.find(id);
     if (q != worker_queues_.end()) {
@@ -335,7 +348,25 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   void OnClientMessage(ClientId id, const wire::ClientToScheduler& m) {
     if (m.has_upload()) state_.UploadLibrary(m.upload());
     for (const wire::Scattered& s : m.scattered()) state_.Scattered(id, s);
-    if (m.tasks_size() > 0 || m.wanted_size() > 0) state_.UpdateGraph(id, m);
+    if (m.continues() || partial_updates_.count(id)) {
+      // A graph in parts: kept until its last part, then applied whole.
+      PartialUpdate& p = partial_updates_[id];
+      p.bytes += m.ByteSizeLong();
+      if (p.bytes > kMaxPartialUpdateBytes) {
+        partial_updates_.erase(id);
+        return DropClient(id, "a graph update in parts grew past " + std::to_string(kMaxPartialUpdateBytes >> 30) +
+                                  " GiB; the scheduler dropped this client");
+      }
+      for (const wire::TaskSpec& t : m.tasks()) *p.update.add_tasks() = t;
+      for (const std::string& k : m.wanted()) p.update.add_wanted(k);
+      if (!m.continues()) {
+        wire::ClientToScheduler whole = std::move(p.update);
+        partial_updates_.erase(id);
+        state_.UpdateGraph(id, whole);
+      }
+    } else if (m.tasks_size() > 0 || m.wanted_size() > 0) {
+      state_.UpdateGraph(id, m);
+    }
     for (const std::string& k : m.cancel()) state_.Cancel(id, k);
     for (const std::string& k : m.release()) state_.Release(id, k);
     if (m.request() != 0) {
@@ -486,6 +517,13 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
   internal::Coordination coordination_{&state_, &outbox_};
   std::map<WorkerId, std::shared_ptr<StreamQueue<wire::SchedulerToWorker>>> worker_queues_;
   std::map<ClientId, std::shared_ptr<StreamQueue<wire::SchedulerToClient>>> client_queues_;
+  // Graph updates arriving in parts (ClientToScheduler.continues).
+  struct PartialUpdate {
+    wire::ClientToScheduler update;
+    size_t bytes = 0;
+  };
+  static constexpr size_t kMaxPartialUpdateBytes = size_t{4} << 30;
+  std::map<ClientId, PartialUpdate> partial_updates_;
   ClientId next_client_ = 1;
   bool quit_ = false;
 

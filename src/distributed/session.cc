@@ -83,9 +83,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   void Submit(const std::vector<TaskSubmission>& tasks, const std::vector<Key>& wanted) override {
-    // Encode everything first: a lambda anywhere fails before anything is sent.
+    // Encode everything first: a lambda anywhere, or a task too large for
+    // one message, fails before anything is sent.
     std::vector<wire::TaskSpec> specs;
     specs.reserve(tasks.size());
+    size_t total = 0;
     for (const TaskSubmission& t : tasks) {
       wire::TaskSpec s;
       s.set_key(EncodeKey(t.key));
@@ -94,25 +96,60 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       s.set_priority(t.priority);
       s.set_retries(t.retries);
       for (const auto& [name, amount] : t.resources) (*s.mutable_resources())[name] = amount;
+      const size_t n = s.ByteSizeLong();
+      if (n > internal::kMaxTaskBytes) {
+        throw CommError("task " + t.key.ToString() + " is " + std::to_string(n >> 20) +
+                        " MiB encoded, more than one message to the scheduler carries (" +
+                        std::to_string(internal::kMaxTaskBytes >> 20) +
+                        " MiB): scatter large values (Client::scatter) and pass their futures instead");
+      }
+      total += n;
       specs.push_back(std::move(s));
     }
     std::lock_guard lock(mu_);
     ThrowIfBrokenLocked();
-    for (wire::TaskSpec& s : specs) *outgoing_.add_tasks() = std::move(s);
     // The scheduler applies a message's wanted keys before its releases: a
     // key released and wanted again before the batch leaves keeps its hold
     // (the release is withdrawn; wanting it again brings its state back).
+    std::vector<std::string> want;
     std::unordered_set<std::string> withdrawn;
     for (const Key& k : wanted) {
       std::string kb = EncodeKey(k);
       if (held_[kb]++ > 0) continue;
       if (unsent_releases_.erase(kb)) withdrawn.insert(kb);
-      outgoing_.add_wanted(kb);
+      want.push_back(std::move(kb));
     }
     if (!withdrawn.empty()) {
       auto* rel = outgoing_.mutable_release();
       rel->erase(std::remove_if(rel->begin(), rel->end(), [&](const std::string& k) { return withdrawn.count(k) > 0; }),
                  rel->end());
+    }
+    if (total <= internal::kUpdatePartBytes) {
+      for (wire::TaskSpec& s : specs) *outgoing_.add_tasks() = std::move(s);
+      for (std::string& kb : want) outgoing_.add_wanted(std::move(kb));
+    } else {
+      // In parts under the message limit, after what was already queued;
+      // the scheduler applies them together when the last arrives.
+      if (outgoing_.ByteSizeLong() > 0) {
+        parts_.push_back(std::move(outgoing_));
+        outgoing_ = wire::ClientToScheduler();
+        unsent_releases_.clear();
+      }
+      wire::ClientToScheduler part;
+      size_t bytes = 0;
+      for (wire::TaskSpec& s : specs) {
+        const size_t n = s.ByteSizeLong();
+        if (bytes > 0 && bytes + n > internal::kUpdatePartBytes) {
+          part.set_continues(true);
+          parts_.push_back(std::move(part));
+          part = wire::ClientToScheduler();
+          bytes = 0;
+        }
+        *part.add_tasks() = std::move(s);
+        bytes += n;
+      }
+      for (std::string& kb : want) part.add_wanted(std::move(kb));
+      parts_.push_back(std::move(part));
     }
     out_cv_.notify_one();
   }
@@ -226,7 +263,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     m.mutable_upload()->set_name(path.substr(path.find_last_of('/') + 1));
     m.mutable_upload()->set_content(std::move(content));
     m.set_workers(true);  // the reply comes after the scheduler has queued the library for every worker
-    Request(std::move(m), 60);
+    Request(std::move(m), 60, "upload_file " + path);
   }
 
   CoordinationReply Coordinate(const CoordinationRequest& req) override {
@@ -243,7 +280,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     c->set_owner(req.owner);
     // The scheduler answers blocking requests at their deadline itself.
     double wait = req.timeout_seconds < 0 ? 1e9 : req.timeout_seconds + 30;
-    wire::Reply r = Request(std::move(q), wait);
+    wire::Reply r = Request(std::move(q), wait, "'" + req.name + "'");
     CoordinationReply out;
     out.ok = r.ok();
     if (!r.key().empty()) out.key = DecodeKey(r.key(), "coordination reply key");
@@ -282,7 +319,13 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (!broken_.empty()) throw CommError("lost the connection to the scheduler at " + address_ + ": " + broken_);
   }
 
-  wire::Reply Request(wire::ClientToScheduler m, double timeout_seconds) {
+  // `what` names the request in errors.
+  wire::Reply Request(wire::ClientToScheduler m, double timeout_seconds, const std::string& what = "request") {
+    // Too large for the connection: refused here, or it would break it.
+    if (m.ByteSizeLong() > internal::kMaxTaskBytes) {
+      throw CommError(what + ": " + std::to_string(m.ByteSizeLong() >> 20) + " MiB is more than one message to " +
+                      "the scheduler carries (" + std::to_string(internal::kMaxTaskBytes >> 20) + " MiB)");
+    }
     auto p = std::make_shared<std::promise<wire::Reply>>();
     auto f = p->get_future();
     {
@@ -307,17 +350,22 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   void WriterLoop() {
     while (true) {
       wire::ClientToScheduler batch;
-      std::vector<wire::ClientToScheduler> requests;
+      std::vector<wire::ClientToScheduler> parts, requests;
       {
         std::unique_lock lock(mu_);
         out_cv_.wait(lock, [&] {
-          return closing_ || !broken_.empty() || outgoing_.ByteSizeLong() > 0 || !requests_.empty();
+          return closing_ || !broken_.empty() || outgoing_.ByteSizeLong() > 0 || !requests_.empty() ||
+                 !parts_.empty();
         });
         if (!broken_.empty()) return;
+        parts.swap(parts_);
         batch.Swap(&outgoing_);
         unsent_releases_.clear();
         requests.swap(requests_);
-        if (closing_ && batch.ByteSizeLong() == 0 && requests.empty()) break;
+        if (closing_ && parts.empty() && batch.ByteSizeLong() == 0 && requests.empty()) break;
+      }
+      for (auto& p : parts) {
+        if (!stream_->Write(p)) return;
       }
       if (batch.ByteSizeLong() > 0 && !stream_->Write(batch)) return;
       for (auto& r : requests) {
@@ -423,6 +471,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::condition_variable out_cv_;
   wire::ClientToScheduler outgoing_;                                   // guarded by mu_
   std::unordered_set<std::string> unsent_releases_;                    // guarded by mu_: in outgoing_
+  std::vector<wire::ClientToScheduler> parts_;                         // guarded by mu_: sent before outgoing_
   std::vector<wire::ClientToScheduler> requests_;                      // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<std::promise<wire::Reply>>> replies_;  // guarded by mu_
   std::unordered_map<std::string, Listeners> listeners_;               // guarded by mu_

@@ -10,6 +10,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <fstream>
 #include <numeric>
 #include <set>
 #include <thread>
@@ -209,6 +210,73 @@ TEST_F(ClusterTest, WrongProtocolVersionIsRefusedAndSchedulerKeepsRunning) {
   wctx.TryCancel();
   ws->Finish();
   EXPECT_EQ(client_->submit("cluster.inc", 7).result(Duration(kWait)).as<int64_t>(), 8);
+}
+
+TEST_F(ClusterTest, OversizedMessagesAreRefusedAndNothingElseIsLost) {
+  const std::string big(300u << 20, 'x');  // over the 256 MiB message limit
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  // A raw client that sends one huge message: its stream fails; the scheduler goes on.
+  {
+    auto channel = grpc::CreateCustomChannel(cluster_->scheduler_address().substr(6),
+                                             grpc::InsecureChannelCredentials(), args);
+    auto stub = wire::Scheduler::NewStub(channel);
+    grpc::ClientContext ctx;
+    auto stream = stub->ClientStream(&ctx);
+    wire::ClientToScheduler hello;
+    hello.mutable_hello()->set_protocol(1);
+    ASSERT_TRUE(stream->Write(hello));
+    wire::ClientToScheduler huge;
+    huge.mutable_upload()->set_name("huge.so");
+    huge.mutable_upload()->set_content(big);
+    stream->Write(huge);
+    stream->WritesDone();
+    wire::SchedulerToClient reply;
+    while (stream->Read(&reply)) {
+    }
+    EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // The same to a worker's data endpoint.
+  {
+    std::string worker = client_->workers().at(0).address;
+    auto channel = grpc::CreateCustomChannel(worker.substr(6), grpc::InsecureChannelCredentials(), args);
+    auto stub = wire::Worker::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("skein-protocol", "1");
+    wire::PutDataReply reply;
+    auto writer = stub->PutData(&ctx, &reply);
+    wire::DataChunk chunk;
+    chunk.set_key("huge");
+    chunk.set_data(big);
+    writer->Write(chunk);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // Through the API: refused before sending, naming the task or file; the
+  // connection stays up.
+  try {
+    client_->submit("cluster.len", std::vector<uint8_t>(big.size(), 1));
+    FAIL() << "a 300 MiB task was sent";
+  } catch (const CommError& e) {
+    EXPECT_NE(std::string(e.what()).find("scatter"), std::string::npos) << e.what();
+  }
+  std::string path = ::testing::TempDir() + "/huge_upload.so";
+  std::ofstream(path, std::ios::binary) << big;
+  try {
+    client_->upload_file(path);
+    FAIL() << "a 300 MiB library was sent";
+  } catch (const CommError& e) {
+    EXPECT_NE(std::string(e.what()).find("huge_upload.so"), std::string::npos) << e.what();
+  }
+  std::remove(path.c_str());
+  EXPECT_EQ(client_->submit("cluster.inc", 7).result(Duration(kWait)).as<int64_t>(), 8);
+  // A large graph (over 100 MiB of literals) travels in parts and is
+  // applied whole.
+  auto len = delayed("cluster.len");
+  auto sum = delayed("cluster.sum");
+  std::vector<Delayed> lens;
+  for (int i = 0; i < 100; ++i) lens.push_back(len(std::vector<uint8_t>(1u << 20, static_cast<uint8_t>(i))));
+  EXPECT_EQ(client_->compute(sum(lens)).result(Duration(kWait)).as<int64_t>(), int64_t{100} << 20);
 }
 
 TEST(ClusterResilience, KilledWorkerMidComputationGivesExactResult) {
