@@ -125,6 +125,14 @@ TEST_F(CollectionsOnClusterTest, ResultsPersistedThroughAClosedClientAreRefusedB
   EXPECT_EQ((x + 1).sum().compute().ToVector<double>()[0], 800);  // on client_'s cluster
 }
 
+TEST_F(CollectionsOnClusterTest, StoreWritesHereFromBlocksHeldOnTheCluster) {
+  Array x = random::default_rng(5).random({60, 40}, 20);
+  Array p = (x * 2).persist();
+  std::string path = (dir_ / "stored.npy").string();
+  store({p}, {NpyTarget(path)});
+  ExpectSame(read_npy(path), (x * 2).compute(Local()), "stored .npy");
+}
+
 TEST_F(CollectionsOnClusterTest, UnregisteredBlockFunctionsAreRefusedByName) {
   Array x = ones({10, 10}, 5);
   Array m = map_blocks([](std::span<const NDArray> b, const BlockInfo&) { return b[0]; }, {x});
