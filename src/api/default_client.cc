@@ -1,8 +1,8 @@
 // The default Client: collections' compute() and persist() reach a cluster
-// through it. Like dask.distributed, the newest connected Client becomes
-// the default (while any copy of it lives; then the one before it); with none, graphs
-// run on the local scheduler. Persisted results stay on the workers as
-// "held" tasks: a graph that references them sends only their keys.
+// through it. Like dask.distributed, the newest connected Client is the
+// default while any copy of it lives (then the one before it); with none,
+// graphs run on the local scheduler. Persisted results stay on the workers
+// as "held" tasks: a graph that references them sends only their keys.
 #include "api/default_client_internal.h"
 
 #include <mutex>

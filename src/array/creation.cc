@@ -25,8 +25,6 @@ const OpPtr& FullOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kFullOpRegistered = FullOp();
 
 // "array.range" params: [dtype, count, start, step, offset]: element i is
 // start + (offset + i) * step (arange and linspace).
@@ -46,8 +44,6 @@ const OpPtr& RangeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kRangeOpRegistered = RangeOp();
 
 // "array.eye" params: [dtype, shape, row0, col0, k]
 const OpPtr& EyeOp() {
@@ -68,8 +64,6 @@ const OpPtr& EyeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kEyeOpRegistered = EyeOp();
 
 // ---- random -------------------------------------------------------------------
 
@@ -141,8 +135,6 @@ const OpPtr& RandomOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kRandomOpRegistered = RandomOp();
 
 Value TypeValue(DType t) { return static_cast<int64_t>(t); }
 
@@ -288,4 +280,9 @@ Array Generator::integers(int64_t low, int64_t high, const Shape& shape, const C
 }
 
 }  // namespace random
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (FullOp(), RangeOp(), EyeOp(), RandomOp(), true);
+
 }  // namespace skein

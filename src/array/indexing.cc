@@ -40,8 +40,6 @@ const OpPtr& GetItemOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kGetItemOpRegistered = GetItemOp();
 
 const OpPtr& AssembleOp() {
   static const OpPtr op = RegisterOp("array.assemble", [](std::span<const Value> args, const OpContext& ctx) {
@@ -70,8 +68,6 @@ const OpPtr& AssembleOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kAssembleOpRegistered = AssembleOp();
 
 }  // namespace array::internal
 
@@ -335,8 +331,6 @@ const OpPtr& TakeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kTakeOpRegistered = TakeOp();
 
 }  // namespace
 
@@ -414,5 +408,10 @@ Array Array::compress(const Array& mask, int axis) const {
   }
   return compress(mask.compute().ToVector<bool>(), axis);
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered =
+    (array::internal::GetItemOp(), array::internal::AssembleOp(), TakeOp(), true);
 
 }  // namespace skein

@@ -102,8 +102,6 @@ const OpPtr& TensordotOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kTensordotOpRegistered = TensordotOp();
 
 }  // namespace
 
@@ -241,8 +239,6 @@ const OpPtr& BlockQROp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kBlockQROpRegistered = BlockQROp();
 
 // The R factors stacked and factored again: [Q2, R].
 const OpPtr& StackQROp() {
@@ -268,8 +264,6 @@ const OpPtr& StackQROp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kStackQROpRegistered = StackQROp();
 
 // Q of block i: Q_i @ Q2[offset : offset + k_i]. Params: [offset].
 const OpPtr& BlockQOp() {
@@ -286,8 +280,6 @@ const OpPtr& BlockQOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kBlockQOpRegistered = BlockQOp();
 
 const OpPtr& PickOp() {
   static const OpPtr op = RegisterOp("array.pick", [](std::span<const Value> args, const OpContext& ctx) {
@@ -295,8 +287,6 @@ const OpPtr& PickOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kPickOpRegistered = PickOp();
 
 }  // namespace
 
@@ -344,4 +334,10 @@ std::pair<Array, Array> tsqr(const Array& a_in) {
 std::pair<Array, Array> qr(const Array& a) { return tsqr(a); }
 
 }  // namespace linalg
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered =
+    (TensordotOp(), linalg::BlockQROp(), linalg::StackQROp(), linalg::BlockQOp(), linalg::PickOp(), true);
+
 }  // namespace skein

@@ -84,8 +84,6 @@ const OpPtr& ChunkOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kChunkOpRegistered = ChunkOp();
 
 // "array.reduce-combine" params: [kind, in dtype, out shape, ddof].
 const OpPtr& CombineOp() {
@@ -96,8 +94,6 @@ const OpPtr& CombineOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kCombineOpRegistered = CombineOp();
 
 const OpPtr& AggregateOp() {
   static const OpPtr op = RegisterOp("array.reduce-aggregate", [](std::span<const Value> args, const OpContext& ctx) {
@@ -109,8 +105,6 @@ const OpPtr& AggregateOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kAggregateOpRegistered = AggregateOp();
 
 const char* KindName(ReduceKind k) {
   static const char* kNames[] = {"sum", "prod", "min", "max", "any", "all", "nansum",
@@ -264,8 +258,6 @@ const OpPtr& CumulativeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kCumulativeOpRegistered = CumulativeOp();
 const OpPtr& CarryOp() {
   static const OpPtr op = RegisterOp("array.cum-carry", [](std::span<const Value> args, const OpContext& ctx) {
     const ValueList& p = ctx.params.get<ValueList>();
@@ -275,8 +267,6 @@ const OpPtr& CarryOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kCarryOpRegistered = CarryOp();
 
 Array Cumulate(const Array& x, std::optional<int> axis_opt, bool product) {
   const char* name = product ? "cumprod" : "cumsum";
@@ -308,5 +298,10 @@ Array Cumulate(const Array& x, std::optional<int> axis_opt, bool product) {
 
 Array Array::cumsum(std::optional<int> axis) const { return Cumulate(*this, axis, false); }
 Array Array::cumprod(std::optional<int> axis) const { return Cumulate(*this, axis, true); }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered =
+    (ChunkOp(), CombineOp(), AggregateOp(), CumulativeOp(), CarryOp(), true);
 
 }  // namespace skein

@@ -31,8 +31,6 @@ const OpPtr& TransposeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kTransposeOpRegistered = TransposeOp();
 
 // "array.reshape" params: the block's new shape.
 const OpPtr& ReshapeOp() {
@@ -41,8 +39,6 @@ const OpPtr& ReshapeOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReshapeOpRegistered = ReshapeOp();
 
 }  // namespace
 
@@ -259,5 +255,9 @@ Array stack(const std::vector<Array>& arrays, int axis) {
   }
   return concatenate(expanded, axis);
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (TransposeOp(), ReshapeOp(), true);
 
 }  // namespace skein

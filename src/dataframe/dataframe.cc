@@ -17,6 +17,9 @@ using dataframe::internal::Step;
 namespace {
 
 DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table divisions);
+// A plan whose partitions are `keys` of `tasks` (one layer named `name`),
+// with no index yet.
+std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name);
 
 const PlanNode& Check(const NodePtr& n, const char* what) {
   if (!n) throw Error(std::string(what) + ": the DataFrame is empty (default-constructed)");
@@ -223,24 +226,14 @@ Table DataFrame::head(int64_t n) const {
 DataFrame DataFrame::persist(const ComputeOptions& options) const {
   Check(node_, "persist");
   dataframe::internal::Lowered l = dataframe::internal::Lower(node_);
-  // Tables here, or handles on partitions a cluster keeps.
+  // Tables here, or handles on partitions a cluster keeps, under the same keys.
   std::vector<Task> held = Persist(Materialize({l.layer}), l.keys, options);
-  if (held.empty() || held[0].is_literal()) {
-    std::vector<Table> tables;
-    for (const Task& t : held) tables.push_back(t.args()[0].literal().get<Table>());
-    return TablesFrame(std::move(tables), node_->index, node_->divisions);
-  }
-  auto node = std::make_shared<PlanNode>();
-  node->kind = PlanNode::kTables;
-  node->schema = node_->schema;
-  node->npartitions = static_cast<int>(held.size());
-  node->partitioned_on = node_->partitioned_on;
-  node->index = node_->index;
-  node->divisions = node_->divisions;
-  node->keys = l.keys;
   Graph g;
   for (size_t i = 0; i < held.size(); ++i) g.Add(l.keys[i], std::move(held[i]));
-  node->layer = Layer::Make(skein::internal::NewKeyName("persisted"), std::move(g));
+  auto node = LayerNode(node_->schema, std::move(g), l.keys, skein::internal::NewKeyName("persisted"));
+  node->index = node_->index;
+  node->divisions = node_->divisions;
+  node->partitioned_on = node_->partitioned_on;
   return DataFrame(std::move(node));
 }
 
@@ -270,21 +263,27 @@ DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table di
                   SchemaToString(partitions[i].schema()) + "}, partition 0 {" + SchemaToString(schema) + "}");
     }
   }
-  auto node = std::make_shared<PlanNode>();
-  node->kind = PlanNode::kTables;
-  node->schema = schema;
-  node->npartitions = static_cast<int>(partitions.size());
   const std::string name = skein::internal::NewKeyName("from-tables");
   Graph g;
+  std::vector<Key> keys;
   for (size_t i = 0; i < partitions.size(); ++i) {
-    Key k(name, {static_cast<int64_t>(i)});
-    g.Add(k, Task::FromValue(Value::From(std::move(partitions[i]))));
-    node->keys.push_back(k);
+    keys.emplace_back(name, std::vector<int64_t>{static_cast<int64_t>(i)});
+    g.Add(keys.back(), Task::FromValue(Value::From(std::move(partitions[i]))));
   }
-  node->layer = Layer::Make(name, std::move(g));
+  auto node = LayerNode(schema, std::move(g), std::move(keys), name);
   node->index = std::move(index);
   node->divisions = std::move(divisions);
   return DataFrame(std::move(node));
+}
+
+std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name) {
+  auto node = std::make_shared<PlanNode>();
+  node->kind = PlanNode::kTables;
+  node->schema = std::move(schema);
+  node->npartitions = static_cast<int>(keys.size());
+  node->keys = std::move(keys);
+  node->layer = Layer::Make(std::move(name), std::move(tasks));
+  return node;
 }
 
 }  // namespace

@@ -79,8 +79,6 @@ const OpPtr& MinMaxOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kMinMaxOpRegistered = MinMaxOp();
 [[maybe_unused]] const OpPtr& kMinMax = MinMaxOp();
 
 }  // namespace
@@ -216,5 +214,9 @@ DataFrame DataFrame::join(const DataFrame& right, const std::string& how,
   if (std::find(cols.begin(), cols.end(), index()) == cols.end()) return out;
   return WithIndex(out, index(), Table());
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (MinMaxOp(), true);
 
 }  // namespace skein

@@ -24,8 +24,6 @@ const OpPtr& PipelineOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kPipelineOpRegistered = PipelineOp();
 [[maybe_unused]] const OpPtr& kPipeline = PipelineOp();
 
 // "dataframe.shuffle-piece": params = the part; args = [a split's pieces].
@@ -38,8 +36,6 @@ const OpPtr& PieceOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kPieceOpRegistered = PieceOp();
 [[maybe_unused]] const OpPtr& kPiece = PieceOp();
 
 // A file block in task parameters, and reading its bytes.
@@ -105,8 +101,6 @@ const OpPtr& ReadCsvOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadCsvOpRegistered = ReadCsvOp();
 [[maybe_unused]] const OpPtr& kReadCsv = ReadCsvOp();
 
 // "dataframe.read-json": params = one block of lines, the columns to read
@@ -123,8 +117,6 @@ const OpPtr& ReadJsonOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadJsonOpRegistered = ReadJsonOp();
 [[maybe_unused]] const OpPtr& kReadJson = ReadJsonOp();
 
 using Need = std::optional<std::set<std::string>>;
@@ -351,5 +343,9 @@ Lowered LowerUncached(const NodePtr& node, std::optional<std::vector<std::string
 }
 
 }  // namespace
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (PipelineOp(), PieceOp(), ReadCsvOp(), ReadJsonOp(), true);
 
 }  // namespace skein::dataframe::internal

@@ -37,8 +37,6 @@ const OpPtr& ReadParquetOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadParquetOpRegistered = ReadParquetOp();
 [[maybe_unused]] const OpPtr& kReadParquet = ReadParquetOp();
 
 using skein::internal::ExprNode;
@@ -244,5 +242,9 @@ DataFrame read_parquet(const std::string& pattern, const ParquetReadOptions& opt
   if (!options.columns.empty()) df = df[options.columns];
   return df;
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (dataframe::internal::ReadParquetOp(), true);
 
 }  // namespace skein

@@ -24,9 +24,9 @@ constexpr uint32_t kProtocolVersion = 1;
 constexpr size_t kChunkBytes = size_t{4} << 20;
 /// Largest control message accepted (task specs carry literals).
 constexpr int kMaxMessageBytes = 256 << 20;
-/// Largest single task a client sends (its literals included): one message
-/// less room for the envelope.
-constexpr size_t kMaxTaskBytes = size_t{kMaxMessageBytes} - (size_t{1} << 20);
+/// Largest message a client sends (one task with its literals, an upload, a
+/// coordination value): the limit less room for the envelope.
+constexpr size_t kMaxSendBytes = size_t{kMaxMessageBytes} - (size_t{1} << 20);
 /// A graph update larger than this travels in parts of about this size.
 constexpr size_t kUpdatePartBytes = size_t{32} << 20;
 

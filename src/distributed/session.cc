@@ -97,12 +97,8 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       s.set_retries(t.retries);
       for (const auto& [name, amount] : t.resources) (*s.mutable_resources())[name] = amount;
       const size_t n = s.ByteSizeLong();
-      if (n > internal::kMaxTaskBytes) {
-        throw CommError("task " + t.key.ToString() + " is " + std::to_string(n >> 20) +
-                        " MiB encoded, more than one message to the scheduler carries (" +
-                        std::to_string(internal::kMaxTaskBytes >> 20) +
-                        " MiB): scatter large values (Client::scatter) and pass their futures instead");
-      }
+      CheckSendable(n, "task " + t.key.ToString(),
+                    ": scatter large values (Client::scatter) and pass their futures instead");
       total += n;
       specs.push_back(std::move(s));
     }
@@ -128,28 +124,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       for (wire::TaskSpec& s : specs) *outgoing_.add_tasks() = std::move(s);
       for (std::string& kb : want) outgoing_.add_wanted(std::move(kb));
     } else {
-      // In parts under the message limit, after what was already queued;
-      // the scheduler applies them together when the last arrives.
-      if (outgoing_.ByteSizeLong() > 0) {
-        parts_.push_back(std::move(outgoing_));
-        outgoing_ = wire::ClientToScheduler();
-        unsent_releases_.clear();
-      }
-      wire::ClientToScheduler part;
-      size_t bytes = 0;
-      for (wire::TaskSpec& s : specs) {
-        const size_t n = s.ByteSizeLong();
-        if (bytes > 0 && bytes + n > internal::kUpdatePartBytes) {
-          part.set_continues(true);
-          parts_.push_back(std::move(part));
-          part = wire::ClientToScheduler();
-          bytes = 0;
-        }
-        *part.add_tasks() = std::move(s);
-        bytes += n;
-      }
-      for (std::string& kb : want) part.add_wanted(std::move(kb));
-      parts_.push_back(std::move(part));
+      QueueInPartsLocked(std::move(specs), std::move(want));
     }
     out_cv_.notify_one();
   }
@@ -319,13 +294,43 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (!broken_.empty()) throw CommError("lost the connection to the scheduler at " + address_ + ": " + broken_);
   }
 
+  // A message of `bytes` would break the connection (the scheduler refuses
+  // it and the stream fails): CommError naming `what`, before sending.
+  static void CheckSendable(size_t bytes, const std::string& what, const std::string& advice = "") {
+    if (bytes <= internal::kMaxSendBytes) return;
+    throw CommError(what + " is " + std::to_string(bytes >> 20) + " MiB encoded, more than one message to the " +
+                    "scheduler carries (" + std::to_string(internal::kMaxSendBytes >> 20) + " MiB)" + advice);
+  }
+
+  // A large graph update in parts under the message limit, after what was
+  // already queued; the scheduler applies them together when the last one
+  // (continues = false) arrives.
+  void QueueInPartsLocked(std::vector<wire::TaskSpec> specs, std::vector<std::string> want) {
+    if (outgoing_.ByteSizeLong() > 0) {
+      parts_.push_back(std::move(outgoing_));
+      outgoing_ = wire::ClientToScheduler();
+      unsent_releases_.clear();
+    }
+    wire::ClientToScheduler part;
+    size_t bytes = 0;
+    for (wire::TaskSpec& s : specs) {
+      const size_t n = s.ByteSizeLong();
+      if (bytes > 0 && bytes + n > internal::kUpdatePartBytes) {
+        part.set_continues(true);
+        parts_.push_back(std::move(part));
+        part = wire::ClientToScheduler();
+        bytes = 0;
+      }
+      *part.add_tasks() = std::move(s);
+      bytes += n;
+    }
+    for (std::string& kb : want) part.add_wanted(std::move(kb));
+    parts_.push_back(std::move(part));
+  }
+
   // `what` names the request in errors.
   wire::Reply Request(wire::ClientToScheduler m, double timeout_seconds, const std::string& what = "request") {
-    // Too large for the connection: refused here, or it would break it.
-    if (m.ByteSizeLong() > internal::kMaxTaskBytes) {
-      throw CommError(what + ": " + std::to_string(m.ByteSizeLong() >> 20) + " MiB is more than one message to " +
-                      "the scheduler carries (" + std::to_string(internal::kMaxTaskBytes >> 20) + " MiB)");
-    }
+    CheckSendable(m.ByteSizeLong(), what);
     auto p = std::make_shared<std::promise<wire::Reply>>();
     auto f = p->get_future();
     {

@@ -211,8 +211,6 @@ const OpPtr& ReadBlockOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadBlockOpRegistered = ReadBlockOp();
 
 // Blocks for `shape`: the user's spec, or for "auto" on a chunked dataset,
 // auto sizes rounded to whole multiples of the stored chunks.
@@ -453,5 +451,9 @@ void to_hdf5(const std::string& path, const std::vector<std::pair<std::string, A
   }
   store(arrays, targets, compute);
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (ReadBlockOp(), true);
 
 }  // namespace skein

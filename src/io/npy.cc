@@ -246,8 +246,6 @@ const OpPtr& ReadBlockOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadBlockOpRegistered = ReadBlockOp();
 
 }  // namespace
 
@@ -306,5 +304,9 @@ Array from_npy(const std::string& path, const ChunkSpec& spec) {
 }
 
 std::shared_ptr<ArrayWriter> NpyTarget(std::string path) { return std::make_shared<NpyWriter>(std::move(path)); }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (ReadBlockOp(), true);
 
 }  // namespace skein

@@ -1,7 +1,6 @@
 // store(): one graph computing every array and writing its blocks (see store.h).
 #include "skein/io/store.h"
 
-#include "skein/core/config.h"
 #include "skein/core/layer.h"
 #include "skein/core/op.h"
 
@@ -49,11 +48,7 @@ void store(const std::vector<Array>& arrays, const std::vector<std::shared_ptr<A
     // with a Client connected ("auto"); blocks persisted on a cluster are
     // fetched from it. Writing from the workers would need targets they can
     // open themselves (not yet).
-    ComputeOptions here = options;
-    if ((here.scheduler.empty() ? config::Get<std::string>("scheduler") : here.scheduler) == "auto") {
-      here.scheduler = "threads";
-    }
-    Get(g, outputs, here);
+    Get(g, outputs, RunHere(options));
     for (const auto& t : targets) t->Commit();
   } catch (...) {
     for (size_t i = 0; i < opened; ++i) targets[i]->Abort();

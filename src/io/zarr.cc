@@ -241,8 +241,6 @@ const OpPtr& ReadChunkOp() {
   });
   return op;
 }
-// Registered when the library loads, so workers know it by name.
-[[maybe_unused]] const OpPtr& kReadChunkOpRegistered = ReadChunkOp();
 
 class ZarrWriter final : public ArrayWriter {
  public:
@@ -333,5 +331,9 @@ std::shared_ptr<ArrayWriter> ZarrTarget(std::string path, std::string compressor
 void to_zarr(const Array& a, const std::string& path, std::string compressor, int level, const ComputeOptions& options) {
   store({a}, {ZarrTarget(path, std::move(compressor), level)}, options);
 }
+
+// Every op above registers when the library loads, not on first use, so a
+// worker knows it by name before it has built such a graph itself.
+[[maybe_unused]] const bool kOpsRegistered = (ReadChunkOp(), true);
 
 }  // namespace skein

@@ -55,31 +55,41 @@ std::atomic<internal::GraphRoute*> route{nullptr};
   throw ConfigError("scheduler=distributed, but no distributed Client is connected (connect one: skein::Client(address))");
 }
 
-// True when `options` may send the graph to the route ("auto" once a route
-// is installed, or "distributed").
-bool Distributed(const ComputeOptions& options) {
-  std::string mode = Mode(options);
-  if (mode == "distributed" && !route.load()) NoCluster();
-  return (mode == "distributed" || mode == "auto") && route.load();
+// Where `options` send a graph: a route to try ("auto" once one is
+// installed, or "distributed"), or null to run here. `required`: the route
+// must take it ("distributed").
+internal::GraphRoute* RouteFor(const ComputeOptions& options, bool* required) {
+  const std::string mode = Mode(options);
+  internal::GraphRoute* r = route.load();
+  *required = mode == "distributed";
+  if (*required && !r) NoCluster();
+  return *required || mode == "auto" ? r : nullptr;
 }
 }  // namespace
 
 void internal::SetGraphRoute(GraphRoute* r) { route.store(r); }
 
+ComputeOptions RunHere(ComputeOptions options) {
+  if (Mode(options) == "auto") options.scheduler = "threads";
+  return options;
+}
+
 std::vector<Value> Get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options) {
-  if (Distributed(options)) {
+  bool required = false;
+  if (internal::GraphRoute* r = RouteFor(options, &required)) {
     std::vector<Value> results;
-    if (route.load()->Get(graph, outputs, options, &results)) return results;
-    if (Mode(options) == "distributed") NoCluster();
+    if (r->Get(graph, outputs, options, &results)) return results;
+    if (required) NoCluster();
   }
   return LocalScheduler::Default().Get(graph, outputs, options);
 }
 
 std::vector<Task> Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options) {
   std::vector<Task> held;
-  if (Distributed(options)) {
-    if (route.load()->Persist(graph, outputs, options, &held)) return held;
-    if (Mode(options) == "distributed") NoCluster();
+  bool required = false;
+  if (internal::GraphRoute* r = RouteFor(options, &required)) {
+    if (r->Persist(graph, outputs, options, &held)) return held;
+    if (required) NoCluster();
   }
   for (Value& v : LocalScheduler::Default().Get(graph, outputs, options)) held.push_back(Task::FromValue(std::move(v)));
   return held;

@@ -124,6 +124,10 @@ std::vector<Value> Get(const Graph& graph, const std::vector<Key>& outputs, cons
 /// to that cluster reference without moving it.
 std::vector<Task> Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options = {});
 
+/// `options` for a graph that must run in this process (its ops hold objects
+/// that live here, as store()'s writers do): "auto" becomes "threads".
+ComputeOptions RunHere(ComputeOptions options);
+
 namespace internal {
 /// Another place graphs can run: the api layer installs one (a connected
 /// Client's cluster), so collections reach a cluster without depending on it.
