@@ -47,6 +47,10 @@ using Clock = std::chrono::steady_clock;
 
 // Fetches of missing inputs run in parallel with tasks (I/O, not compute).
 constexpr int kFetchThreads = 4;
+// A busy worker's reports of finished tasks wait at most this long to travel
+// together (Dask batches worker messages every 2 ms; the scheduler keeps
+// enough tasks in flight per worker to cover a round trip, see Saturated).
+constexpr auto kReportGap = std::chrono::microseconds(500);
 
 struct PendingTask {
   std::string key;
@@ -312,13 +316,22 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   void WriterLoop(grpc::ClientReaderWriter<wire::WorkerToScheduler, wire::SchedulerToWorker>* stream,
                   std::atomic<bool>* over) {
     auto next_beat = Clock::now();
+    auto last_write = Clock::now() - kReportGap;
     while (true) {
       wire::WorkerToScheduler m;
       {
         std::unique_lock lock(out_mu_);
-        out_cv_.wait_until(lock, next_beat, [&] { return *over || stopping_.load(std::memory_order_relaxed) || outgoing_.ByteSizeLong() > 0; });
-        if (*over || stopping_.load(std::memory_order_relaxed)) return;
+        auto ended = [&] { return *over || stopping_.load(std::memory_order_relaxed); };
+        out_cv_.wait_until(lock, next_beat, [&] { return ended() || outgoing_.ByteSizeLong() > 0; });
+        // A busy worker finishing short tasks reports them in batches: at
+        // most one message per kReportGap, unless something cannot wait.
+        auto gap_over = last_write + kReportGap;
+        if (!ended() && !report_now_ && Clock::now() < gap_over) {
+          out_cv_.wait_until(lock, gap_over, [&] { return ended() || report_now_; });
+        }
+        if (ended()) return;
         m.Swap(&outgoing_);
+        report_now_ = false;
       }
       if (Clock::now() >= next_beat) {
         {
@@ -329,7 +342,9 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         next_beat = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(options_.heartbeat_seconds));
       }
-      if (m.ByteSizeLong() > 0 && !stream->Write(m)) return;
+      if (m.ByteSizeLong() == 0) continue;
+      last_write = Clock::now();
+      if (!stream->Write(m)) return;
     }
   }
 
@@ -373,10 +388,13 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     store_->Clear();
   }
 
-  void Report(const std::function<void(wire::WorkerToScheduler*)>& fn) {
+  // Adds to the next message for the scheduler. `urgent` = false lets the
+  // writer hold it back briefly to batch it with others (see WriterLoop).
+  void Report(const std::function<void(wire::WorkerToScheduler*)>& fn, bool urgent = true) {
     {
       std::lock_guard lock(out_mu_);
       fn(&outgoing_);
+      report_now_ |= urgent;
     }
     out_cv_.notify_one();
   }
@@ -594,8 +612,10 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       }
       refs.clear();
       double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+      bool more_queued = false;  // then this report may wait for the next ones
       {
         std::unique_lock lock(mu_);
+        more_queued = !ready_.empty();
         --executing_;
         ReleaseHeldLocked(p.get());
         if (!error) {
@@ -613,7 +633,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
           d->set_nbytes(static_cast<int64_t>(result.nbytes()));
           d->set_type(result.type_name());
           d->set_seconds(seconds);
-        });
+        }, /*urgent=*/!more_queued);
       }
     }
   }
@@ -727,6 +747,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::mutex out_mu_;
   std::condition_variable out_cv_;
   wire::WorkerToScheduler outgoing_;  // guarded by out_mu_
+  bool report_now_ = false;           // guarded by out_mu_: outgoing_ holds something urgent
 
   std::mutex ctx_mu_;
   grpc::ClientContext* ctx_ = nullptr;  // guarded by ctx_mu_: the live scheduler stream
