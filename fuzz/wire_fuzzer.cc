@@ -7,10 +7,13 @@
 //      given, unknown keys, failures naming missing inputs)
 //   3  a ClientToScheduler message, applied the same way (unknown
 //      dependencies, malformed keys, releases and cancels of anything)
-//   4  DataChunks (each prefixed by a 2-byte length) into a ValueAssembler
+//   4  DataChunks (each prefixed by a 2-byte length) into a ValueAssembler,
+//      with an empty shared-memory inbox offered when the input's length is
+//      odd (a chunk claiming frames in it must be refused, not mapped blind)
 // Any input must be handled or raise skein::Error; never crash or hang.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "distributed/protocol_internal.h"
@@ -95,7 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       case 4: {
-        ValueAssembler as;
+        std::optional<ShmInbox> inbox;
+        if (bytes.size() % 2) inbox.emplace();
+        ValueAssembler as(inbox ? &*inbox : nullptr);
         size_t pos = 0;
         while (pos + 2 <= bytes.size()) {
           size_t n = static_cast<uint8_t>(bytes[pos]) | (static_cast<size_t>(static_cast<uint8_t>(bytes[pos + 1])) << 8);

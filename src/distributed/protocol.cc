@@ -79,13 +79,18 @@ void ConfigureServer(grpc::ServerBuilder* builder) {
 }
 
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
-                const Value& value) {
+                const Value& value, const std::string& shm_inbox, bool* via_shm) {
   Serialized s = Serialize(value);
   wire::DataChunk first;
   first.set_key(key_bytes);
   first.set_type(s.type);
   first.set_header(s.header);
   for (const Buffer& f : s.frames) first.add_frame_sizes(f.size());
+  if (!shm_inbox.empty() && s.nbytes() >= kShmMinBytes && ShmWrite(shm_inbox, s)) {
+    first.set_in_shm(true);
+    if (via_shm) *via_shm = true;
+    return out->Write(first);
+  }
   if (!out->Write(first)) return false;
   wire::DataChunk chunk;
   for (const Buffer& f : s.frames) {
@@ -115,6 +120,12 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
     }
     frame_ = 0;
     offset_ = 0;
+    if (chunk.in_shm()) {
+      if (!inbox_) throw CommError("value " + KeyText(key_) + " came through shared memory that was not offered");
+      s_.frames = inbox_->Map(sizes_, "value " + KeyText(key_));
+      inbox_ = nullptr;  // one value per inbox
+      frame_ = sizes_.size();
+    }
   } else {
     if (!chunk.key().empty()) throw CommError("value ended early: a new value began before its frames were complete");
     const std::string& d = chunk.data();
@@ -166,8 +177,13 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   req.set_protocol(kProtocolVersion);
   req.set_token(token);
   req.add_keys(key_bytes);
+  ShmInbox inbox;
+  if (inbox.valid()) {
+    req.set_shm_host(ShmHostId());
+    req.set_shm_inbox(inbox.name());
+  }
   auto reader = stub->GetData(&ctx, req);
-  ValueAssembler as;
+  ValueAssembler as(&inbox);
   wire::DataChunk chunk;
   std::optional<Value> out;
   std::string what = KeyText(key_bytes);

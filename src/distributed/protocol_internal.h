@@ -12,6 +12,7 @@
 
 #include "distributed/skein.grpc.pb.h"
 #include "distributed/skein.pb.h"
+#include "distributed/shm_transfer_internal.h"
 #include "distributed/tls_internal.h"
 #include "skein/core/serialize.h"
 #include "skein/core/value.h"
@@ -49,14 +50,18 @@ void ConfigureServer(grpc::ServerBuilder* builder);
 
 /// Writes `value` under `key` as DataChunks (first chunk: type, header,
 /// frame sizes; then frame bytes in kChunkBytes pieces). False if the peer
-/// went away.
+/// went away. With `shm_inbox` (a same-host receiver's offer), a value of
+/// kShmMinBytes or more goes through that file instead, if it can; then
+/// `*via_shm` (if given) is set.
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
-                const Value& value);
+                const Value& value, const std::string& shm_inbox = "", bool* via_shm = nullptr);
 
 /// Puts a value back together from its chunks. Every size is checked
 /// against what the first chunk announced; a lie is a CommError.
 class ValueAssembler {
  public:
+  /// `inbox`: the shared-memory file offered for this value, if any.
+  explicit ValueAssembler(ShmInbox* inbox = nullptr) : inbox_(inbox) {}
   /// Feeds one chunk; true when a value is complete (then key() and Take()).
   bool Add(const wire::DataChunk& chunk);
   bool in_progress() const { return started_; }
@@ -64,6 +69,7 @@ class ValueAssembler {
   Value Take();
 
  private:
+  ShmInbox* inbox_;
   bool started_ = false;
   std::string key_;
   Serialized s_;
@@ -79,7 +85,8 @@ class ValueAssembler {
 std::string KeyText(const std::string& key_bytes);
 
 /// Reads the value of `key_bytes` from the worker at `address` over
-/// `channel` (Worker.GetData); CommError naming both if it fails.
+/// `channel` (Worker.GetData), through shared memory when both are on this
+/// host; CommError naming both if it fails.
 Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                  const std::string& key_bytes, const std::string& token);
 

@@ -401,7 +401,8 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
         << ",\"memory_limit\":" << w->spec.memory_limit << ",\"memory\":" << w->memory << ",\"rss\":" << w->rss
         << ",\"spilled\":" << w->spilled << ",\"paused\":" << (w->paused ? "true" : "false")
         << ",\"transfer\":{\"incoming\":" << w->transfers_in_flight << ",\"bytes\":" << w->transfer_bytes
-        << ",\"count\":" << w->transfer_count << "}"
+        << ",\"count\":" << w->transfer_count << ",\"served_shared_memory\":" << w->served_shared_memory
+        << ",\"served_streamed\":" << w->served_streamed << "}"
         << ",\"stored_bytes\":" << w->nbytes
         << ",\"processing\":" << w->processing.size() << ",\"keys\":" << w->has_what.size() << ",\"resources\":{";
       bool rf = true;
@@ -464,6 +465,13 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const auto& [id, w] : state_.workers()) {
       o << "skein_worker_transfer_bytes_total{worker=" << JsonQuote(w->spec.address) << "} " << w->transfer_bytes
         << "\n";
+    }
+    o << "# HELP skein_worker_values_served_total Values a worker served to peers and clients, by way.\n"
+      << "# TYPE skein_worker_values_served_total counter\n";
+    for (const auto& [id, w] : state_.workers()) {
+      const std::string who = "{worker=" + JsonQuote(w->spec.address);
+      o << "skein_worker_values_served_total" << who << ",via=\"shared_memory\"} " << w->served_shared_memory << "\n"
+        << "skein_worker_values_served_total" << who << ",via=\"stream\"} " << w->served_streamed << "\n";
     }
     o << "# HELP skein_scheduler_steals_total Tasks moved by work stealing.\n"
       << "# TYPE skein_scheduler_steals_total counter\nskein_scheduler_steals_total " << state_.steals() << "\n";

@@ -137,6 +137,8 @@ void SchedulerState::Heartbeat(WorkerId id, const wire::Heartbeat& hb, double no
   w->transfers_in_flight = hb.transfers_in_flight();
   w->transfer_bytes = hb.transfer_bytes();
   w->transfer_count = hb.transfer_count();
+  w->served_shared_memory = hb.served_shared_memory();
+  w->served_streamed = hb.served_streamed();
   if (was_paused && !w->paused) FillWorkers();
 }
 

@@ -156,6 +156,9 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (!options_.token.empty() && req->token() != options_.token) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "data request refused: wrong or missing token");
     }
+    // A one-key request from this host may be answered through its inbox.
+    const bool shm = req->keys_size() == 1 && !req->shm_inbox().empty() && !internal::ShmHostId().empty() &&
+                     req->shm_host() == internal::ShmHostId();
     for (const std::string& k : req->keys()) {
       Value v;
       try {
@@ -167,7 +170,11 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
       }
       try {
-        if (!internal::WriteValue(writer, k, v)) return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
+        bool via_shm = false;
+        if (!internal::WriteValue(writer, k, v, shm ? req->shm_inbox() : "", &via_shm)) {
+          return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
+        }
+        ++(via_shm ? served_shared_memory_ : served_streamed_);
       } catch (const Error& e) {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
       }
@@ -357,6 +364,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     hb->set_transfers_in_flight(static_cast<int32_t>(fetch_waiters_.size()));
     hb->set_transfer_bytes(transfer_bytes_);
     hb->set_transfer_count(transfer_count_);
+    hb->set_served_shared_memory(served_shared_memory_);
+    hb->set_served_streamed(served_streamed_);
   }
 
   // Applies one scheduler message; true if it says to shut down.
@@ -739,6 +748,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
   int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
   int64_t transfer_count_ = 0;  // guarded by mu_
+  std::atomic<int64_t> served_shared_memory_{0}, served_streamed_{0};  // values GetData answered, by way
   bool paused_ = false;         // guarded by mu_
   int executing_ = 0;           // guarded by mu_
   std::condition_variable monitor_cv_;  // the monitor's sleep, cut short by stopping_

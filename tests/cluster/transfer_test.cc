@@ -1,0 +1,109 @@
+// Moving values between processes of one host: worker to worker and worker
+// to client, through shared memory when both ends may (the default), over
+// the stream when the sender's side turns it off (SKEIN_SHM_TRANSFER=0):
+// the same exact bytes either way, counted by way in the status, and no
+// inbox file left behind in /dev/shm.
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <simdjson.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "skein/api/client.h"
+#include "skein/deploy/local_cluster.h"
+
+namespace skein {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr double kWait = 60;
+
+struct Served {
+  int64_t shared_memory = 0, streamed = 0;
+};
+
+// Values the workers served so far, by way (their last heartbeats).
+Served ServedSoFar(const LocalCluster& cluster) {
+  httplib::Client http(cluster.http_address());
+  auto res = http.Get("/json/status");
+  if (!res || res->status != 200) throw std::runtime_error("no status from " + cluster.http_address());
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc = parser.parse(res->body);
+  Served s;
+  for (simdjson::dom::element w : doc["workers"].get_array()) {
+    s.shared_memory += w["transfer"]["served_shared_memory"].get_int64();
+    s.streamed += w["transfer"]["served_streamed"].get_int64();
+  }
+  return s;
+}
+
+// Waits (bounded) until the heartbeats report `want` values served in all.
+Served WaitForServed(const LocalCluster& cluster, int64_t want) {
+  Served s;
+  for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end;) {
+    s = ServedSoFar(cluster);
+    if (s.shared_memory + s.streamed >= want) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  return s;
+}
+
+// Inbox files this test process created (their names start with its pid).
+int InboxesLeft() {
+  const std::string mine = "skein-inbox-" + std::to_string(getpid()) + "-";
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/shm", ec)) {
+    n += e.path().filename().string().rfind(mine, 0) == 0;
+  }
+  return n;
+}
+
+// A 48 MiB value made on worker A, read by a task on worker B and then by
+// this client, and the 8-byte length B computed, read by this client:
+// three values served. Returns what the workers counted.
+Served MoveAValue() {
+  LocalClusterOptions o;
+  o.n_workers = 2;
+  o.threads_per_worker = 1;
+  o.worker_resources = {{{"A", 1}}, {{"B", 1}}};
+  LocalCluster cluster(o);
+  Client client(cluster);
+  client.upload_file(CLUSTER_OPS_LIBRARY);
+  const int64_t n = int64_t{48} << 20;
+  Future made = client.submit(SubmitOptions{.resources = {{"A", 1}}}, "cluster.bytes", n);
+  Future len = client.submit(SubmitOptions{.resources = {{"B", 1}}}, "cluster.len", made);
+  EXPECT_EQ(len.result(Duration(kWait)).as<int64_t>(), n);
+  Value v = made.result(Duration(kWait));
+  const auto& bytes = v.get<std::vector<uint8_t>>();
+  EXPECT_EQ(static_cast<int64_t>(bytes.size()), n);
+  EXPECT_EQ(std::count(bytes.begin(), bytes.end(), uint8_t{7}), n);
+  return WaitForServed(cluster, 3);
+}
+
+TEST(SameHostTransfer, GoesThroughSharedMemoryAndLeavesNoFiles) {
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm here";
+  Served s = MoveAValue();
+  EXPECT_EQ(s.shared_memory, 2) << "worker to worker and worker to client";
+  EXPECT_EQ(s.streamed, 1) << "values under kShmMinBytes are streamed";
+  EXPECT_EQ(InboxesLeft(), 0);
+}
+
+TEST(SameHostTransfer, StreamsWhenTheWorkersTurnSharedMemoryOff) {
+  // The workers inherit the setting; this client still offers its inbox,
+  // and the worker answering over the stream instead is the fallback.
+  ASSERT_EQ(setenv("SKEIN_SHM_TRANSFER", "0", 1), 0);
+  Served s = MoveAValue();
+  unsetenv("SKEIN_SHM_TRANSFER");
+  EXPECT_EQ(s.shared_memory, 0);
+  EXPECT_EQ(s.streamed, 3);
+  EXPECT_EQ(InboxesLeft(), 0);  // offered, unused, removed all the same
+}
+
+}  // namespace
+}  // namespace skein
