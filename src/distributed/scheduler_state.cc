@@ -13,7 +13,8 @@ namespace {
 // Seconds a byte takes to move between workers (~100 MB/s, Dask's default
 // bandwidth guess) and the guess for how long a task of unknown length runs.
 constexpr double kSecondsPerByte = 1e-8;
-constexpr double kTaskSecondsGuess = 5e-4;
+// What sending a task to a worker and hearing back costs, whatever it does.
+constexpr double kTaskOverheadSeconds = 5e-4;
 // Work kept in flight per worker covers this much time (see Saturated).
 constexpr double kRoundTripSeconds = 2e-3;
 constexpr double kMaxWindow = 1000;
@@ -162,6 +163,7 @@ void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
   ++tasks_done_;
   double secs = std::max(0.0, done.seconds());
   w->task_seconds = w->task_seconds < 0 ? secs : 0.9 * w->task_seconds + 0.1 * secs;
+  if (Prefix* p = t->prefix) p->seconds = p->seconds < 0 ? secs : 0.8 * p->seconds + 0.2 * secs;
   t->status = TaskStatus::kMemory;
   t->nbytes = done.nbytes();
   t->who_has.insert(w);
@@ -285,8 +287,9 @@ SchedulerState::Worker* SchedulerState::DecideWorker(Task* t, bool is_root) {
     for (Task* d : t->deps) {
       if (!d->who_has.count(w)) transfer += static_cast<double>(std::max<int64_t>(0, d->nbytes));
     }
-    double occupancy = static_cast<double>(w->processing.size()) / std::max(1, w->spec.nthreads);
-    double cost = transfer * kSecondsPerByte + occupancy * kTaskSecondsGuess;
+    // When it could start (the work ahead of it, spread over the threads)
+    // plus moving its inputs there, as Dask's worker objective.
+    double cost = transfer * kSecondsPerByte + w->occupancy / std::max(1, w->spec.nthreads);
     if (!best || cost < best_cost) {
       best = w;
       best_cost = cost;
@@ -300,6 +303,8 @@ void SchedulerState::Assign(Task* t, Worker* w) {
   t->status = TaskStatus::kProcessing;
   t->processing_on = w;
   w->processing.insert(t);
+  t->expected = ExpectedSeconds(*t);
+  w->occupancy += t->expected;
   for (const auto& [name, need] : t->resources) w->used[name] += need;
   wire::ComputeTask* c = out_->workers[w->id].add_compute();
   c->set_key(t->key_bytes);
@@ -319,8 +324,23 @@ void SchedulerState::Unassign(Task* t) {
   Worker* w = t->processing_on;
   if (!w) return;
   w->processing.erase(t);
+  w->occupancy = w->processing.empty() ? 0 : std::max(0.0, w->occupancy - t->expected);
   for (const auto& [name, need] : t->resources) w->used[name] -= need;
   t->processing_on = nullptr;
+}
+
+double SchedulerState::ExpectedSeconds(const Task& t) const {
+  // Never less than what handing a task over costs: many tiny tasks queued
+  // on a worker are work too.
+  return std::max(kTaskOverheadSeconds, t.prefix && t.prefix->seconds >= 0 ? t.prefix->seconds : kUnknownTaskSeconds);
+}
+
+SchedulerState::Prefix* SchedulerState::PrefixOf(const Key& key) {
+  std::string_view name = key.name();
+  if (size_t dash = name.rfind('-'); dash != std::string_view::npos && dash > 0) name = name.substr(0, dash);
+  auto it = prefixes_.find(std::string(name));
+  if (it == prefixes_.end()) it = prefixes_.emplace(std::string(name), std::make_unique<Prefix>()).first;
+  return it->second.get();
 }
 
 void SchedulerState::MakeReady(Task* t) {
@@ -404,13 +424,13 @@ int SchedulerState::Balance() {
         }
       }
       if (!victim) break;
-      double compute = victim->task_seconds >= 0 ? victim->task_seconds : kUnknownTaskSeconds;
       // The least urgent task it has (it runs its most urgent first), if
       // moving its inputs is cheaper than running it.
       Task* pick = nullptr;
       for (Task* t : victim->processing) {
         if (t->steal_to != 0 || !Fits(*thief, *t)) continue;
         if (pick && t->priority < pick->priority) continue;
+        const double compute = ExpectedSeconds(*t);
         double transfer = kRoundTripSeconds;
         for (Task* d : t->deps) {
           if (!d->who_has.count(thief)) transfer += static_cast<double>(std::max<int64_t>(0, d->nbytes)) * kSecondsPerByte;
@@ -633,6 +653,7 @@ void SchedulerState::UpdateGraph(ClientId client, const wire::ClientToScheduler&
       return refuse(e.what());
     }
     t->key_bytes = s.key();
+    t->prefix = PrefixOf(t->key);
     t->spec = s.spec();
     t->priority = {generation_, s.priority()};
     t->retries = std::max(0, s.retries());

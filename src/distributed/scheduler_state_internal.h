@@ -74,6 +74,7 @@ class SchedulerState {
     int64_t nbytes = 0;                  // bytes of results it holds (scheduler's count)
     double last_seen = 0;                // seconds, the server's clock
     double task_seconds = -1;            // moving average of its task durations (-1: none yet)
+    double occupancy = 0;                // seconds of work expected from its processing tasks
     bool paused = false;                 // memory over its pause threshold
     int transfers_in_flight = 0;         // inputs it is fetching (heartbeat)
     int64_t transfer_bytes = 0;          // bytes it fetched from peers so far
@@ -83,8 +84,15 @@ class SchedulerState {
     int steals_out = 0;                  // ... and away from it
   };
 
+  /// Tasks whose key names share a stem ("hash-split" of
+  /// "hash-split-<token>"): how long they take, as Dask's TaskPrefix.
+  struct Prefix {
+    double seconds = -1;  // moving average of durations (-1: none finished yet)
+  };
+
   struct Task {
     Key key;
+    Prefix* prefix = nullptr;
     std::string key_bytes;
     std::string spec;
     std::vector<Task*> deps;
@@ -103,6 +111,7 @@ class SchedulerState {
     std::string error_type, error_message;
     std::string failed_key;   // the task that raised (bytes), when erred through a dependency
     WorkerId steal_to = 0;    // a steal request for it is in flight (to this thief)
+    double expected = 0;      // seconds it was expected to take when assigned (its share of occupancy)
   };
 
   /// `allowed_failures`: a task whose workers died running it more often
@@ -164,6 +173,9 @@ class SchedulerState {
   /// ones) and runs once none is missing.
   void WaitForInputs(Task* t);
   Worker* DecideWorker(Task* t, bool is_root);
+  /// How long `t` should take: its prefix's average, else Dask's guess.
+  double ExpectedSeconds(const Task& t) const;
+  Prefix* PrefixOf(const Key& key);
   bool Fits(const Worker& w, const Task& t) const;
   bool Saturated(const Worker& w) const;
   void Assign(Task* t, Worker* w);
@@ -188,6 +200,7 @@ class SchedulerState {
   std::map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::unordered_map<std::string, Worker*> by_address_;
   std::set<QueueEntry> queue_;
+  std::unordered_map<std::string, std::unique_ptr<Prefix>> prefixes_;
   std::vector<wire::Library> libraries_;
   WorkerId next_worker_ = 1;
   int64_t generation_ = 0;

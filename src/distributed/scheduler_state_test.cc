@@ -274,9 +274,11 @@ TEST_F(StateTest, PausedWorkerGetsNothingNewUntilItResumes) {
   EXPECT_EQ(Computed(a), std::vector<std::string>{"z"});
 }
 
-// Ten slow tasks reading one input held by `a` all land on `a` (locality);
-// `b` is idle. Balance asks `a` for the least urgent ones; what `a` gives
-// back runs on `b`, what it has started stays.
+// Ten tasks reading one input held by `a`, of a kind known to be quick,
+// all land on `a` (moving the input costs more than waiting there); `b` is
+// idle. The first one turns out slow, which makes the rest worth moving:
+// Balance asks `a` for the least urgent ones; what `a` gives back runs on
+// `b`, what it has started stays.
 TEST_F(StateTest, IdleWorkerStealsQueuedTasksOnlyWhenTheVictimGivesThemBack) {
   WorkerId a = AddWorker("tcp://a:1", 1);
   WorkerId b = AddWorker("tcp://b:1", 2);
@@ -287,7 +289,10 @@ TEST_F(StateTest, IdleWorkerStealsQueuedTasksOnlyWhenTheVictimGivesThemBack) {
   }
   Computed(a);
   Computed(b);
-  Finish(a, "data", 1 << 20, 2.0);
+  Finish(a, "data", 4 << 20, 2.0);
+  Submit(1, {{"slow-warm", {"data"}}}, {"slow-warm"});
+  EXPECT_EQ(Computed(a), std::vector<std::string>{"slow-warm"});
+  Finish(a, "slow-warm", 8, 0.001);
   std::vector<std::pair<std::string, std::vector<std::string>>> work;
   std::vector<std::string> wanted;
   for (int i = 0; i < 10; ++i) {
@@ -297,13 +302,15 @@ TEST_F(StateTest, IdleWorkerStealsQueuedTasksOnlyWhenTheVictimGivesThemBack) {
   Submit(1, work, wanted);
   EXPECT_EQ(Computed(a).size(), 10u);
   EXPECT_TRUE(Computed(b).empty());
+  EXPECT_EQ(state_.Balance(), 0);  // quick tasks: not worth moving 4 MiB
+  Finish(a, "slow-0", 8, 2.0);     // ... until one takes seconds
   const int idle_threads = static_cast<int>(state_.FindWorker(b)->spec.nthreads);
   EXPECT_EQ(state_.Balance(), idle_threads);
   std::vector<std::string> asked;
   for (const std::string& k : out_.workers[a].steal()) asked.push_back(DecodeKey(k, "k").ToString());
   out_.workers[a].clear_steal();
   ASSERT_EQ(asked.size(), static_cast<size_t>(idle_threads));
-  for (const std::string& k : asked) EXPECT_NE(k, "slow-0");  // the most urgent is running
+  for (const std::string& k : asked) EXPECT_NE(k, "slow-1");  // the most urgent is running
   EXPECT_EQ(state_.Balance(), 0);  // requests in flight count as taken
   // One was given back, one had started.
   wire::StealResponse yes, no;
@@ -324,6 +331,30 @@ TEST_F(StateTest, IdleWorkerStealsQueuedTasksOnlyWhenTheVictimGivesThemBack) {
   EXPECT_EQ(StatusOf(asked[0]), Status::kMemory);
 }
 
+// Placement weighs the work already waiting on a worker (in seconds, from
+// how long tasks of the same kind took) against moving inputs, as Dask's
+// worker objective: slow tasks spread out even though one worker holds
+// slightly more of their inputs.
+TEST_F(StateTest, SlowTasksSpreadOverWorkersDespiteASmallLocalityEdge) {
+  WorkerId a = AddWorker("tcp://a:1", 1);
+  WorkerId b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"pa", {}}, {"pb", {}}}, {"pa", "pb"});
+  std::vector<std::string> on_a = Computed(a), on_b = Computed(b);
+  ASSERT_EQ(on_a.size(), 1u);
+  ASSERT_EQ(on_b.size(), 1u);
+  Finish(a, on_a[0], 11 << 20, 0.1);  // a holds 11 MiB of the inputs, b 10
+  Finish(b, on_b[0], 10 << 20, 0.1);
+  Submit(1, {{"agg-warm", {}}}, {"agg-warm"});
+  WorkerId warm = Computed(a).empty() ? b : a;
+  Computed(b);
+  Finish(warm, "agg-warm", 8, 0.5);  // tasks of this kind take half a second
+  std::vector<std::pair<std::string, std::vector<std::string>>> work;
+  for (int i = 0; i < 4; ++i) work.push_back({"agg-" + std::to_string(i), {"pa", "pb"}});
+  Submit(1, work, {"agg-0", "agg-1", "agg-2", "agg-3"});
+  EXPECT_EQ(Computed(a).size(), 2u);
+  EXPECT_EQ(Computed(b).size(), 2u);
+}
+
 TEST_F(StateTest, NoStealingWhenMovingTheInputsCostsMoreThanRunning) {
   WorkerId a = AddWorker("tcp://a:1", 1);
   Submit(1, {{"big", {}}}, {"big"});
@@ -340,10 +371,14 @@ TEST_F(StateTest, StealFromAVictimThatDiesIsRescheduled) {
   WorkerId a = AddWorker("tcp://a:1", 1);
   Submit(1, {{"d", {}}}, {"d"});
   Computed(a);
-  Finish(a, "d", 1 << 20, 1.0);
-  WorkerId b = AddWorker("tcp://b:1", 1);
-  Submit(1, {{"s-0", {"d"}}, {"s-1", {"d"}}, {"s-2", {"d"}}}, {"s-0", "s-1", "s-2"});
+  Finish(a, "d", 4 << 20, 1.0);
+  Submit(1, {{"s-warm", {"d"}}}, {"s-warm"});
   Computed(a);
+  Finish(a, "s-warm", 8, 0.001);  // quick so far: the next ones all go to a
+  WorkerId b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"s-0", {"d"}}, {"s-1", {"d"}}, {"s-2", {"d"}}, {"s-3", {"d"}}}, {"s-0", "s-1", "s-2", "s-3"});
+  EXPECT_EQ(Computed(a).size(), 4u);
+  Finish(a, "s-0", 8, 1.0);  // slow after all: worth stealing
   ASSERT_GE(state_.Balance(), 1);
   state_.RemoveWorker(a, "test");
   // Everything still wanted is recomputed on b; no steal is left pending.

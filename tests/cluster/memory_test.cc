@@ -158,9 +158,12 @@ TEST(WorkStealing, IdleWorkerTakesQueuedTasksFromABusyOne) {
   LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
-  // One 1 MiB input: locality puts every task reading it on its holder.
+  // One 1 MiB input, and a first task of the kind that reads it finishing
+  // at once: the scheduler then expects the next ones to be quick, and
+  // locality puts every one of them on the input's holder.
   Future input = client.submit("cluster.bytes", kMiB);
   input.result(Duration(kWait));
+  client.submit("cluster.pid_after", input, 0).result(Duration(kWait));
   auto t0 = Clock::now();
   std::vector<Future> runs;
   for (int64_t i = 0; i < 8; ++i) runs.push_back(client.submit("cluster.pid_after", input, 250 + i));
