@@ -208,7 +208,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (ws.empty()) throw CommError("scatter: the cluster at " + address_ + " has no workers");
     // Spread scattered values round-robin over the workers.
     const WorkerInfo& target = ws[scatter_next_++ % ws.size()];
-    auto stub = wire::Worker::NewStub(internal::MakeChannel(target.address, tls_.get()));
+    auto stub = wire::Worker::NewStub(WorkerChannel(target.address));
     grpc::ClientContext ctx;
     ctx.AddMetadata("skein-protocol", std::to_string(internal::kProtocolVersion));
     ctx.AddMetadata("skein-token", options_.token);
@@ -459,7 +459,20 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   }
 
   Value FetchFrom(const std::string& worker, const std::string& kb) {
-    return internal::FetchValue(internal::MakeChannel(worker, tls_.get()), worker, kb, options_.token);
+    return internal::FetchValue(WorkerChannel(worker), worker, kb, options_.token);
+  }
+
+  // Connections to workers are kept (a new one costs a TCP and HTTP/2
+  // handshake, milliseconds next to a small fetch): a few per worker, taken
+  // in turn, so concurrent gathers of large values do not share one.
+  std::shared_ptr<grpc::Channel> WorkerChannel(const std::string& worker) {
+    std::lock_guard lock(channels_mu_);
+    auto& pool = channels_[worker];
+    if (pool.size() < kChannelsPerWorker) {
+      pool.push_back(internal::MakeChannel(worker, tls_.get()));
+      return pool.back();
+    }
+    return pool[channel_turn_++ % pool.size()];
   }
 
   const std::string address_;
@@ -471,6 +484,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::unique_ptr<grpc::ClientReaderWriter<wire::ClientToScheduler, wire::SchedulerToClient>> stream_;
   std::thread reader_, writer_;
   std::atomic<size_t> scatter_next_{0};
+
+  static constexpr size_t kChannelsPerWorker = 4;
+  std::mutex channels_mu_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<grpc::Channel>>> channels_;  // guarded by channels_mu_
+  size_t channel_turn_ = 0;                                                               // guarded by channels_mu_
 
   mutable std::mutex mu_;
   std::condition_variable out_cv_;
