@@ -12,6 +12,7 @@
 #include "file_internal.h"
 #include "skein/array/creation.h"
 #include "skein/core/op.h"
+#include "skein/core/serialize.h"
 
 namespace skein {
 namespace {
@@ -150,6 +151,31 @@ std::string HeaderBytes(DType t, const Shape& shape) {
 class NpyWriter final : public ArrayWriter {
  public:
   explicit NpyWriter(std::string path) : path_(std::move(path)) {}
+  /// Another process's view of an opened output (reopen_state()): writes
+  /// blocks into the temporary file, which must exist.
+  static std::unique_ptr<ArrayWriter> Reopen(std::string_view state) {
+    ByteReader r(state, "npy writer state");
+    auto w = std::make_unique<NpyWriter>(std::string(r.Str()));
+    w->tmp_ = std::string(r.Str());
+    w->dtype_ = static_cast<DType>(r.U8());
+    w->data_offset_ = r.I64();
+    w->shape_.resize(r.U64());
+    for (int64_t& d : w->shape_) d = r.I64();
+    w->file_ = std::make_unique<File>(File::OpenWrite(w->tmp_));
+    return w;
+  }
+  std::string reopen_format() const override { return "npy"; }
+  std::string reopen_state() const override {
+    std::string out;
+    ByteWriter b(&out);
+    b.Str(path_);
+    b.Str(tmp_);
+    b.U8(static_cast<uint8_t>(dtype_));
+    b.I64(data_offset_);
+    b.U64(shape_.size());
+    for (int64_t d : shape_) b.I64(d);
+    return out;
+  }
   void Open(const Shape& shape, DType dtype, const Chunks&) override {
     shape_ = shape;
     dtype_ = dtype;
@@ -307,6 +333,7 @@ std::shared_ptr<ArrayWriter> NpyTarget(std::string path) { return std::make_shar
 
 // Every op above registers when the library loads, not on first use, so a
 // worker knows it by name before it has built such a graph itself.
-[[maybe_unused]] const bool kOpsRegistered = (ReadBlockOp(), true);
+[[maybe_unused]] const bool kOpsRegistered =
+    (ReadBlockOp(), internal::RegisterWriterFormat("npy", &NpyWriter::Reopen), true);
 
 }  // namespace skein

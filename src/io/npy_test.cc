@@ -59,6 +59,35 @@ TEST_F(NpyTest, AFailedStoreLeavesNothingBehind) {
   EXPECT_TRUE(fs::is_empty(dir_)) << "temporary or final files were left";
 }
 
+// What a worker does under store() on a cluster: reopen the output the
+// client opened, from the state it was sent, and write blocks there.
+TEST_F(NpyTest, AReopenedWriterWritesIntoTheClientsOutput) {
+  auto target = NpyTarget(Path("r.npy"));
+  target->Open({4, 3}, DType::kInt64, {{2, 2}, {3}});
+  ASSERT_EQ(target->reopen_format(), "npy");
+  const std::string state = target->reopen_state();
+  for (int64_t b = 0; b < 2; ++b) {
+    auto w = internal::ReopenWriter("npy", state);
+    std::vector<int64_t> block{b, 0}, start{2 * b, 0};
+    w->WriteBlock(block, start, NDArray::FromVector<int64_t>({b, b, b, b + 10, b + 10, b + 10}, {2, 3}));
+  }
+  target->Commit();
+  EXPECT_EQ(read_npy(Path("r.npy")).ToVector<int64_t>(), (std::vector<int64_t>{0, 0, 0, 10, 10, 10, 1, 1, 1, 11, 11, 11}));
+  // Bad input: an unknown format, a cut state, an output that is gone.
+  EXPECT_THROW(internal::ReopenWriter("parquet", state), Error);
+  EXPECT_THROW(internal::ReopenWriter("npy", state.substr(0, state.size() / 2)), Error);
+  auto gone = NpyTarget(Path("gone.npy"));
+  gone->Open({4}, DType::kFloat64, {{4}});
+  const std::string gone_state = gone->reopen_state();
+  gone->Abort();
+  try {
+    internal::ReopenWriter("npy", gone_state);
+    FAIL() << "reopened an output that was removed";
+  } catch (const IOError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("gone.npy"));
+  }
+}
+
 TEST_F(NpyTest, MalformedFilesGetClearErrors) {
   auto expect_error = [&](const std::string& bytes, const std::string& what) {
     WriteBytes(Path("bad.npy"), bytes);

@@ -18,6 +18,7 @@
 #include "../array/block_copy_internal.h"
 #include "file_internal.h"
 #include "skein/core/op.h"
+#include "skein/core/serialize.h"
 
 namespace skein {
 namespace {
@@ -251,6 +252,35 @@ class ZarrWriter final : public ArrayWriter {
       throw Error("ZarrTarget: unknown compressor '" + compressor_ + "' (none, zlib, gzip, zstd, blosc)");
     }
   }
+  /// Another process's view of an opened store (reopen_state()): writes
+  /// chunk files into the temporary directory, which must exist.
+  static std::unique_ptr<ArrayWriter> Reopen(std::string_view state) {
+    ByteReader r(state, "zarr writer state");
+    std::string path(r.Str()), tmp(r.Str()), compressor(r.Str());
+    auto w = std::make_unique<ZarrWriter>(std::move(path), std::move(compressor), static_cast<int>(r.I64()));
+    w->tmp_ = std::move(tmp);
+    w->dtype_ = static_cast<DType>(r.U8());
+    w->chunk_shape_.resize(r.U64());
+    for (int64_t& d : w->chunk_shape_) d = r.I64();
+    if (!fs::is_directory(w->tmp_)) {
+      throw IOError("cannot write a block of '" + w->path_ + "': its temporary directory '" + w->tmp_ +
+                    "' is not there (is it on a filesystem this process sees?)");
+    }
+    return w;
+  }
+  std::string reopen_format() const override { return "zarr"; }
+  std::string reopen_state() const override {
+    std::string out;
+    ByteWriter b(&out);
+    b.Str(path_);
+    b.Str(tmp_);
+    b.Str(compressor_);
+    b.I64(level_);
+    b.U8(static_cast<uint8_t>(dtype_));
+    b.U64(chunk_shape_.size());
+    for (int64_t d : chunk_shape_) b.I64(d);
+    return out;
+  }
   void Open(const Shape& shape, DType dtype, const Chunks& chunks) override {
     dtype_ = dtype;
     chunk_shape_.clear();
@@ -334,6 +364,7 @@ void to_zarr(const Array& a, const std::string& path, std::string compressor, in
 
 // Every op above registers when the library loads, not on first use, so a
 // worker knows it by name before it has built such a graph itself.
-[[maybe_unused]] const bool kOpsRegistered = (ReadChunkOp(), true);
+[[maybe_unused]] const bool kOpsRegistered =
+    (ReadChunkOp(), internal::RegisterWriterFormat("zarr", &ZarrWriter::Reopen), true);
 
 }  // namespace skein

@@ -32,6 +32,30 @@ TEST_P(ZarrTest, RoundTripsWithEdgeChunks) {
   EXPECT_EQ(from_zarr(Path("i.zarr")).compute(), i.compute());
 }
 
+// What a worker does under store() on a cluster: reopen the store the
+// client opened, from the state it was sent, and write chunk files there.
+TEST_P(ZarrTest, AReopenedWriterWritesIntoTheClientsStore) {
+  auto target = ZarrTarget(Path("r.zarr"), GetParam());
+  target->Open({5}, DType::kFloat64, {{3, 2}});
+  ASSERT_EQ(target->reopen_format(), "zarr");
+  const std::string state = target->reopen_state();
+  std::vector<int64_t> b0{0}, s0{0}, b1{1}, s1{3};
+  internal::ReopenWriter("zarr", state)->WriteBlock(b1, s1, NDArray::FromVector<double>({4, 5}));
+  internal::ReopenWriter("zarr", state)->WriteBlock(b0, s0, NDArray::FromVector<double>({1, 2, 3}));
+  target->Commit();
+  EXPECT_EQ(from_zarr(Path("r.zarr")).compute().ToVector<double>(), (std::vector<double>{1, 2, 3, 4, 5}));
+  auto gone = ZarrTarget(Path("gone.zarr"), GetParam());
+  gone->Open({5}, DType::kFloat64, {{5}});
+  const std::string gone_state = gone->reopen_state();
+  gone->Abort();
+  try {
+    internal::ReopenWriter("zarr", gone_state);
+    FAIL() << "reopened a store that was removed";
+  } catch (const IOError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gone.zarr"));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Codecs, ZarrTest, ::testing::Values("none", "zlib", "gzip", "zstd", "blosc"));
 
 using ZarrErrors = ZarrTest;

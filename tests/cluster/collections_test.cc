@@ -125,12 +125,28 @@ TEST_F(CollectionsOnClusterTest, ResultsPersistedThroughAClosedClientAreRefusedB
   EXPECT_EQ((x + 1).sum().compute().ToVector<double>()[0], 800);  // on client_'s cluster
 }
 
-TEST_F(CollectionsOnClusterTest, StoreWritesHereFromBlocksHeldOnTheCluster) {
+TEST_F(CollectionsOnClusterTest, WorkersWriteNpyAndZarrBlocksThemselves) {
   Array x = random::default_rng(5).random({60, 40}, 20);
   Array p = (x * 2).persist();
-  std::string path = (dir_ / "stored.npy").string();
-  store({p}, {NpyTarget(path)});
-  ExpectSame(read_npy(path), (x * 2).compute(Local()), "stored .npy");
+  std::string npy = (dir_ / "stored.npy").string(), zarr = (dir_ / "stored.zarr").string();
+  int64_t before = TasksDone();
+  store({p, p + 1}, {NpyTarget(npy), ZarrTarget(zarr)});
+  // 6 blocks each, every write a task on the workers (p + 1 fuses into
+  // its writes).
+  EXPECT_GE(TasksDone() - before, 12);
+  ExpectSame(read_npy(npy), (x * 2).compute(Local()), "stored .npy");
+  ExpectSame(from_zarr(zarr).compute(Local()), (x * 2 + 1).compute(Local()), "stored .zarr");
+}
+
+TEST_F(CollectionsOnClusterTest, Hdf5IsWrittenHereFromBlocksHeldOnTheCluster) {
+  // One library handle on one file: this process writes, fetching blocks.
+  Array x = random::default_rng(6).random({60, 40}, 20);
+  Array p = (x * 3).persist();
+  std::string path = (dir_ / "stored.h5").string();
+  int64_t before = TasksDone();
+  store({p}, {Hdf5Target(path, "/x")});
+  EXPECT_EQ(TasksDone(), before);  // nothing ran there: the blocks were fetched
+  ExpectSame(from_hdf5(path, "/x").compute(Local()), (x * 3).compute(Local()), "stored .h5");
 }
 
 TEST_F(CollectionsOnClusterTest, UnregisteredBlockFunctionsAreRefusedByName) {
