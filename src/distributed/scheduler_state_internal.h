@@ -173,8 +173,10 @@ class SchedulerState {
   /// ones) and runs once none is missing.
   void WaitForInputs(Task* t);
   Worker* DecideWorker(Task* t, bool is_root);
-  /// How long `t` should take: its prefix's average, else Dask's guess.
-  double ExpectedSeconds(const Task& t) const;
+  /// How long `t` should take: its prefix's average, else `unknown`.
+  double ExpectedSeconds(const Task& t, double unknown) const;
+  /// How long moving `d`'s result to another worker should take.
+  static double FetchSeconds(const Task& d);
   Prefix* PrefixOf(const Key& key);
   bool Fits(const Worker& w, const Task& t) const;
   bool Saturated(const Worker& w) const;
