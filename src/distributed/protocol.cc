@@ -169,7 +169,7 @@ std::string KeyText(const std::string& key_bytes) {
 }
 
 Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
-                 const std::string& key_bytes, const std::string& token) {
+                 const std::string& key_bytes, const std::string& token, int64_t nbytes) {
   auto stub = wire::Worker::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
@@ -177,13 +177,15 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   req.set_protocol(kProtocolVersion);
   req.set_token(token);
   req.add_keys(key_bytes);
-  ShmInbox inbox;
-  if (inbox.valid()) {
+  // A file per fetch is two system calls more: not for values known small.
+  std::optional<ShmInbox> inbox;
+  if (nbytes < 0 || static_cast<uint64_t>(nbytes) >= kShmMinBytes) inbox.emplace();
+  if (inbox && inbox->valid()) {
     req.set_shm_host(ShmHostId());
-    req.set_shm_inbox(inbox.name());
+    req.set_shm_inbox(inbox->name());
   }
   auto reader = stub->GetData(&ctx, req);
-  ValueAssembler as(&inbox);
+  ValueAssembler as(inbox ? &*inbox : nullptr);
   wire::DataChunk chunk;
   std::optional<Value> out;
   std::string what = KeyText(key_bytes);
@@ -194,6 +196,16 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   if (!st.ok()) throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
   if (!out) throw CommError("fetching " + what + " from " + address + ": no value came");
   return std::move(*out);
+}
+
+std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
+  std::lock_guard lock(mu_);
+  auto& pool = channels_[address];
+  if (pool.size() < per_peer_) {
+    pool.push_back(MakeChannel(address, tls_.get()));
+    return pool.back();
+  }
+  return pool[turn_++ % pool.size()];
 }
 
 int64_t ProcessRss() {

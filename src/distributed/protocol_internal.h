@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "distributed/skein.grpc.pb.h"
@@ -86,9 +88,27 @@ std::string KeyText(const std::string& key_bytes);
 
 /// Reads the value of `key_bytes` from the worker at `address` over
 /// `channel` (Worker.GetData), through shared memory when both are on this
-/// host; CommError naming both if it fails.
+/// host and the value is not known to be small (`nbytes`: its size as the
+/// scheduler reported it, -1 if unknown); CommError naming both if it fails.
 Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
-                 const std::string& key_bytes, const std::string& token);
+                 const std::string& key_bytes, const std::string& token, int64_t nbytes = -1);
+
+/// Kept connections to peers (a new one costs a TCP and HTTP/2 handshake,
+/// milliseconds next to a small fetch): up to `per_peer` per address, taken
+/// in turn, so concurrent fetches of large values need not share one.
+/// Safe for concurrent use.
+class ChannelCache {
+ public:
+  ChannelCache(std::shared_ptr<const TlsMaterial> tls, size_t per_peer) : tls_(std::move(tls)), per_peer_(per_peer) {}
+  std::shared_ptr<grpc::Channel> Get(const std::string& address);
+
+ private:
+  const std::shared_ptr<const TlsMaterial> tls_;
+  const size_t per_peer_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<grpc::Channel>>> channels_;  // guarded by mu_
+  size_t turn_ = 0;                                                                       // guarded by mu_
+};
 
 /// Resident set size of this process in bytes (0 if unknown).
 int64_t ProcessRss();

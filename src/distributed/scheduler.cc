@@ -387,9 +387,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const auto& [k, t] : state_.tasks()) {
       const char* s = internal::TaskStatusName(t->status);
       ++by_state[s];
-      std::string prefix(t->key.name());
-      if (size_t dash = prefix.rfind('-'); dash != std::string::npos && dash > 0) prefix = prefix.substr(0, dash);
-      ++by_prefix[prefix][s];
+      ++by_prefix[t->prefix->name][s];
     }
     o << "{\"address\":" << JsonQuote(address_) << ",\"protocol\":" << internal::kProtocolVersion
       << ",\"tasks_done\":" << state_.tasks_done() << ",\"tasks_failed\":" << state_.tasks_failed()

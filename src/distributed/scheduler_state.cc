@@ -11,7 +11,7 @@ namespace skein::distributed::internal {
 namespace {
 
 // Seconds a byte takes to move between workers (~100 MB/s, Dask's default
-// bandwidth guess) and the guess for how long a task of unknown length runs.
+// bandwidth guess).
 constexpr double kSecondsPerByte = 1e-8;
 // What one fetch of an input from another worker costs, however small
 // (a request and its answer).
@@ -166,7 +166,7 @@ void SchedulerState::TaskFinished(WorkerId id, const wire::TaskDone& done) {
   ++tasks_done_;
   double secs = std::max(0.0, done.seconds());
   w->task_seconds = w->task_seconds < 0 ? secs : 0.9 * w->task_seconds + 0.1 * secs;
-  if (Prefix* p = t->prefix) p->seconds = p->seconds < 0 ? secs : 0.8 * p->seconds + 0.2 * secs;
+  t->prefix->seconds = t->prefix->seconds < 0 ? secs : 0.8 * t->prefix->seconds + 0.2 * secs;
   t->status = TaskStatus::kMemory;
   t->nbytes = done.nbytes();
   t->who_has.insert(w);
@@ -343,14 +343,16 @@ double SchedulerState::FetchSeconds(const Task& d) {
 double SchedulerState::ExpectedSeconds(const Task& t, double unknown) const {
   // Never less than what handing a task over costs: many tiny tasks queued
   // on a worker are work too.
-  return std::max(kTaskOverheadSeconds, t.prefix && t.prefix->seconds >= 0 ? t.prefix->seconds : unknown);
+  return std::max(kTaskOverheadSeconds, t.prefix->seconds >= 0 ? t.prefix->seconds : unknown);
 }
 
 SchedulerState::Prefix* SchedulerState::PrefixOf(const Key& key) {
   std::string_view name = key.name();
   if (size_t dash = name.rfind('-'); dash != std::string_view::npos && dash > 0) name = name.substr(0, dash);
   auto it = prefixes_.find(std::string(name));
-  if (it == prefixes_.end()) it = prefixes_.emplace(std::string(name), std::make_unique<Prefix>()).first;
+  if (it == prefixes_.end()) {
+    it = prefixes_.emplace(std::string(name), std::make_unique<Prefix>(Prefix{.name = std::string(name)})).first;
+  }
   return it->second.get();
 }
 
@@ -750,6 +752,7 @@ void SchedulerState::Scattered(ClientId client, const wire::Scattered& s) {
       return;
     }
     nt->key_bytes = s.key();
+    nt->prefix = PrefixOf(nt->key);
     t = nt.get();
     tasks_[s.key()] = std::move(nt);
   }

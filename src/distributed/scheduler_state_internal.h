@@ -87,12 +87,13 @@ class SchedulerState {
   /// Tasks whose key names share a stem ("hash-split" of
   /// "hash-split-<token>"): how long they take, as Dask's TaskPrefix.
   struct Prefix {
+    std::string name;
     double seconds = -1;  // moving average of durations (-1: none finished yet)
   };
 
   struct Task {
     Key key;
-    Prefix* prefix = nullptr;
+    Prefix* prefix = nullptr;  // never null once the task is in tasks_
     std::string key_bytes;
     std::string spec;
     std::vector<Task*> deps;

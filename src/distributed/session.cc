@@ -53,6 +53,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
 
   void Open() {
     tls_ = internal::LoadTls(options_.security);
+    workers_ = std::make_unique<internal::ChannelCache>(tls_, kChannelsPerWorker);
     channel_ = internal::MakeChannel(address_, tls_.get());
     auto deadline = std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(options_.connect_timeout_seconds * 1000));
@@ -172,15 +173,15 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     std::string last_error = "no worker holds it";
     bool asked = false;
     while (true) {
-      std::vector<std::string> where;
+      Location where;
       {
         std::lock_guard lock(mu_);
         auto it = locations_.find(kb);
         if (it != locations_.end()) where = it->second;
       }
-      for (const std::string& w : where) {
+      for (const std::string& w : where.workers) {
         try {
-          return FetchFrom(w, kb);
+          return internal::FetchValue(workers_->Get(w), w, kb, options_.token, where.nbytes);
         } catch (const CommError& e) {
           last_error = e.what();
         }
@@ -198,7 +199,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
       asked = true;
       std::lock_guard lock(mu_);
       for (const wire::DepLocation& d : r.who_has()) {
-        locations_[d.key()] = std::vector<std::string>(d.workers().begin(), d.workers().end());
+        locations_[d.key()] = {std::vector<std::string>(d.workers().begin(), d.workers().end()), d.nbytes()};
       }
     }
   }
@@ -208,7 +209,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     if (ws.empty()) throw CommError("scatter: the cluster at " + address_ + " has no workers");
     // Spread scattered values round-robin over the workers.
     const WorkerInfo& target = ws[scatter_next_++ % ws.size()];
-    auto stub = wire::Worker::NewStub(WorkerChannel(target.address));
+    auto stub = wire::Worker::NewStub(workers_->Get(target.address));
     grpc::ClientContext ctx;
     ctx.AddMetadata("skein-protocol", std::to_string(internal::kProtocolVersion));
     ctx.AddMetadata("skein-token", options_.token);
@@ -226,7 +227,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     s->set_worker(target.address);
     s->set_nbytes(reply.nbytes_size() ? reply.nbytes(0) : 0);
     ++held_[kb];
-    locations_[kb] = {target.address};
+    locations_[kb] = {{target.address}, static_cast<int64_t>(value.nbytes())};
     out_cv_.notify_one();
   }
 
@@ -445,7 +446,7 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     {
       std::lock_guard lock(mu_);
       if (e.kind == KeyEvent::kFinished) {
-        locations_[u.key()] = std::vector<std::string>(u.workers().begin(), u.workers().end());
+        locations_[u.key()] = {std::vector<std::string>(u.workers().begin(), u.workers().end()), u.nbytes()};
       }
       auto it = listeners_.find(u.key());
       if (it == listeners_.end()) {
@@ -458,23 +459,6 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     for (auto& fn : fns) fn(e);
   }
 
-  Value FetchFrom(const std::string& worker, const std::string& kb) {
-    return internal::FetchValue(WorkerChannel(worker), worker, kb, options_.token);
-  }
-
-  // Connections to workers are kept (a new one costs a TCP and HTTP/2
-  // handshake, milliseconds next to a small fetch): a few per worker, taken
-  // in turn, so concurrent gathers of large values do not share one.
-  std::shared_ptr<grpc::Channel> WorkerChannel(const std::string& worker) {
-    std::lock_guard lock(channels_mu_);
-    auto& pool = channels_[worker];
-    if (pool.size() < kChannelsPerWorker) {
-      pool.push_back(internal::MakeChannel(worker, tls_.get()));
-      return pool.back();
-    }
-    return pool[channel_turn_++ % pool.size()];
-  }
-
   const std::string address_;
   const SessionOptions options_;
   std::shared_ptr<const internal::TlsMaterial> tls_;
@@ -485,10 +469,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::thread reader_, writer_;
   std::atomic<size_t> scatter_next_{0};
 
+  // Connections to workers for fetches and scatters: a few each, so the
+  // concurrent fetches of a gather need not share one.
   static constexpr size_t kChannelsPerWorker = 4;
-  std::mutex channels_mu_;
-  std::unordered_map<std::string, std::vector<std::shared_ptr<grpc::Channel>>> channels_;  // guarded by channels_mu_
-  size_t channel_turn_ = 0;                                                               // guarded by channels_mu_
+  std::unique_ptr<internal::ChannelCache> workers_;
 
   mutable std::mutex mu_;
   std::condition_variable out_cv_;
@@ -499,7 +483,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
   std::unordered_map<uint64_t, std::shared_ptr<std::promise<wire::Reply>>> replies_;  // guarded by mu_
   std::unordered_map<std::string, Listeners> listeners_;               // guarded by mu_
   std::unordered_map<std::string, int> held_;                          // guarded by mu_
-  std::unordered_map<std::string, std::vector<std::string>> locations_;  // guarded by mu_
+  // Where a key's value is, and its size (-1 unknown), as last heard.
+  struct Location {
+    std::vector<std::string> workers;
+    int64_t nbytes = -1;
+  };
+  std::unordered_map<std::string, Location> locations_;  // guarded by mu_
   uint64_t next_request_ = 1;                                          // guarded by mu_
   std::string broken_;                                                 // guarded by mu_: why the stream ended
   bool closing_ = false;                                               // guarded by mu_

@@ -52,6 +52,14 @@ constexpr int kFetchThreads = 4;
 // enough tasks in flight per worker to cover a round trip, see Saturated).
 constexpr auto kReportGap = std::chrono::microseconds(500);
 
+// An input to fetch from a peer: who holds it, and its size as the
+// scheduler knows it (-1 if not).
+struct FetchJob {
+  std::string key;
+  std::vector<std::string> workers;
+  int64_t nbytes = -1;
+};
+
 struct PendingTask {
   std::string key;
   Key decoded;
@@ -81,6 +89,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   void Begin() {
     if (options_.nthreads <= 0) options_.nthreads = std::max(1u, std::thread::hardware_concurrency());
     tls_ = internal::LoadTls(options_.security);
+    peers_ = std::make_unique<internal::ChannelCache>(tls_, 1);
     internal::CheckAddressSecurity(options_.scheduler, tls_.get());  // fails early, before serving
     internal::CheckBindAllowed("the worker", options_.host, tls_.get(), options_.allow_insecure);
     if (options_.local_directory.empty()) {
@@ -470,7 +479,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         return;
       }
     }
-    std::vector<std::pair<std::string, std::vector<std::string>>> to_fetch;
+    std::vector<FetchJob> to_fetch;
     {
       std::lock_guard lock(mu_);
       if (pending_.count(p->key)) return;  // already have it
@@ -484,7 +493,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         ++p->missing;
         auto& waiters = fetch_waiters_[d.key()];
         if (waiters.empty()) {
-          to_fetch.emplace_back(d.key(), std::vector<std::string>(d.workers().begin(), d.workers().end()));
+          to_fetch.push_back({d.key(), std::vector<std::string>(d.workers().begin(), d.workers().end()), d.nbytes()});
         }
         waiters.push_back(p);
       }
@@ -651,7 +660,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   void FetchLoop() {
     while (true) {
-      std::pair<std::string, std::vector<std::string>> job;
+      FetchJob job;
       {
         std::unique_lock lock(mu_);
         fetch_cv_.wait(lock, [&] { return stopping_ || !fetch_queue_.empty(); });
@@ -659,13 +668,13 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         job = std::move(fetch_queue_.front());
         fetch_queue_.pop_front();
       }
-      const std::string& key = job.first;
+      const std::string& key = job.key;
       Value v;
       bool got = false;
-      for (const std::string& peer : job.second) {
+      for (const std::string& peer : job.workers) {
         if (peer == address_) continue;
         try {
-          v = FetchFrom(peer, key);
+          v = FetchFrom(peer, job);
           got = true;
           break;
         } catch (const Error& e) {
@@ -709,15 +718,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
   }
 
-  Value FetchFrom(const std::string& peer, const std::string& key) {
-    return internal::FetchValue(PeerChannel(peer), peer, key, options_.token);
-  }
-
-  std::shared_ptr<grpc::Channel> PeerChannel(const std::string& peer) {
-    std::lock_guard lock(channels_mu_);
-    auto& c = channels_[peer];
-    if (!c) c = internal::MakeChannel(peer, tls_.get());
-    return c;
+  Value FetchFrom(const std::string& peer, const FetchJob& job) {
+    return internal::FetchValue(peers_->Get(peer), peer, job.key, options_.token, job.nbytes);
   }
 
   WorkerOptions options_;
@@ -744,7 +746,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     bool operator()(const ReadyEntry& a, const ReadyEntry& b) const { return a.first > b.first; }
   };
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, ReadyLater> ready_;            // guarded by mu_
-  std::deque<std::pair<std::string, std::vector<std::string>>> fetch_queue_;             // guarded by mu_
+  std::deque<FetchJob> fetch_queue_;             // guarded by mu_
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
   int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
   int64_t transfer_count_ = 0;  // guarded by mu_
@@ -762,8 +764,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::mutex ctx_mu_;
   grpc::ClientContext* ctx_ = nullptr;  // guarded by ctx_mu_: the live scheduler stream
 
-  std::mutex channels_mu_;
-  std::unordered_map<std::string, std::shared_ptr<grpc::Channel>> channels_;  // guarded by channels_mu_
+  std::unique_ptr<internal::ChannelCache> peers_;  // one connection per peer worker
 
   std::mutex join_mu_;
   bool joined_ = false;  // guarded by join_mu_

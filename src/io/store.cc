@@ -93,7 +93,7 @@ void store(const std::vector<Array>& arrays, const std::vector<std::shared_ptr<A
                                      return Value();
                                    },
                                    "store");
-      const std::string format = w->reopen_format(), state = w->reopen_state();
+      const Value format(w->reopen_format()), state(anywhere ? w->reopen_state() : std::string());
       Key name("store-" + a.name());
       for (const auto& block : AllBlocks(a.chunks())) {
         Key k = name.At(block);
@@ -101,7 +101,7 @@ void store(const std::vector<Array>& arrays, const std::vector<std::shared_ptr<A
         if (anywhere) {
           ValueList start;
           for (int64_t v : start_of(block)) start.push_back(v);
-          params = Value(ValueList{Value(format), Value(state), Value(std::move(start))});
+          params = Value(ValueList{format, state, Value(std::move(start))});
         }
         g.AddUnchecked(k, Task::Call(write, {Arg::Ref(a.key(block))}, std::move(params)));
         outputs.push_back(k);
