@@ -141,6 +141,24 @@ TEST(ArrayElementwise, TransposesFuseIntoTheOpsThatReadThem) {
   EXPECT_EQ((x.T().T() - x).max().compute().item<double>(0), 0.0);
 }
 
+TEST(ArrayElementwise, FusedTransposesOfLargeUnevenBlocksReadEveryElement) {
+  // Blocks larger than the 8 x 8 register tiles, with edges that are not a
+  // multiple of 8 and more rows than one evaluation slab, for 8-byte and
+  // 4-byte elements.
+  const int64_t n = 203;
+  for (DType dt : {DType::kFloat64, DType::kInt64, DType::kFloat32}) {
+    Array x = from_vector<double>(Iota(n * n), {n, n}, 190).astype(dt);
+    Array y = from_vector<double>(Iota(n * n), {n, n}, 190).astype(dt);
+    NDArray got = (x - y.T()).astype(DType::kFloat64).compute();
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        ASSERT_EQ(got.at<double>({i, j}), static_cast<double>(i * n + j) - static_cast<double>(j * n + i))
+            << DTypeName(dt) << " at " << i << "," << j;
+      }
+    }
+  }
+}
+
 TEST(ArrayElementwise, BroadcastingAcrossRanksAndUnitAxes) {
   Array m = from_vector<double>(Iota(12), {3, 4}, 2);
   Array row = from_vector<double>({10, 20, 30, 40}, {4}, 3);   // chunks differ: rechunked
