@@ -286,22 +286,22 @@ TEST(ArrayReductionTypes, IntegerSumsWidenBoolAnyAllNanAware) {
   EXPECT_TRUE(std::isnan(f.max().compute().item<double>(0)));
   // Long runs take the vectorized min/max: a NaN anywhere wins, infinities
   // are ordinary values, every integer width and float32 agree with a loop.
-  for (int at : {0, 7, 8, 50, 99}) {
-    std::vector<double> v(100);
-    for (int k = 0; k < 100; ++k) v[k] = std::sin(k) * 10;
+  for (int at : {0, 7, 8, 31, 32, 50, 99, 200, 299}) {
+    std::vector<double> v(300);
+    for (int k = 0; k < 300; ++k) v[k] = std::sin(k) * 10;
     v[at] = NAN;
-    Array a = from_vector<double>(v, {100}, 100);
+    Array a = from_vector<double>(v, {300}, 300);
     EXPECT_TRUE(std::isnan(a.max().compute().item<double>(0))) << at;
     EXPECT_TRUE(std::isnan(a.min().compute().item<double>(0))) << at;
     v[at] = INFINITY;
-    Array b = from_vector<double>(v, {100}, 100);
+    Array b = from_vector<double>(v, {300}, 300);
     EXPECT_EQ(b.max().compute().item<double>(0), INFINITY);
     EXPECT_EQ(b.min().compute().item<double>(0), *std::min_element(v.begin(), v.end()));
     EXPECT_EQ(b.astype(DType::kFloat32).min().compute().item<float>(0), static_cast<float>(b.min().compute().item<double>(0)));
   }
-  std::vector<int64_t> w(77);
-  for (int k = 0; k < 77; ++k) w[k] = (k * 7919) % 101 - 50;
-  Array iw = from_vector<int64_t>(w, {77}, 77);
+  std::vector<int64_t> w(1100);  // beyond four lanes of 64 uint8 each
+  for (int k = 0; k < 1100; ++k) w[k] = (k * 7919) % 101 - 50;
+  Array iw = from_vector<int64_t>(w, {1100}, 1100);
   for (DType t : {DType::kInt64, DType::kInt32, DType::kUInt8}) {
     Array c = t == DType::kUInt8 ? abs(iw).astype(t) : iw.astype(t);
     const int64_t mx = t == DType::kUInt8 ? 50 : *std::max_element(w.begin(), w.end());

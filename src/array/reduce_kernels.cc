@@ -140,14 +140,17 @@ T ExtremeRun(const T* x, int64_t n) {
   if constexpr (!std::is_same_v<T, bool>) {
     constexpr int kLanes = 64 / sizeof(T);
     using V [[gnu::vector_size(64)]] = T;
-    if (n >= 2 * kLanes) {
-      V lane, v;
-      std::memcpy(&lane, x, sizeof(V));
-      for (i = kLanes; i + kLanes <= n; i += kLanes) {
-        std::memcpy(&v, x + i, sizeof(V));
-        lane = take(v, lane);
+    if (n >= 8 * kLanes) {
+      // Four independent lanes: one would wait on its own compare-and-blend
+      // every step (a chain of latencies, not of throughput).
+      V lane[4], v[4];
+      std::memcpy(lane, x, sizeof(lane));
+      for (i = 4 * kLanes; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        std::memcpy(v, x + i, sizeof(v));
+        for (int u = 0; u < 4; ++u) lane[u] = take(v[u], lane[u]);
       }
-      for (int k = 0; k < kLanes; ++k) m = take(lane[k], m);
+      for (int u = 0; u < 4; ++u)
+        for (int k = 0; k < kLanes; ++k) m = take(lane[u][k], m);
     }
   }
   for (; i < n; ++i) m = take(x[i], m);
