@@ -214,6 +214,28 @@ int main(int argc, char** argv) {
                 [&] { return x.merge(medium[{"id6", "w"}], on("left", {"id6"})).compute(); }});
   qs.push_back({"j4_medium_inner_on_factor",
                 [&] { return x.merge(medium[{"id3", "w"}], on("inner", {"id3"})).compute(); }});
+  // j5, db-benchmark's big-big join: a right side as long as x. The key
+  // k = (id6 - 1) * K + id4 takes the values 1..N on x (about one row
+  // each); big holds every k in 1..N but the multiples of 10 (so 9 in 10 of
+  // x's rows match), in as many partitions as x, held in memory like x.
+  std::vector<int64_t> bk;
+  std::vector<double> bv;
+  bk.reserve(static_cast<size_t>(rows));
+  bv.reserve(static_cast<size_t>(rows));
+  for (int64_t i = 1; i <= nk * k; ++i) {
+    if (i % 10 == 0) continue;
+    bk.push_back(i);
+    bv.push_back(static_cast<double>(i % 13) + 0.5);
+  }
+  skein::DataFrame big = skein::from_table(skein::Table({{"k", skein::Column::FromVector<int64_t>(bk)},
+                                                         {"w", skein::Column::FromVector<double>(bv)}}),
+                                           x.npartitions())
+                             .persist();
+  bk = {};
+  bv = {};
+  qs.push_back({"j5_big_inner_on_int", [&] {
+                  return x.assign("k", (col("id6") - 1) * k + col("id4")).merge(big, on("inner", {"k"})).compute();
+                }});
   for (const Q& q : qs) {
     if (!only.empty() && only != q.name && std::string(q.name).rfind(only + "_", 0) != 0) continue;
     std::vector<double> times;

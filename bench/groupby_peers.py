@@ -64,20 +64,29 @@ def questions(x, gb, finish, holistic=None):
     ]
 
 
-def join_tables(n, k=100):
-    """db-benchmark's small and medium right sides, as groupby_bench makes them."""
+K = 100
+
+
+def join_tables(n, k=K):
+    """db-benchmark's small, medium and big right sides, as groupby_bench
+    makes them (big: every key k in 1..N but the multiples of 10)."""
     small = pd.DataFrame({"id4": np.arange(1, k + 1, dtype="int64"), "w": np.arange(1, k + 1) * 0.5})
     ids = np.arange(1, max(1, n // k) + 1, dtype="int64")
     medium = pd.DataFrame({"id6": ids, "id3": ["id%010d" % i for i in ids], "w": (ids % 7) + 0.25})
-    return small, medium
+    keys = np.arange(1, max(1, n // k) * k + 1, dtype="int64")
+    keys = keys[keys % 10 != 0]
+    big = pd.DataFrame({"k": keys, "w": (keys % 13) + 0.5})
+    return small, medium, big
 
 
-def join_questions(x, small, medium, merge, finish):
+def join_questions(x, small, medium, big, merge, finish):
     return [
         ("j1_small_inner_on_int", lambda: finish(merge(x, small, "inner", "id4"))),
         ("j2_medium_inner_on_int", lambda: finish(merge(x, medium[["id6", "w"]], "inner", "id6"))),
         ("j3_medium_left_on_int", lambda: finish(merge(x, medium[["id6", "w"]], "left", "id6"))),
         ("j4_medium_inner_on_factor", lambda: finish(merge(x, medium[["id3", "w"]], "inner", "id3"))),
+        ("j5_big_inner_on_int",
+         lambda: finish(merge(x.assign(k=(x["id6"] - 1) * K + x["id4"]), big, "inner", "k"))),
     ]
 
 
@@ -115,9 +124,10 @@ def main():
         emit("load_csv", "pandas", time.perf_counter() - t, float(len(x)), len(x))
         gb = lambda d, keys: d.groupby(keys, as_index=False, sort=False, observed=True)
         run("pandas", questions(x, gb, lambda r: r), len(x), a.repeat, a.question)
-        small, medium = join_tables(len(x))
+        small, medium, big = join_tables(len(x))
         pmerge = lambda l, r, how, on: l.merge(r, how=how, on=on)
-        run("pandas", join_questions(x, small, medium, pmerge, lambda r: r), len(x), a.repeat, a.question)
+        run("pandas", join_questions(x, small, medium, big, pmerge, lambda r: r), len(x), a.repeat, a.question)
+        del big
         del x
     if "dask" in engines:
         import dask
@@ -130,10 +140,11 @@ def main():
         gb = lambda d, keys: d.groupby(keys, sort=False, observed=True)
         APPLY_META["meta"] = {"r2": "float64"}
         run("dask", questions(x, gb, _dask_finish, {"shuffle": "tasks"}), n, a.repeat, a.question)
-        small, medium = join_tables(n)
+        small, medium, big = join_tables(n)
         dsmall, dmedium = dd.from_pandas(small, npartitions=1), dd.from_pandas(medium, npartitions=1)
+        dbig = dd.from_pandas(big, npartitions=x.npartitions).persist()
         dmerge = lambda l, r, how, on: l.merge(r, how=how, on=on)
-        run("dask", join_questions(x, dsmall, dmedium, dmerge, lambda r: r.compute()), n, a.repeat, a.question)
+        run("dask", join_questions(x, dsmall, dmedium, dbig, dmerge, lambda r: r.compute()), n, a.repeat, a.question)
 
 
 def _dask_finish(r):

@@ -38,6 +38,7 @@ const JOINS = [
   ['j2_medium_inner_on_int', 'SELECT * FROM x JOIN (SELECT id6, w FROM medium) m USING (id6)'],
   ['j3_medium_left_on_int', 'SELECT * FROM x LEFT JOIN (SELECT id6, w FROM medium) m USING (id6)'],
   ['j4_medium_inner_on_factor', 'SELECT * FROM x JOIN (SELECT id3, w FROM medium) m USING (id3)'],
+  ['j5_big_inner_on_int', `SELECT * FROM (SELECT *, (id6 - 1) * ${K} + id4 AS k FROM x) JOIN big USING (k)`],
 ];
 
 async function duckdb() {
@@ -59,6 +60,8 @@ async function duckdb() {
   const nk = Math.max(1, Math.floor(n / K));
   await con.run(`CREATE TABLE small AS SELECT i::BIGINT AS id4, i * 0.5 AS w FROM range(1, ${K + 1}) t(i)`);
   await con.run(`CREATE TABLE medium AS SELECT i::BIGINT AS id6, printf('id%010d', i) AS id3, (i % 7) + 0.25 AS w FROM range(1, ${nk + 1}) t(i)`);
+  // big: every key k in 1..N but the multiples of 10, as groupby_bench makes it.
+  await con.run(`CREATE TABLE big AS SELECT i::BIGINT AS k, (i % 13) + 0.5 AS w FROM range(1, ${nk * K + 1}) t(i) WHERE i % 10 <> 0`);
   for (const [name, q] of [...SQL, ...JOINS]) {
     if (!wanted(name)) continue;
     const times = [];
@@ -115,6 +118,10 @@ function polars() {
   Q.push(['j2_medium_inner_on_int', () => x.join(medium.select('id6', 'w'), { on: 'id6', how: 'inner' })]);
   Q.push(['j3_medium_left_on_int', () => x.join(medium.select('id6', 'w'), { on: 'id6', how: 'left' })]);
   Q.push(['j4_medium_inner_on_factor', () => xs.join(medium.select(pl.col('id3').alias('id3s'), 'w'), { on: 'id3s', how: 'inner' }).drop('id3s')]);
+  const bigKeys = [];
+  for (let i = 1; i <= nk * K; ++i) if (i % 10 !== 0) bigKeys.push(i);
+  const big = pl.DataFrame({ k: bigKeys, w: bigKeys.map((i) => (i % 13) + 0.5) }).withColumns(pl.col('k').cast(pl.Int64));
+  Q.push(['j5_big_inner_on_int', () => x.withColumns(c('id6').minus(1).mul(K).plus(c('id4')).cast(pl.Int64).alias('k')).join(big, { on: 'k', how: 'inner' })]);
   for (const [name, q] of Q) {
     if (!wanted(name)) continue;
     const times = [];
