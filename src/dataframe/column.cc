@@ -419,7 +419,19 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     return Make(type, n, std::move(validity), std::move(values));
   }
   // Categories: one dictionary (labels in first-seen order), codes remapped.
+  // Sized for the largest part's dictionary: parts of one shuffle usually
+  // carry about the same labels.
   CategoryBuilder labels;
+  {
+    int64_t most = 0, most_bytes = 0;
+    for (const Column* c : parts) {
+      if (c->dictionary()->length() > most) {
+        most = c->dictionary()->length();
+        most_bytes = static_cast<int64_t>(c->dictionary()->values().size());
+      }
+    }
+    labels.ReserveLabels(most, most_bytes);
+  }
   auto* out = reinterpret_cast<int32_t*>(w);
   int64_t at = 0;
   std::vector<int32_t> remap;
@@ -603,18 +615,28 @@ int32_t CategoryBuilder::Intern(std::string_view s) {
   bytes_.append(s);
   offsets_.push_back(static_cast<int32_t>(bytes_.size()));
   slots_[p] = (static_cast<uint64_t>(h) << 32) | static_cast<uint32_t>(code + 1);
-  if (offsets_.size() * 2 > slots_.size()) {  // keep the load under one half
-    std::vector<uint64_t> slots(slots_.size() * 2, 0);
-    mask = slots.size() - 1;
-    for (uint64_t slot : slots_) {
-      if (slot == 0) continue;
-      size_t q = (slot >> 32) & mask;
-      while (slots[q] != 0) q = (q + 1) & mask;
-      slots[q] = slot;
-    }
-    slots_.swap(slots);
-  }
+  if (offsets_.size() * 2 > slots_.size()) Rehash(slots_.size() * 2);  // keep the load under one half
   return code;
+}
+
+void CategoryBuilder::Rehash(size_t size) {
+  std::vector<uint64_t> slots(size, 0);
+  const size_t mask = size - 1;
+  for (uint64_t slot : slots_) {
+    if (slot == 0) continue;
+    size_t q = (slot >> 32) & mask;
+    while (slots[q] != 0) q = (q + 1) & mask;
+    slots[q] = slot;
+  }
+  slots_.swap(slots);
+}
+
+void CategoryBuilder::ReserveLabels(int64_t labels, int64_t bytes) {
+  if (labels <= 0) return;
+  offsets_.reserve(offsets_.size() + static_cast<size_t>(labels));
+  bytes_.reserve(bytes_.size() + static_cast<size_t>(std::max<int64_t>(bytes, 0)));
+  const size_t want = std::bit_ceil((offsets_.size() + static_cast<size_t>(labels)) * 2);
+  if (want > slots_.size()) Rehash(want);
 }
 
 std::shared_ptr<const Column> CategoryBuilder::TakeDictionary() {

@@ -178,6 +178,9 @@ class CategoryBuilder {
   int64_t length() const { return codes_.length(); }
   /// The code of `s` in the dictionary, adding it if new (no row appended).
   int32_t Intern(std::string_view s);
+  /// Room for `labels` distinct labels of `bytes` bytes in all, so that
+  /// interning that many grows no table on the way.
+  void ReserveLabels(int64_t labels, int64_t bytes);
   /// The dictionary so far, as a string column (the builder is then reset).
   std::shared_ptr<const Column> TakeDictionary();
   Column Finish();
@@ -187,6 +190,8 @@ class CategoryBuilder {
     return {bytes_.data() + offsets_[static_cast<size_t>(code)],
             static_cast<size_t>(offsets_[static_cast<size_t>(code) + 1] - offsets_[static_cast<size_t>(code)])};
   }
+
+  void Rehash(size_t size);  // `size` slots (a power of two), entries kept
 
   ColumnBuilder codes_;
   std::string bytes_;                 // the labels, back to back
