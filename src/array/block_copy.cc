@@ -1,6 +1,8 @@
 // Region copies between blocks (see block_copy_internal.h).
 #include "block_copy_internal.h"
 
+#include "pack_rows_internal.h"
+
 #include <cstring>
 #include <vector>
 
@@ -102,17 +104,8 @@ NDArray Transpose(const NDArray& src, std::span<const int> perm) {
     const T* s = reinterpret_cast<const T*>(src.bytes());
     T* o = out.mutable_data<T>();
     if (nd == 2 && perm[0] == 1) {
-      // Blocked 2-d transpose: 32x32 tiles keep both sides in cache lines.
-      const int64_t rows = shape[0], cols = shape[1];
-      constexpr int64_t kTile = 32;
-      for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
-        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-          const int64_t i1 = std::min(rows, i0 + kTile), j1 = std::min(cols, j0 + kTile);
-          for (int64_t i = i0; i < i1; ++i) {
-            for (int64_t j = j0; j < j1; ++j) o[i * cols + j] = s[j * rows + i];
-          }
-        }
-      }
+      // The tiled (register) transpose that fused transposes read through.
+      PackRows(src.bytes(), {shape[0], shape[1]}, {1, shape[0]}, sizeof(T), static_cast<std::byte*>(out.mutable_bytes()));
       return;
     }
     Shape ds = ContiguousStrides(shape);
