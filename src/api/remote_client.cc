@@ -1,6 +1,7 @@
 // The parts of Client that connect somewhere: a tcp:// scheduler (through a
 // distributed::Session) or a LocalCluster; plus scatter, upload_file and
 // workers, which mean something both locally and on a cluster.
+#include <atomic>
 #include <dlfcn.h>
 
 #include "api/default_client_internal.h"
@@ -90,6 +91,10 @@ Future Client::SubmitRemote(OpPtr op, internal::SubmitArgs args, const SubmitOpt
   t.task = Task::Call(op, std::move(args.args));
   t.retries = options.retries;
   t.resources = options.resources;
+  // Submissions batched into one message to the scheduler keep their order
+  // (otherwise they tie, and the scheduler would take them in any order).
+  static std::atomic<int64_t> submitted{0};
+  t.priority = submitted.fetch_add(1, std::memory_order_relaxed);
   session_->Submit({t}, {key});
   return RemoteFuture(key);
 }

@@ -203,6 +203,7 @@ class SchedulerState {
   std::map<WorkerId, std::unique_ptr<Worker>> workers_;
   std::unordered_map<std::string, Worker*> by_address_;
   std::set<QueueEntry> queue_;
+  bool queue_roots_ = false;  // while a graph update is taken in: roots wait in queue_
   std::unordered_map<std::string, std::unique_ptr<Prefix>> prefixes_;
   std::vector<wire::Library> libraries_;
   WorkerId next_worker_ = 1;

@@ -136,6 +136,65 @@ TEST_F(StateTest, ShortTasksDeepenTheWindow) {
   EXPECT_GT(Computed(w).size(), 100u);
 }
 
+// Roots go out in runs of neighbours, so a tree reduction's leaves share a
+// worker and each combine step finds its inputs there (no fetches).
+TEST_F(StateTest, TreeReductionLeavesStayTogetherWithTheirCombine) {
+  WorkerId a = AddWorker("tcp://a:1", 1), b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"warm-0", {}}, {"warm-1", {}}}, {"warm-0", "warm-1"});
+  ASSERT_EQ(Computed(a), std::vector<std::string>{"warm-0"});
+  ASSERT_EQ(Computed(b), std::vector<std::string>{"warm-1"});
+  Finish(a, "warm-0", 8, 1e-6);  // microsecond tasks: deep windows
+  Finish(b, "warm-1", 8, 1e-6);
+  std::vector<std::pair<std::string, std::vector<std::string>>> tasks;
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 64; ++i) tasks.push_back({"leaf-" + std::to_string(i), {}});
+  for (int j = 0; j < 8; ++j) {
+    std::vector<std::string> in;
+    for (int i = 8 * j; i < 8 * j + 8; ++i) in.push_back("leaf-" + std::to_string(i));
+    tasks.push_back({"red-" + std::to_string(j), in});
+    wanted.push_back("red-" + std::to_string(j));
+  }
+  Submit(1, tasks, wanted);
+  std::vector<std::string> on_a = Computed(a), on_b = Computed(b);
+  ASSERT_EQ(on_a.size(), 32u);
+  ASSERT_EQ(on_b.size(), 32u);
+  for (int i = 0; i < 32; ++i) {
+    EXPECT_EQ(on_a[i], "leaf-" + std::to_string(i));
+    EXPECT_EQ(on_b[i], "leaf-" + std::to_string(32 + i));
+  }
+  // b finishes first: its combines stay on b, a's on a.
+  for (const std::string& k : on_b) Finish(b, k, 8, 1e-6);
+  for (const std::string& k : on_a) Finish(a, k, 8, 1e-6);
+  EXPECT_EQ(Computed(a), (std::vector<std::string>{"red-0", "red-1", "red-2", "red-3"}));
+  EXPECT_EQ(Computed(b), (std::vector<std::string>{"red-4", "red-5", "red-6", "red-7"}));
+}
+
+// As Dask's decide_worker: a task whose inputs are in memory goes to a
+// holder even when another worker is idle; stealing then moves it if
+// running it is dearer than moving its inputs.
+TEST_F(StateTest, TasksGoToTheirInputsHoldersAndStealingRebalances) {
+  WorkerId a = AddWorker("tcp://a:1", 1);
+  Submit(1, {{"in", {}}}, {"in"});
+  Computed(a);
+  Finish(a, "in", 8);
+  Submit(1, {{"dep-warm", {"in"}}}, {"dep-warm"});
+  Computed(a);
+  Finish(a, "dep-warm", 8, 0.5);  // tasks of this kind take half a second
+  std::vector<std::pair<std::string, std::vector<std::string>>> busy;
+  std::vector<std::string> wanted;
+  for (int i = 0; i < 6; ++i) {
+    busy.push_back({"dep-" + std::to_string(i), {"in"}});
+    wanted.push_back("dep-" + std::to_string(i));
+  }
+  Submit(1, busy, wanted);
+  EXPECT_EQ(Computed(a).size(), 6u);
+  WorkerId b = AddWorker("tcp://b:1", 1);
+  Submit(1, {{"use", {"in"}}}, {"use"});
+  EXPECT_EQ(Computed(a), std::vector<std::string>{"use"});
+  EXPECT_TRUE(Computed(b).empty());
+  EXPECT_GE(state_.Balance(), 1);  // b is idle: a is asked to give work back
+}
+
 TEST_F(StateTest, ResourceRestrictedTasksRunOnlyWhereFree) {
   WorkerId plain = AddWorker("tcp://a:1", 4);
   WorkerId gpu = AddWorker("tcp://g:1", 4, {{"GPU", 1}});
