@@ -242,5 +242,63 @@ TEST_F(DataFrameTest, ErrorsNameTheColumnOrFile) {
               ThrowsMessage<TaskError>(AllOf(HasSubstr("bad.csv"), HasSubstr("line 4"))));
 }
 
+
+// GroupRows against a row-by-row reference: category keys whose dictionary
+// holds unused labels, small-range integers (negative ones included) of both
+// widths, keys with nulls and keys of a wide range, alone and packed
+// together; ids in first-seen order, nulls dropped or grouped.
+TEST(GroupRows, PackedKeysMatchAReferenceInFirstSeenOrder) {
+  using dataframe::internal::GroupRows;
+  using dataframe::internal::Grouping;
+  const int64_t rows = 3000;
+  std::mt19937_64 rng(11);
+  CategoryBuilder cats;
+  cats.Intern("never-used");  // a dictionary entry no row carries
+  std::vector<int64_t> a, d, e;
+  std::vector<int32_t> b;
+  std::vector<bool> d_valid;
+  for (int64_t i = 0; i < rows; ++i) {
+    cats.Append("label" + std::to_string(rng() % 5));
+    a.push_back(static_cast<int64_t>(rng() % 7) - 3);
+    b.push_back(100 + static_cast<int32_t>(rng() % 5));
+    d.push_back(static_cast<int64_t>(rng() % 4));
+    d_valid.push_back(rng() % 10 != 0);
+    e.push_back(static_cast<int64_t>(rng() % 3) * 1'000'000'000'000LL);
+  }
+  const Column c = cats.Finish(), ac = Column::FromVector(a), bc = Column::FromVector(b),
+               dc = Column::FromVector(d, d_valid), ec = Column::FromVector(e);
+  auto text = [](const Column& col, int64_t i) -> std::string {
+    if (col.IsNull(i)) return "<null>";
+    return col.type() == TypeId::kCategory ? std::string(col.StringAt(i)) : std::to_string(col.NumberAt(i));
+  };
+  const std::vector<std::vector<const Column*>> cases = {
+      {&c, &ac}, {&ac, &bc, &c}, {&c, &dc}, {&dc, &c, &ac}, {&ec, &ac}, {&bc, &ec, &c}, {&ac}, {&c}};
+  for (bool dropna : {true, false}) {
+    for (const auto& keys : cases) {
+      SCOPED_TRACE(testing::Message() << keys.size() << " keys, dropna " << dropna);
+      const Grouping g = GroupRows(keys, dropna);
+      std::map<std::string, int32_t> seen;
+      std::vector<int64_t> first;
+      ASSERT_EQ(g.group.size(), static_cast<size_t>(rows));
+      for (int64_t i = 0; i < rows; ++i) {
+        std::string key;
+        bool any_null = false;
+        for (const Column* k : keys) {
+          any_null = any_null || k->IsNull(i);
+          key += text(*k, i) + "|";
+        }
+        if (dropna && any_null) {
+          ASSERT_EQ(g.group[static_cast<size_t>(i)], -1) << "row " << i;
+          continue;
+        }
+        auto [it, fresh] = seen.emplace(key, static_cast<int32_t>(seen.size()));
+        if (fresh) first.push_back(i);
+        ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i << " key " << key;
+      }
+      EXPECT_EQ(g.first_row, first);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace skein

@@ -378,33 +378,106 @@ Grouping::Members Grouping::RowsByGroup(int64_t from) const {
   return m;
 }
 
+// A key column whose values are already small integers: a category's codes,
+// or integers in a small range (value - lo). Used as they are when several
+// keys are packed: the packed keys are densified once at the end, so each
+// column's own first-seen renumbering would be a wasted pass (q2's two
+// category keys: 46 ms -> 24 ms). Columns with nulls are not raw.
+struct RawKey {
+  const int32_t* codes = nullptr;  // category codes
+  const int64_t* v64 = nullptr;    // or integers
+  const int32_t* v32 = nullptr;
+  int64_t lo = 0;
+  int64_t range = 0;  // values lie in [0, range)
+  explicit operator bool() const { return codes || v64 || v32; }
+  int64_t operator[](int64_t i) const { return codes ? codes[i] : (v64 ? v64[i] : v32[i]) - lo; }
+};
+
+RawKey RawKeyOf(const Column& c) {
+  RawKey r;
+  if (c.has_nulls()) return r;
+  const int64_t n = c.length();
+  switch (c.type()) {
+    case TypeId::kCategory:
+      r.codes = c.data<int32_t>();
+      r.range = c.dictionary()->length();
+      return r;
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+    case TypeId::kInt32:
+    case TypeId::kDate: {
+      const bool wide = FixedWidth(c.type()) == 8;
+      const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
+      const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
+      if (n == 0) return r;
+      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t v = p64 ? p64[i] : p32[i];
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      // As DenseColumn's direct table: a small range only.
+      const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+      if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return r;
+      r.v64 = p64;
+      r.v32 = p32;
+      r.lo = lo;
+      r.range = static_cast<int64_t>(width) + 1;
+      return r;
+    }
+    default: return r;
+  }
+}
+
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   if (keys.empty()) throw Error("groupby: no key columns");
-  Dense acc = DenseColumn(*keys[0], dropna);
+  const int64_t rows = keys[0]->length();
   // Several keys: pack the columns' ids into one int64 (id * n_next + id')
   // while the product of their counts fits, and group the packed keys once;
   // densify early only when the next column would overflow the packing.
-  const int64_t rows = static_cast<int64_t>(acc.id.size());
+  Dense acc;
   std::vector<int64_t> packed;
-  int64_t span = acc.n;  // packed values lie in [0, span)
+  int64_t span = 0;  // packed values lie in [0, span)
+  RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
+  if (raw) {
+    packed.resize(static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) packed[static_cast<size_t>(i)] = raw[i];
+    span = raw.range;
+  } else {
+    acc = DenseColumn(*keys[0], dropna);
+  }
   for (size_t k = 1; k < keys.size(); ++k) {
-    Dense next = DenseColumn(*keys[k], dropna);
+    const RawKey next_raw = RawKeyOf(*keys[k]);
+    int64_t next_n = next_raw.range;
+    Dense next;
+    if (!next_raw) {
+      next = DenseColumn(*keys[k], dropna);
+      next_n = next.n;
+    }
     if (packed.empty()) {
       packed.assign(acc.id.begin(), acc.id.end());
       span = acc.n;
     }
-    if (next.n > 0 && span > (int64_t{1} << 62) / std::max<int64_t>(next.n, 1)) {
+    if (next_n > 0 && span > (int64_t{1} << 62) / std::max<int64_t>(next_n, 1)) {
       // Would overflow: densify what is packed so far.
       acc = Densify(packed, span);
       packed.assign(acc.id.begin(), acc.id.end());
       span = acc.n;
     }
-    for (int64_t i = 0; i < rows; ++i) {
-      int64_t& p = packed[static_cast<size_t>(i)];
-      const int32_t y = next.id[static_cast<size_t>(i)];
-      p = p < 0 || y < 0 ? -1 : p * next.n + y;
+    const int64_t mult = std::max<int64_t>(next_n, 1);
+    if (next_raw) {
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t& p = packed[static_cast<size_t>(i)];
+        p = p < 0 ? -1 : p * mult + next_raw[i];
+      }
+    } else {
+      for (int64_t i = 0; i < rows; ++i) {
+        int64_t& p = packed[static_cast<size_t>(i)];
+        const int32_t y = next.id[static_cast<size_t>(i)];
+        p = p < 0 || y < 0 ? -1 : p * mult + y;
+      }
     }
-    span *= std::max<int64_t>(next.n, 1);
+    span *= mult;
   }
   if (!packed.empty()) acc = Densify(packed, span);
   Grouping g;
