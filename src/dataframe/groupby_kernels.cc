@@ -280,6 +280,39 @@ Dense FromGrouping(Grouping g) {
   return d;
 }
 
+// An integer column (int64, int32, timestamp, date) whose valid values lie
+// in a range small enough for a direct table: its lowest value and the
+// range's width + 1. False for other columns, all-null or empty ones, and
+// wide ranges (hashing wins there).
+bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
+  switch (c.type()) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+    case TypeId::kInt32:
+    case TypeId::kDate: break;
+    default: return false;
+  }
+  const int64_t n = c.length();
+  const bool nulls = c.has_nulls();
+  const bool wide = FixedWidth(c.type()) == 8;
+  const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
+  const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
+  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  for (int64_t i = 0; i < n; ++i) {
+    if (nulls && c.IsNull(i)) continue;
+    const int64_t v = p64 ? p64[i] : p32[i];
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  if (lo > hi) return false;
+  // A small range: a direct table beats hashing (ids 1..100, years...).
+  const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
+  if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return false;
+  *lo_out = lo;
+  *range = static_cast<int64_t>(width) + 1;
+  return true;
+}
+
 // Ids of one column: codes for categories, a table for integers in a
 // small range, hashing otherwise.
 Dense DenseColumn(const Column& c, bool dropna) {
@@ -297,20 +330,13 @@ Dense DenseColumn(const Column& c, bool dropna) {
     case TypeId::kTimestamp:
     case TypeId::kInt32:
     case TypeId::kDate: {
-      const bool wide = FixedWidth(c.type()) == 8;
-      const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
-      const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
-      auto at = [p64, p32](int64_t i) -> int64_t { return p64 ? p64[i] : p32[i]; };
-      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-      for (int64_t i = 0; i < n; ++i) {
-        if (nulls && c.IsNull(i)) continue;
-        lo = std::min(lo, at(i));
-        hi = std::max(hi, at(i));
-      }
-      // A small range: a direct table beats hashing (ids 1..100, years...).
-      if (lo <= hi && static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < (uint64_t{1} << 22) &&
-          static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo) < static_cast<uint64_t>(4 * n + 1024)) {
-        return DenseByTable(n, hi - lo + 1, dropna, [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : at(i) - lo; });
+      int64_t lo = 0, range = 0;
+      if (SmallIntRange(c, &lo, &range)) {
+        const int64_t* p64 = FixedWidth(c.type()) == 8 ? c.data<int64_t>() : nullptr;
+        const int32_t* p32 = p64 ? nullptr : c.data<int32_t>();
+        return DenseByTable(n, range, dropna, [&](int64_t i) -> int64_t {
+          return nulls && c.IsNull(i) ? -1 : (p64 ? p64[i] : p32[i]) - lo;
+        });
       }
       break;
     }
@@ -396,37 +422,14 @@ struct RawKey {
 RawKey RawKeyOf(const Column& c) {
   RawKey r;
   if (c.has_nulls()) return r;
-  const int64_t n = c.length();
-  switch (c.type()) {
-    case TypeId::kCategory:
-      r.codes = c.data<int32_t>();
-      r.range = c.dictionary()->length();
-      return r;
-    case TypeId::kInt64:
-    case TypeId::kTimestamp:
-    case TypeId::kInt32:
-    case TypeId::kDate: {
-      const bool wide = FixedWidth(c.type()) == 8;
-      const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
-      const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
-      if (n == 0) return r;
-      int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t v = p64 ? p64[i] : p32[i];
-        lo = std::min(lo, v);
-        hi = std::max(hi, v);
-      }
-      // As DenseColumn's direct table: a small range only.
-      const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
-      if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return r;
-      r.v64 = p64;
-      r.v32 = p32;
-      r.lo = lo;
-      r.range = static_cast<int64_t>(width) + 1;
-      return r;
-    }
-    default: return r;
+  if (c.type() == TypeId::kCategory) {
+    r.codes = c.data<int32_t>();
+    r.range = c.dictionary()->length();
+  } else if (SmallIntRange(c, &r.lo, &r.range)) {
+    if (FixedWidth(c.type()) == 8) r.v64 = c.data<int64_t>();
+    else r.v32 = c.data<int32_t>();
   }
+  return r;
 }
 
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
