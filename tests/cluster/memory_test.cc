@@ -86,10 +86,15 @@ TEST(WorkerMemory, ResultsPastTheTargetSpillAndComeBackExact) {
   std::vector<Future> blocks;
   for (int64_t i = 0; i < 16; ++i) blocks.push_back(client.submit("cluster.bytes", 16 * kMiB + i));
   skein::wait(blocks, Duration(kWait));
-  ASSERT_TRUE(WaitForStatus(cluster, [](const StatusView& s) { return s.workers[0].spilled > 0; }));
+  // The status comes from heartbeats (one a second): wait until one was sent
+  // after the last result was stored and its spill, if any, was done (under
+  // load a heartbeat from mid-spill counted 11 of the 16 values).
+  const int64_t total = 16 * 16 * kMiB + 120;
+  ASSERT_TRUE(WaitForStatus(cluster, [&](const StatusView& s) {
+    return s.workers[0].spilled > 0 && s.workers[0].memory + s.workers[0].spilled >= total;
+  }));
   StatusView s = Status(cluster);
   EXPECT_LE(s.workers[0].memory, static_cast<int64_t>(0.6 * 256 * kMiB) + 16 * kMiB);
-  const int64_t total = 16 * 16 * kMiB + 120;
   EXPECT_GE(s.workers[0].memory + s.workers[0].spilled, total);
   EXPECT_LE(s.workers[0].memory + s.workers[0].spilled, total + 16 * 64);  // + per-value overhead
   // Tasks read spilled inputs back; the client gets spilled values too.
