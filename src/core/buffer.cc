@@ -1,7 +1,10 @@
 // Buffer construction and slicing.
 #include "skein/core/buffer.h"
 
+#include <algorithm>
+
 #include "skein/core/error.h"
+#include "skein/core/memory_pool.h"
 
 namespace skein {
 
@@ -34,17 +37,25 @@ Buffer Buffer::Wrap(std::shared_ptr<const void> owner, const std::byte* data, si
   return b;
 }
 
-Buffer Buffer::Allocate(size_t size, std::byte** writable) {
-  std::shared_ptr<std::byte[]> mem(new std::byte[size == 0 ? 1 : size]());
-  *writable = mem.get();
-  return Wrap(std::shared_ptr<const void>(mem, mem.get()), mem.get(), size);
+namespace {
+// Pool memory of `size` bytes owned by a Buffer: back to the pool with the
+// last owner.
+Buffer OwnPoolBlock(std::byte* data, size_t size) {
+  std::shared_ptr<const void> owner(data, [size](const void* p) {
+    MemoryPool::Default().Free(static_cast<std::byte*>(const_cast<void*>(p)), size);
+  });
+  return Buffer::Wrap(std::move(owner), data, size);
 }
 
-Buffer Buffer::AllocateUninitialized(size_t size, std::byte** writable) {
-  std::shared_ptr<std::byte[]> mem(new std::byte[size == 0 ? 1 : size]);
-  *writable = mem.get();
-  return Wrap(std::shared_ptr<const void>(mem, mem.get()), mem.get(), size);
+Buffer FromPool(size_t size, bool zero, std::byte** writable) {
+  *writable = MemoryPool::Default().Allocate(size, zero);
+  return OwnPoolBlock(*writable, size);
 }
+}  // namespace
+
+Buffer Buffer::Allocate(size_t size, std::byte** writable) { return FromPool(size, true, writable); }
+
+Buffer Buffer::AllocateUninitialized(size_t size, std::byte** writable) { return FromPool(size, false, writable); }
 
 Buffer Buffer::Slice(size_t offset, size_t length) const {
   if (offset > size_ || length > size_ - offset) {
@@ -52,6 +63,56 @@ Buffer Buffer::Slice(size_t offset, size_t length) const {
                 ") is out of range for a buffer of " + std::to_string(size_) + " bytes");
   }
   return Wrap(owner_, data_ + offset, length);
+}
+
+// ---- BufferBuilder ------------------------------------------------------------
+
+BufferBuilder::~BufferBuilder() { Reset(); }
+
+BufferBuilder::BufferBuilder(BufferBuilder&& o) noexcept : data_(o.data_), size_(o.size_), capacity_(o.capacity_) {
+  o.data_ = nullptr;
+  o.size_ = o.capacity_ = 0;
+}
+
+BufferBuilder& BufferBuilder::operator=(BufferBuilder&& o) noexcept {
+  if (this != &o) {
+    Reset();
+    data_ = o.data_;
+    size_ = o.size_;
+    capacity_ = o.capacity_;
+    o.data_ = nullptr;
+    o.size_ = o.capacity_ = 0;
+  }
+  return *this;
+}
+
+void BufferBuilder::Reset() noexcept {
+  if (data_) MemoryPool::Default().Free(data_, capacity_);
+  data_ = nullptr;
+  size_ = capacity_ = 0;
+}
+
+void BufferBuilder::Grow(size_t at_least) {
+  // Doubling: appends stay amortized O(1); past the pool's large threshold
+  // a grow moves page tables, not bytes.
+  const size_t want = std::max({at_least, capacity_ * 2, size_t{64}});
+  data_ = MemoryPool::Default().Reallocate(data_, capacity_, size_, want);
+  capacity_ = want;
+}
+
+void BufferBuilder::Resize(size_t n) {
+  if (n > size_) std::memset(Append(n - size_), 0, n - size_);
+  else size_ = n;
+}
+
+Buffer BufferBuilder::Finish() {
+  if (!data_) return Buffer();
+  // A block doubled past its contents gives the unused pages back.
+  std::byte* data = MemoryPool::Default().Reallocate(data_, capacity_, size_, size_);
+  Buffer out = OwnPoolBlock(data, size_);
+  data_ = nullptr;
+  size_ = capacity_ = 0;
+  return out;
 }
 
 }  // namespace skein

@@ -26,6 +26,10 @@ scheduler: auto               # auto (the connected Client's cluster, else threa
 num-workers: 0                # threads in the local pool; 0 = all cores
 memory-limit: null            # e.g. "4GiB": above it finished results spill to disk
 temporary-directory: null     # where spill files go; default $TMPDIR or /tmp
+memory:
+  pool:
+    retain: null              # freed large blocks kept for reuse (bytes); null = 1/8 of memory, at most 4GiB
+    decay: 10                 # seconds a kept block waits for reuse before it goes back to the OS
 spill:
   compression: lz4            # lz4 | zstd | none
 optimization:

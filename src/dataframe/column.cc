@@ -2,6 +2,8 @@
 // (see column.h).
 #include "skein/dataframe/column.h"
 
+#include "skein/core/memory_pool.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -232,7 +234,7 @@ Column Column::Slice(int64_t offset, int64_t length) const {
   return Take(idx);
 }
 
-Column Column::Take(const std::vector<int64_t>& wanted) const {
+Column Column::Take(std::span<const int64_t> wanted) const {
   const int64_t n = static_cast<int64_t>(wanted.size());
   bool missing = false;
   for (int64_t i : wanted) {
@@ -244,12 +246,12 @@ Column Column::Take(const std::vector<int64_t>& wanted) const {
   }
   if (missing && length_ == 0) return Nulls(type_, n);
   // Rows of -1 read row 0 and are marked null.
-  std::vector<int64_t> clamped;
+  PoolVector<int64_t> clamped;
   if (missing) {
-    clamped = wanted;
+    clamped.assign(wanted.begin(), wanted.end());
     for (int64_t& i : clamped) i = std::max<int64_t>(i, 0);
   }
-  const std::vector<int64_t>& indices = missing ? clamped : wanted;
+  const std::span<const int64_t> indices = missing ? std::span<const int64_t>(clamped) : wanted;
   Buffer validity;
   if (has_nulls() || missing) {
     std::byte* w;
@@ -266,8 +268,8 @@ Column Column::Take(const std::vector<int64_t>& wanted) const {
     for (int64_t i : indices) total += o[i + 1] - o[i];
     if (total > std::numeric_limits<int32_t>::max()) throw Error("column take: more than 2 GiB of strings");
     std::byte *wo, *wv;
-    Buffer offsets = Buffer::Allocate(static_cast<size_t>(n + 1) * 4, &wo);
-    Buffer values = Buffer::Allocate(static_cast<size_t>(total), &wv);
+    Buffer offsets = Buffer::AllocateUninitialized(static_cast<size_t>(n + 1) * 4, &wo);
+    Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(total), &wv);
     auto* no = reinterpret_cast<int32_t*>(wo);
     int32_t at = 0;
     no[0] = 0;
@@ -290,7 +292,7 @@ Column Column::Take(const std::vector<int64_t>& wanted) const {
     return Make(type_, n, std::move(validity), std::move(values));
   }
   const size_t width = FixedWidth(type_);
-  Buffer values = Buffer::Allocate(static_cast<size_t>(n) * width, &w);
+  Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
   if (type_ == TypeId::kCategory && n * 4 < dictionary_->length()) {
     // Few rows from a large dictionary: keep only the labels they use, so
     // that later merges (concat, shuffles) do not walk the whole dictionary.
@@ -381,8 +383,8 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     for (const Column* c : parts) bytes += c->string_offsets()[c->length()] - c->string_offsets()[0];
     if (bytes > std::numeric_limits<int32_t>::max()) throw Error("column concat: more than 2 GiB of strings");
     std::byte* wo;
-    Buffer offsets = Buffer::Allocate(static_cast<size_t>(n + 1) * 4, &wo);
-    Buffer values = Buffer::Allocate(static_cast<size_t>(bytes), &w);
+    Buffer offsets = Buffer::AllocateUninitialized(static_cast<size_t>(n + 1) * 4, &wo);
+    Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(bytes), &w);
     auto* o = reinterpret_cast<int32_t*>(wo);
     int64_t row = 0;
     int32_t at = 0;
@@ -409,7 +411,7 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     return Make(type, n, std::move(validity), std::move(values));
   }
   const size_t width = FixedWidth(type);
-  Buffer values = Buffer::Allocate(static_cast<size_t>(n) * width, &w);
+  Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
   if (type != TypeId::kCategory) {
     size_t at = 0;
     for (const Column* c : parts) {
@@ -492,16 +494,25 @@ bool Column::Equals(const Column& o) const {
 // ---- builder ----------------------------------------------------------------
 
 ColumnBuilder::ColumnBuilder(TypeId type, int64_t reserve) : type_(type) {
-  if (type == TypeId::kBool) values_.reserve(static_cast<size_t>(bits::Bytes(reserve)));
-  else if (type != TypeId::kString) values_.reserve(static_cast<size_t>(reserve) * FixedWidth(type));
-  if (type == TypeId::kString) offsets_.reserve(static_cast<size_t>(reserve) + 1);
+  if (type == TypeId::kBool) values_.Reserve(static_cast<size_t>(bits::Bytes(reserve)));
+  else if (type != TypeId::kString) values_.Reserve(static_cast<size_t>(reserve) * FixedWidth(type));
+  if (type == TypeId::kString) {
+    offsets_.Reserve((static_cast<size_t>(reserve) + 1) * 4);
+    PushOffset(0);
+  }
 }
 
 std::byte* ColumnBuilder::Grow(size_t width) {
-  const size_t at = values_.size();
-  values_.resize(at + width);
   ++length_;
-  return values_.data() + at;
+  return values_.Append(width);
+}
+
+void ColumnBuilder::PushOffset(int32_t at) { std::memcpy(offsets_.Append(4), &at, 4); }
+
+int32_t ColumnBuilder::LastOffset() const {
+  int32_t at;
+  std::memcpy(&at, offsets_.data() + offsets_.size() - 4, 4);
+  return at;
 }
 
 void ColumnBuilder::EnsureValid() {
@@ -516,10 +527,10 @@ void ColumnBuilder::AppendNull() {
   bits::Clear(validity_.data(), length_);
   ++null_count_;
   if (type_ == TypeId::kString) {
-    offsets_.push_back(offsets_.back());
+    PushOffset(LastOffset());
     ++length_;
   } else if (type_ == TypeId::kBool) {
-    if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) values_.push_back(std::byte{0});
+    if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) *values_.Append(1) = std::byte{0};
     ++length_;
   } else {
     std::memset(Grow(FixedWidth(type_)), 0, FixedWidth(type_));
@@ -529,7 +540,7 @@ void ColumnBuilder::AppendNull() {
 void ColumnBuilder::AppendBool(bool v) {
   if (type_ != TypeId::kBool) throw TypeError("AppendBool to a column of " + std::string(TypeName(type_)));
   EnsureValid();
-  if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) values_.push_back(std::byte{0});
+  if (static_cast<int64_t>(values_.size()) < bits::Bytes(length_ + 1)) *values_.Append(1) = std::byte{0};
   if (v) bits::Set(reinterpret_cast<uint8_t*>(values_.data()), length_);
   ++length_;
 }
@@ -537,13 +548,12 @@ void ColumnBuilder::AppendBool(bool v) {
 void ColumnBuilder::AppendString(std::string_view s) {
   if (type_ != TypeId::kString) throw TypeError("AppendString to a column of " + std::string(TypeName(type_)));
   EnsureValid();
-  const size_t at = values_.size();
-  if (at + s.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+  if (values_.size() + s.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
     throw Error("string column: more than 2 GiB of strings in one partition");
   }
-  values_.resize(at + s.size());
-  if (!s.empty()) std::memcpy(values_.data() + at, s.data(), s.size());
-  offsets_.push_back(static_cast<int32_t>(values_.size()));
+  std::byte* at = values_.Append(s.size());
+  if (!s.empty()) std::memcpy(at, s.data(), s.size());
+  PushOffset(static_cast<int32_t>(values_.size()));
   ++length_;
 }
 
@@ -662,12 +672,10 @@ Column ColumnBuilder::Finish() {
                                              reinterpret_cast<std::byte*>(validity_.data()) + validity_.size()));
   }
   Buffer offsets;
-  if (type_ == TypeId::kString) {
-    offsets = Buffer::Copy(offsets_.data(), offsets_.size() * 4);
-  }
-  if (type_ == TypeId::kBool) values_.resize(static_cast<size_t>(bits::Bytes(length_)));
+  if (type_ == TypeId::kString) offsets = offsets_.Finish();
+  if (type_ == TypeId::kBool) values_.Resize(static_cast<size_t>(bits::Bytes(length_)));
   Column c = Column::Make(type_ == TypeId::kCategory ? TypeId::kInt32 : type_, length_, std::move(validity),
-                          Buffer(std::move(values_)), std::move(offsets));
+                          values_.Finish(), std::move(offsets));
   *this = ColumnBuilder(type_);
   return c;
 }

@@ -6,6 +6,8 @@
 
 #include "groupby_internal.h"
 #include "join_internal.h"
+
+#include "skein/core/memory_pool.h"
 #include "skein/dataframe/expr.h"
 
 namespace skein::dataframe::internal {
@@ -58,7 +60,17 @@ Table HashJoin(const Table& left, const Table& right, const JoinSpec& spec) {
   const auto [start, bucket] = g.RowsByGroup(nl);
   const bool keep_left = spec.how == JoinHow::kLeft || spec.how == JoinHow::kOuter;
   const bool keep_right = spec.how == JoinHow::kRight || spec.how == JoinHow::kOuter;
-  std::vector<int64_t> li, ri;
+  // Output rows counted first, so the row lists are sized once (in pool
+  // memory: a join of 10M rows refills them without page faults).
+  size_t out_rows = 0;
+  for (int64_t i = 0; i < nl; ++i) {
+    const auto id = static_cast<size_t>(g.group[static_cast<size_t>(i)]);
+    const auto matches = static_cast<size_t>(start[id + 1] - start[id]);
+    out_rows += matches ? matches : keep_left ? 1 : 0;
+  }
+  PoolVector<int64_t> li, ri;
+  li.reserve(out_rows + (keep_right ? static_cast<size_t>(nr) : 0));
+  ri.reserve(li.capacity());
   std::vector<uint8_t> right_used(keep_right ? static_cast<size_t>(nr) : 0, 0);
   for (int64_t i = 0; i < nl; ++i) {
     const auto id = static_cast<size_t>(g.group[static_cast<size_t>(i)]);
@@ -97,8 +109,9 @@ Table HashJoin(const Table& left, const Table& right, const JoinSpec& spec) {
     if (k >= 0) {
       // The key of each output row, from whichever side has it.
       const Column& joint = keys[static_cast<size_t>(k)];
-      std::vector<int64_t> rows(li.size());
-      for (size_t r = 0; r < li.size(); ++r) rows[r] = li[r] >= 0 ? li[r] : nl + ri[r];
+      PoolVector<int64_t> rows;
+      rows.reserve(li.size());
+      for (size_t r = 0; r < li.size(); ++r) rows.push_back(li[r] >= 0 ? li[r] : nl + ri[r]);
       cols.emplace_back(name, joint.Take(rows));
       continue;
     }

@@ -97,7 +97,7 @@ Table Table::Slice(int64_t offset, int64_t length) const {
   return t;
 }
 
-Table Table::Take(const std::vector<int64_t>& indices) const {
+Table Table::Take(std::span<const int64_t> indices) const {
   Table t = *this;
   t.num_rows_ = static_cast<int64_t>(indices.size());
   for (auto& c : t.columns_) c = c.Take(indices);

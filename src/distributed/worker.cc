@@ -35,6 +35,7 @@
 
 #include "distributed/protocol_internal.h"
 #include "distributed/worker_store_internal.h"
+#include "skein/core/memory_pool.h"
 #include "skein/core/task.h"
 #include "skein/core/wire.h"
 
@@ -552,6 +553,15 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       int64_t rss = internal::ProcessRss();
       lock.lock();
       internal::MemoryDecision d = store_->Decide(rss);
+      if ((d.spill_bytes > 0 || d.pause || d.terminate) && MemoryPool::Default().stats().cached_bytes > 0) {
+        // Blocks the memory pool keeps for reuse count in RSS but are no
+        // one's data: give them back before spilling, pausing or restarting.
+        lock.unlock();
+        MemoryPool::Default().Release();
+        rss = internal::ProcessRss();
+        lock.lock();
+        d = store_->Decide(rss);
+      }
       if (d.terminate) {
         lock.unlock();
         Terminate(rss);

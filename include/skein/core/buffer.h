@@ -27,7 +27,8 @@ class Buffer {
   static Buffer Copy(const void* data, size_t size);
   /// Wraps memory kept alive by `owner`.
   static Buffer Wrap(std::shared_ptr<const void> owner, const std::byte* data, size_t size);
-  /// Fresh zero-filled buffer whose bytes the caller fills before sharing it.
+  /// Fresh zero-filled buffer whose bytes the caller fills before sharing
+  /// it. Large ones come from MemoryPool::Default() (memory_pool.h).
   static Buffer Allocate(size_t size, std::byte** writable);
   /// Like Allocate, without the zero fill: for callers that overwrite every
   /// byte (a second pass over a large buffer costs as much as the copy).
@@ -50,6 +51,52 @@ class Buffer {
   std::shared_ptr<const void> owner_;
   const std::byte* data_ = nullptr;
   size_t size_ = 0;
+};
+
+/// Bytes appended at the end, in memory from MemoryPool::Default() that
+/// grows without copying once large, then finished into a Buffer without
+/// copying either (Arrow's BufferBuilder). Not thread-safe.
+///
+///   skein::BufferBuilder b;
+///   std::memcpy(b.Append(5), "hello", 5);
+///   skein::Buffer done = b.Finish();   // b is empty again
+class BufferBuilder {
+ public:
+  BufferBuilder() = default;
+  ~BufferBuilder();
+  BufferBuilder(BufferBuilder&& other) noexcept;
+  BufferBuilder& operator=(BufferBuilder&& other) noexcept;
+  BufferBuilder(const BufferBuilder&) = delete;
+  BufferBuilder& operator=(const BufferBuilder&) = delete;
+
+  std::byte* data() noexcept { return data_; }
+  const std::byte* data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+  size_t capacity() const noexcept { return capacity_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  /// Room for `n` bytes in all without growing again.
+  void Reserve(size_t n) {
+    if (n > capacity_) Grow(n);
+  }
+  /// `n` more bytes at the end (not initialized); where they start.
+  std::byte* Append(size_t n) {
+    if (size_ + n > capacity_) Grow(size_ + n);
+    std::byte* at = data_ + size_;
+    size_ += n;
+    return at;
+  }
+  /// Size `n`: bytes past the old end are zero-filled.
+  void Resize(size_t n);
+  /// The bytes so far as a Buffer; the builder starts over empty.
+  Buffer Finish();
+
+ private:
+  void Grow(size_t at_least);
+  void Reset() noexcept;
+
+  std::byte* data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
 };
 
 }  // namespace skein

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,7 +114,8 @@ class Column {
   /// Rows [offset, offset + length), copied.
   Column Slice(int64_t offset, int64_t length) const;
   /// Rows at `indices` (any order, repeats allowed; -1 gives a null), copied.
-  Column Take(const std::vector<int64_t>& indices) const;
+  Column Take(std::span<const int64_t> indices) const;
+  Column Take(const std::vector<int64_t>& indices) const { return Take(std::span<const int64_t>(indices)); }
   /// Rows where `mask` (a bool column, nulls false) is true.
   Column Filter(const Column& mask) const;
   /// A category column decoded to strings; other columns as they are.
@@ -159,12 +161,16 @@ class ColumnBuilder {
  private:
   std::byte* Grow(size_t width);
   void EnsureValid();
+  void PushOffset(int32_t at);
+  int32_t LastOffset() const;
 
   TypeId type_;
   int64_t length_ = 0, null_count_ = 0;
   std::vector<uint8_t> validity_;  // only once a null was appended
-  std::vector<std::byte> values_;
-  std::vector<int32_t> offsets_{0};
+  // Pool memory (a column of a million rows is megabytes: grown in place
+  // and handed to the Column without a copy).
+  BufferBuilder values_;
+  BufferBuilder offsets_;  // int32 string offsets, starting with 0
 };
 
 /// Builds a category column: each string is looked up in (or added to) the

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -51,7 +52,8 @@ class Table {
   /// This table plus (or with a replaced) column.
   Table With(const std::string& name, Column column) const;
   Table Slice(int64_t offset, int64_t length) const;
-  Table Take(const std::vector<int64_t>& indices) const;
+  Table Take(std::span<const int64_t> indices) const;
+  Table Take(const std::vector<int64_t>& indices) const { return Take(std::span<const int64_t>(indices)); }
   Table Filter(const Column& mask) const;
   /// Rows of several tables with the same schema, in order (Error naming the
   /// first schema that differs).
