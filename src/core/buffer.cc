@@ -15,6 +15,13 @@ Buffer::Buffer(std::vector<std::byte> bytes) {
   owner_ = std::move(owned);
 }
 
+Buffer::Buffer(PoolVector<std::byte> bytes) {
+  auto owned = std::make_shared<PoolVector<std::byte>>(std::move(bytes));
+  data_ = owned->data();
+  size_= owned->size();
+  owner_ = std::move(owned);
+}
+
 Buffer::Buffer(std::string bytes) {
   auto owned = std::make_shared<std::string>(std::move(bytes));
   data_ = reinterpret_cast<const std::byte*>(owned->data());

@@ -67,6 +67,7 @@ TEST(MemoryPool, ZeroedRequestIsZeroEvenWhenReused) {
   // Small blocks come from operator new, zeroed on request too.
   std::byte* s = pool.Allocate(1000, true);
   EXPECT_TRUE(AllBytes(s, 1000, std::byte{0}));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(s) % 64, 0u);
   pool.Free(s, 1000);
 }
 

@@ -2,6 +2,7 @@
 // their type rules (see expr.h).
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <cstring>
 #include <limits>
 #include <optional>
@@ -159,7 +160,7 @@ struct Val {
   Column col;
 };
 
-Buffer PackBits(const std::vector<uint8_t>& bytes) {
+Buffer PackBits(std::span<const uint8_t> bytes) {
   const int64_t n = static_cast<int64_t>(bytes.size());
   std::byte* w;
   Buffer b = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
@@ -176,8 +177,8 @@ Buffer PackBits(const std::vector<uint8_t>& bytes) {
   return b;
 }
 
-std::vector<uint8_t> UnpackBits(const Buffer& b, int64_t n) {
-  std::vector<uint8_t> out(static_cast<size_t>(n));
+PoolVector<uint8_t> UnpackBits(const Buffer& b, int64_t n) {
+  PoolVector<uint8_t> out(static_cast<size_t>(n));
   const auto* p = reinterpret_cast<const uint8_t*>(b.data());
   for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = bits::Get(p, i);
   return out;
@@ -205,11 +206,11 @@ Buffer CombineValidity(const std::vector<const Val*>& vals, int64_t n, bool* all
   return out;
 }
 
-Column FromBytes(TypeId t, int64_t n, Buffer validity, std::vector<std::byte> values) {
+Column FromBytes(TypeId t, int64_t n, Buffer validity, PoolVector<std::byte> values) {
   return Column::Make(t, n, std::move(validity), Buffer(std::move(values)));
 }
 
-Column BoolColumn(const std::vector<uint8_t>& v, Buffer validity) {
+Column BoolColumn(const PoolVector<uint8_t>& v, Buffer validity) {
   const int64_t n = static_cast<int64_t>(v.size());
   return Column::Make(TypeId::kBool, n, std::move(validity), PackBits(v));
 }
@@ -265,7 +266,7 @@ Column MapNumeric(TypeId out_type, const Val& a, const Val& b, int64_t n, F f) {
   Buffer validity = CombineValidity({&a, &b}, n, &all_null);
   if (all_null) return Column::Nulls(out_type, n);
   Nums<T> x = GetNums<T>(a, n), y = GetNums<T>(b, n);
-  std::vector<std::byte> bytes(static_cast<size_t>(n) * sizeof(T));
+  PoolVector<std::byte> bytes(static_cast<size_t>(n) * sizeof(T));
   T* o = reinterpret_cast<T*>(bytes.data());
   if (!x.scalar && !y.scalar) for (int64_t i = 0; i < n; ++i) o[i] = f(x.p[i], y.p[i]);
   else if (x.scalar) for (int64_t i = 0; i < n; ++i) o[i] = f(x.s, y[i]);
@@ -279,7 +280,7 @@ Column CompareNumeric(const Val& a, const Val& b, int64_t n, F f) {
   Buffer validity = CombineValidity({&a, &b}, n, &all_null);
   if (all_null) return Column::Nulls(TypeId::kBool, n);
   Nums<T> x = GetNums<T>(a, n), y = GetNums<T>(b, n);
-  std::vector<uint8_t> out(static_cast<size_t>(n));
+  PoolVector<uint8_t> out(static_cast<size_t>(n));
   if (!x.scalar && !y.scalar) for (int64_t i = 0; i < n; ++i) out[i] = f(x.p[i], y.p[i]);
   else if (x.scalar) for (int64_t i = 0; i < n; ++i) out[i] = f(x.s, y[i]);
   else for (int64_t i = 0; i < n; ++i) out[i] = f(x.p[i], y.s);
@@ -407,7 +408,7 @@ class Evaluator {
       }
       case ExprOp::kIsNull: case ExprOp::kNotNull: {
         Val a = arg(0);
-        std::vector<uint8_t> out(static_cast<size_t>(n_));
+        PoolVector<uint8_t> out(static_cast<size_t>(n_));
         for (int64_t i = 0; i < n_; ++i) {
           bool null = a.scalar ? a.lit.kind == Literal::kNull
                                : (a.col.IsNull(i) || (IsFloating(a.col.type()) && std::isnan(a.col.NumberAt(i))));
@@ -437,7 +438,7 @@ class Evaluator {
       case ExprOp::kStrContains: case ExprOp::kStrStartsWith: case ExprOp::kStrEndsWith: {
         Column x = AsColumn(arg(0), TypeId::kString, n_);
         const std::string& p = e.strings[0];
-        std::vector<uint8_t> out(static_cast<size_t>(n_));
+        PoolVector<uint8_t> out(static_cast<size_t>(n_));
         for (int64_t i = 0; i < n_; ++i) {
           std::string_view s = x.StringAt(i);
           out[static_cast<size_t>(i)] = e.op == ExprOp::kStrContains     ? s.find(p) != std::string_view::npos
@@ -448,7 +449,7 @@ class Evaluator {
       }
       case ExprOp::kStrLen: {
         Column x = AsColumn(arg(0), TypeId::kString, n_);
-        std::vector<std::byte> bytes(static_cast<size_t>(n_) * 8);
+        PoolVector<std::byte> bytes(static_cast<size_t>(n_) * 8);
         auto* o = reinterpret_cast<int64_t*>(bytes.data());
         for (int64_t i = 0; i < n_; ++i) o[i] = static_cast<int64_t>(x.StringAt(i).size());
         return FromBytes(TypeId::kInt64, n_, x.validity(), std::move(bytes));
@@ -490,7 +491,7 @@ class Evaluator {
       }
       default: {  // dt fields
         Column x = AsColumn(arg(0), argtype(0), n_);
-        std::vector<std::byte> bytes(static_cast<size_t>(n_) * 4);
+        PoolVector<std::byte> bytes(static_cast<size_t>(n_) * 4);
         auto* o = reinterpret_cast<int32_t*>(bytes.data());
         for (int64_t i = 0; i < n_; ++i) {
           if (x.IsNull(i)) continue;
@@ -577,8 +578,8 @@ class Evaluator {
     Buffer validity = CombineValidity({&a, &b}, n_, &all_null);
     if (all_null) return Column::Nulls(TypeId::kInt64, n_);
     Nums<int64_t> x = GetNums<int64_t>(a, n_), y = GetNums<int64_t>(b, n_);
-    std::vector<uint8_t> valid = validity.empty() ? std::vector<uint8_t>(static_cast<size_t>(n_), 1) : UnpackBits(validity, n_);
-    std::vector<std::byte> bytes(static_cast<size_t>(n_) * 8);
+    PoolVector<uint8_t> valid = validity.empty() ? PoolVector<uint8_t>(static_cast<size_t>(n_), 1) : UnpackBits(validity, n_);
+    PoolVector<std::byte> bytes(static_cast<size_t>(n_) * 8);
     auto* o = reinterpret_cast<int64_t*>(bytes.data());
     bool zero = false;
     for (int64_t i = 0; i < n_; ++i) {
@@ -609,7 +610,7 @@ class Evaluator {
       bool all_null;
       Buffer validity = CombineValidity({&a, &b}, n_, &all_null);
       if (all_null) return Column::Nulls(TypeId::kBool, n_);
-      std::vector<uint8_t> out(static_cast<size_t>(n_));
+      PoolVector<uint8_t> out(static_cast<size_t>(n_));
       CompareWith(op, [&](auto f) {
         for (int64_t i = 0; i < n_; ++i) out[static_cast<size_t>(i)] = f(StrOf(a, i), StrOf(b, i));
         return Column();
@@ -629,13 +630,13 @@ class Evaluator {
       if (dict.StringAt(k) == s) code = static_cast<int32_t>(k);
     }
     const int32_t* codes = c.data<int32_t>();
-    std::vector<uint8_t> out(static_cast<size_t>(n_));
+    PoolVector<uint8_t> out(static_cast<size_t>(n_));
     for (int64_t i = 0; i < n_; ++i) out[static_cast<size_t>(i)] = (codes[i] == code) != negate;
     return BoolColumn(out, c.validity());
   }
 
   Column IsIn(const ExprNode& e, const Val& a, MaybeType ta) {
-    std::vector<uint8_t> out(static_cast<size_t>(n_));
+    PoolVector<uint8_t> out(static_cast<size_t>(n_));
     if (a.scalar) return Column::Nulls(TypeId::kBool, n_);
     Column x = a.col;
     if (Stringy(ta) && !Temporal(ta)) {

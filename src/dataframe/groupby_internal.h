@@ -9,13 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "skein/core/memory_pool.h"
 #include "skein/dataframe/table.h"
 
 namespace skein::dataframe::internal {
 
 /// Each row's group (-1: a null key dropped), and each group's first row.
 struct Grouping {
-  std::vector<int32_t> group;
+  PoolVector<int32_t> group;  // row-sized scratch: pool memory (no page faults per partition)
   std::vector<int64_t> first_row;
   int64_t num_groups() const { return static_cast<int64_t>(first_row.size()); }
 
@@ -24,7 +25,7 @@ struct Grouping {
   /// rows from `from` on count, numbered from there (the right side of a
   /// join grouped together with its left).
   struct Members {
-    std::vector<int64_t> start, rows;
+    PoolVector<int64_t> start, rows;
   };
   Members RowsByGroup(int64_t from = 0) const;
 };
@@ -78,7 +79,7 @@ Table GroupTopN(const Table& table, const std::vector<std::string>& keys, const 
 Table SortTable(const Table& table, const std::vector<std::string>& columns, const std::vector<bool>& ascending = {});
 
 /// A 64-bit hash per row over `columns` (equal keys hash equal).
-std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns);
+PoolVector<uint64_t> HashRows(const std::vector<const Column*>& columns);
 /// Splits `table` into `parts` tables by the hash of `keys` (a shuffle's
 /// map side).
 std::vector<Table> HashPartition(const Table& table, const std::vector<std::string>& keys, int parts);

@@ -44,7 +44,7 @@ inline uint64_t HashBytes(std::string_view s) {
 constexpr uint64_t kNullHash = 0x5bd1e9955bd1e995ULL;
 
 // Hashes of one column's rows, folded into `h`.
-void HashColumn(const Column& c, std::vector<uint64_t>* h) {
+void HashColumn(const Column& c, PoolVector<uint64_t>* h) {
   const int64_t n = c.length();
   uint64_t* out = h->data();
   auto fold = [&](int64_t i, uint64_t v) { out[i] = Mix(out[i] * 31 + v); };
@@ -129,17 +129,17 @@ bool AnyNull(const std::vector<const Column*>& keys, int64_t i) {
 
 // The open-addressing table: `eq(row, first_row_of_group)`.
 template <class Eq>
-Grouping GroupWith(const std::vector<uint64_t>& hashes, const std::vector<uint8_t>& skip, Eq eq) {
+Grouping GroupWith(const PoolVector<uint64_t>& hashes, const std::vector<uint8_t>& skip, Eq eq) {
   const int64_t n = static_cast<int64_t>(hashes.size());
   Grouping g;
   g.group.resize(static_cast<size_t>(n));
   size_t cap = 1024;
-  std::vector<int32_t> slot(cap, -1);
-  std::vector<uint64_t> slot_hash(cap);
+  PoolVector<int32_t> slot(cap, -1);
+  PoolVector<uint64_t> slot_hash(cap);
   auto grow = [&] {
     cap *= 2;
-    std::vector<int32_t> s2(cap, -1);
-    std::vector<uint64_t> h2(cap);
+    PoolVector<int32_t> s2(cap, -1);
+    PoolVector<uint64_t> h2(cap);
     for (size_t k = 0; k < slot.size(); ++k) {
       if (slot[k] < 0) continue;
       size_t p = slot_hash[k] & (cap - 1);
@@ -193,7 +193,7 @@ Grouping GroupInt64(const int64_t* keys, int64_t n, const std::vector<uint8_t>& 
   g.group.resize(static_cast<size_t>(n));
   size_t cap = 1024;
   while (cap < static_cast<size_t>(std::min<int64_t>(n, int64_t{1} << 26)) / 2) cap *= 2;  // guess: many groups
-  std::vector<Slot> table(cap, Slot{0, -1});
+  PoolVector<Slot> table(cap, Slot{0, -1});
   auto slot_of = [&](int64_t k) { return Mix(static_cast<uint64_t>(k)) & (cap - 1); };
   constexpr int64_t kAhead = 16;
   for (int64_t i = 0; i < n; ++i) {
@@ -213,7 +213,7 @@ Grouping GroupInt64(const int64_t* keys, int64_t n, const std::vector<uint8_t>& 
         g.group[static_cast<size_t>(i)] = s.id;
         if (g.first_row.size() * 2 > cap) {
           cap *= 2;
-          std::vector<Slot> bigger(cap, Slot{0, -1});
+          PoolVector<Slot> bigger(cap, Slot{0, -1});
           for (const Slot& o : table) {
             if (o.id < 0) continue;
             size_t q = slot_of(o.key);
@@ -235,9 +235,9 @@ Grouping GroupInt64(const int64_t* keys, int64_t n, const std::vector<uint8_t>& 
 
 }  // namespace
 
-std::vector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
+PoolVector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
   const int64_t n = columns.empty() ? 0 : columns[0]->length();
-  std::vector<uint64_t> h(static_cast<size_t>(n), 0x2545f4914f6cdd1dULL);
+  PoolVector<uint64_t> h(static_cast<size_t>(n), 0x2545f4914f6cdd1dULL);
   for (const Column* c : columns) HashColumn(*c, &h);
   return h;
 }
@@ -246,7 +246,7 @@ namespace {
 
 // Dense ids (first-seen order) of one key column; -1 for a dropped null.
 struct Dense {
-  std::vector<int32_t> id;
+  PoolVector<int32_t> id;
   int64_t n = 0;
 };
 
@@ -351,7 +351,7 @@ Dense DenseColumn(const Column& c, bool dropna) {
   if (!nulls && (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp)) {
     return FromGrouping(GroupInt64(c.data<int64_t>(), n, skip));
   }
-  std::vector<uint64_t> hashes = HashRows(one);
+  PoolVector<uint64_t> hashes = HashRows(one);
   if (!nulls && (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate)) {
     const int32_t* v = c.data<int32_t>();
     return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
@@ -369,7 +369,7 @@ Dense DenseColumn(const Column& c, bool dropna) {
 
 // Dense ids of packed keys in [0, span) (-1: dropped): a direct table when
 // the span is small, the int64 hash table otherwise.
-Dense Densify(const std::vector<int64_t>& packed, int64_t span) {
+Dense Densify(const PoolVector<int64_t>& packed, int64_t span) {
   const int64_t rows = static_cast<int64_t>(packed.size());
   if (span <= (int64_t{1} << 24) || span <= 4 * rows) {
     return DenseByTable(rows, span, /*dropna=*/true, [&](int64_t i) { return packed[static_cast<size_t>(i)]; });
@@ -396,7 +396,7 @@ Grouping::Members Grouping::RowsByGroup(int64_t from) const {
   }
   std::partial_sum(m.start.begin(), m.start.end(), m.start.begin());
   m.rows.resize(static_cast<size_t>(m.start.back()));
-  std::vector<int64_t> at(m.start.begin(), m.start.end() - 1);
+  PoolVector<int64_t> at(m.start.begin(), m.start.end() - 1);
   for (int64_t i = from; i < n; ++i) {
     const int32_t k = group[static_cast<size_t>(i)];
     if (k >= 0) m.rows[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = i - from;
@@ -439,7 +439,7 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   // while the product of their counts fits, and group the packed keys once;
   // densify early only when the next column would overflow the packing.
   Dense acc;
-  std::vector<int64_t> packed;
+  PoolVector<int64_t> packed;
   int64_t span = 0;  // packed values lie in [0, span)
   RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
   if (raw) {
@@ -582,7 +582,7 @@ bool ValidNumber(const Column& c, int64_t i) {
 // Calls f(group, value) for every valid row in a group (nulls and NaN
 // skipped), value as T. The column's pointers are read once, not per row.
 template <class T, class F>
-void ForValues(const Column& c, const std::vector<int32_t>& group, F f) {
+void ForValues(const Column& c, const PoolVector<int32_t>& group, F f) {
   const int64_t n = c.length();
   const uint8_t* valid = c.has_nulls() ? c.validity_bits() : nullptr;
   const int32_t* gp = group.data();
@@ -612,7 +612,7 @@ void ForValues(const Column& c, const std::vector<int32_t>& group, F f) {
 }
 
 // Row of each group's min/max/first/last valid value (-1: none).
-std::vector<int64_t> PickRows(const Column& c, const std::vector<int32_t>& group, int64_t groups, AggFunc f) {
+std::vector<int64_t> PickRows(const Column& c, const PoolVector<int32_t>& group, int64_t groups, AggFunc f) {
   std::vector<int64_t> best(static_cast<size_t>(groups), -1);
   const int64_t n = c.length();
   auto valid = [&](int64_t i) { return IsFloating(c.type()) ? ValidNumber(c, i) : c.IsValid(i); };
@@ -706,7 +706,7 @@ void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpe
   AggResultType(a, y.type());
   const size_t groups = static_cast<size_t>(g.num_groups());
   const int64_t n = x.length();
-  std::vector<int32_t> pair_group(g.group);
+  PoolVector<int32_t> pair_group(g.group);
   for (int64_t i = 0; i < n; ++i) {
     if (!ValidNumber(x, i) || !ValidNumber(y, i)) pair_group[static_cast<size_t>(i)] = -1;
   }
@@ -1130,7 +1130,7 @@ std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>&
   if (parts < 1) throw Error("hash partition: parts must be >= 1");
   std::vector<const Column*> cols;
   for (const auto& k : keys) cols.push_back(&t.column(k));
-  std::vector<uint64_t> h = HashRows(cols);
+  PoolVector<uint64_t> h = HashRows(cols);
   std::vector<std::vector<int64_t>> idx(static_cast<size_t>(parts));
   for (int64_t i = 0; i < t.num_rows(); ++i) {
     // The high bits: the low ones choose slots in the groupby hash tables.

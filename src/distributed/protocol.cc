@@ -122,7 +122,7 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
     offset_ = 0;
     if (chunk.in_shm()) {
       if (!inbox_) throw CommError("value " + KeyText(key_) + " came through shared memory that was not offered");
-      s_.frames = inbox_->Map(sizes_, "value " + KeyText(key_));
+      s_.frames = inbox_->Read(sizes_, "value " + KeyText(key_));
       inbox_ = nullptr;  // one value per inbox
       frame_ = sizes_.size();
     }

@@ -6,8 +6,10 @@
 // When the receiver and the sender share a host, the receiver offers an
 // empty file of its own in /dev/shm (an "inbox"); the sender writes the
 // value's frames into it once and answers with the frame sizes only; the
-// receiver maps the file and its frames are views of that mapping: one copy
-// in all. Plasma (Ray's object store) moves same-node objects the same way.
+// receiver reads the file into its own memory: two copies in all, both at
+// memory speed. (Mapping the file instead saves a copy, but its 4 KiB
+// pages make every later read of the value slow in a VM; see Read.)
+// Plasma (Ray's object store) moves same-node objects through files too.
 //
 // Who owns what: the receiver creates the file (mode 0600, O_EXCL) and
 // removes it in every case, whether the sender wrote it or not, so a sender
@@ -38,7 +40,7 @@ constexpr uint64_t kShmMinBytes = uint64_t{1} << 20;
 const std::string& ShmHostId();
 
 /// The receiver's side: an empty file in the shared-memory directory for one
-/// value, removed when this object goes (mapped frames stay valid).
+/// value, removed when this object goes (frames read from it stay valid).
 class ShmInbox {
  public:
   /// Creates the file; an inbox that could not be created is !valid() and
@@ -52,10 +54,10 @@ class ShmInbox {
   /// The file's name (no directory), sent to the sender.
   const std::string& name() const { return name_; }
 
-  /// Maps what the sender wrote: frames of `sizes` bytes laid out as
+  /// Reads what the sender wrote: frames of `sizes` bytes laid out as
   /// ShmFrameOffsets says. CommError naming `what` if the file is shorter
-  /// than announced or cannot be mapped.
-  std::vector<Buffer> Map(const std::vector<uint64_t>& sizes, const std::string& what);
+  /// than announced or cannot be read.
+  std::vector<Buffer> Read(const std::vector<uint64_t>& sizes, const std::string& what);
 
  private:
   int fd_ = -1;

@@ -45,9 +45,9 @@ TEST_F(ShmTransferTest, FramesRoundTripAlignedAndTheFileIsGoneAfterwards) {
     std::string big(3 << 20, 'x');
     big[12345] = 'y';
     ASSERT_TRUE(ShmWrite(inbox.name(), Frames({"abc", "", big, "z"})));
-    got = inbox.Map({3, 0, big.size(), 1}, "value v");
+    got = inbox.Read({3, 0, big.size(), 1}, "value v");
   }
-  EXPECT_FALSE(fs::exists(path));  // removed with the inbox; the mapping lives on
+  EXPECT_FALSE(fs::exists(path));  // removed with the inbox; the frames read live on
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(Text(got[0]), "abc");
   EXPECT_EQ(got[1].size(), 0u);
@@ -63,14 +63,14 @@ TEST_F(ShmTransferTest, SizesThatDisagreeWithTheFileAreRefusedByName) {
   ShmInbox inbox;
   ASSERT_TRUE(ShmWrite(inbox.name(), Frames({"abcd"})));
   try {
-    inbox.Map({5}, "value shuffle-3");
+    inbox.Read({5}, "value shuffle-3");
     FAIL() << "a frame longer than the file was accepted";
   } catch (const CommError& e) {
     EXPECT_NE(std::string(e.what()).find("value shuffle-3"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("announced 5"), std::string::npos) << e.what();
   }
   ShmInbox untouched;
-  EXPECT_THROW(untouched.Map({1}, "value w"), CommError);  // the sender never wrote
+  EXPECT_THROW(untouched.Read({1}, "value w"), CommError);  // the sender never wrote
 }
 
 TEST_F(ShmTransferTest, TheSenderWritesOnlyIntoAnEmptyInboxOfThisUser) {
@@ -95,7 +95,7 @@ TEST_F(ShmTransferTest, TheSenderWritesOnlyIntoAnEmptyInboxOfThisUser) {
   ShmInbox inbox;
   ASSERT_TRUE(ShmWrite(inbox.name(), s));
   EXPECT_FALSE(ShmWrite(inbox.name(), Frames({"other bytes"})));
-  EXPECT_EQ(Text(inbox.Map({7}, "v")[0]), "payload");
+  EXPECT_EQ(Text(inbox.Read({7}, "v")[0]), "payload");
 }
 
 TEST(ShmFrameOffsets, FramesStartOn64ByteBoundariesAndTheLastEntryIsTheFileSize) {

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "skein/core/memory_pool.h"
+
 namespace skein {
 
 /// Immutable view of shared bytes. Safe for concurrent use (it is immutable).
@@ -24,6 +26,7 @@ class Buffer {
   /// Takes ownership of `bytes`.
   explicit Buffer(std::vector<std::byte> bytes);
   explicit Buffer(std::string bytes);
+  explicit Buffer(PoolVector<std::byte> bytes);
   static Buffer Copy(const void* data, size_t size);
   /// Wraps memory kept alive by `owner`.
   static Buffer Wrap(std::shared_ptr<const void> owner, const std::byte* data, size_t size);

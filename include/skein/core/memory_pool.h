@@ -64,8 +64,8 @@ class MemoryPool {
   /// its decay "memory.pool.decay" (seconds, default 10), read on first use.
   static MemoryPool& Default();
 
-  /// At least `size` bytes (never null), zero-filled if `zero`. Throws
-  /// std::bad_alloc when the OS refuses.
+  /// At least `size` bytes (never null, 64-byte aligned), zero-filled if
+  /// `zero`. Throws std::bad_alloc when the OS refuses.
   std::byte* Allocate(size_t size, bool zero);
   /// Gives back a block, with the size it was last allocated or
   /// reallocated to.
