@@ -293,24 +293,37 @@ Column Column::Take(std::span<const int64_t> wanted) const {
   }
   const size_t width = FixedWidth(type_);
   Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
-  if (type_ == TypeId::kCategory && n * 4 < dictionary_->length()) {
-    // Few rows from a large dictionary: keep only the labels they use, so
-    // that later merges (concat, shuffles) do not walk the whole dictionary.
-    CategoryBuilder labels;
-    std::vector<int32_t> remap(static_cast<size_t>(dictionary_->length()), -1);
+  if (type_ == TypeId::kCategory && n < 4 * dictionary_->length()) {
+    // Rows that may use few of the dictionary's labels (a shuffle's piece
+    // uses about 1/split_out of them): renumber the codes in first-seen
+    // order, and keep only the labels used when that drops a quarter or
+    // more, so that later merges (concat, shuffles) and transfers do not
+    // carry the whole dictionary. The labels are distinct already: copied,
+    // never hashed.
+    PoolVector<int32_t> remap(static_cast<size_t>(dictionary_->length()), -1);
+    std::vector<int64_t> used;
     const int32_t* src = data<int32_t>();
     auto* dst = reinterpret_cast<int32_t*>(w);
+    const bool nulls = has_nulls();
     for (int64_t k = 0; k < n; ++k) {
       const int64_t i = indices[static_cast<size_t>(k)];
-      if (IsNull(i)) {
+      if (nulls && IsNull(i)) {
         dst[k] = 0;
         continue;
       }
       int32_t& r = remap[static_cast<size_t>(src[i])];
-      if (r < 0) r = labels.Intern(dictionary_->StringAt(src[i]));
+      if (r < 0) {
+        r = static_cast<int32_t>(used.size());
+        used.push_back(src[i]);
+      }
       dst[k] = r;
     }
-    return Make(type_, n, std::move(validity), std::move(values), {}, labels.TakeDictionary());
+    if (static_cast<int64_t>(used.size()) * 4 <= dictionary_->length() * 3) {
+      return Make(type_, n, std::move(validity), std::move(values), {},
+                  std::make_shared<const Column>(dictionary_->Take(used)));
+    }
+    for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];  // most labels used: keep them all
+    return Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
   }
   if (width == 8) {
     const auto* src = reinterpret_cast<const uint64_t*>(values_.data());

@@ -2,6 +2,8 @@
 // the Arrow C Data Interface both ways.
 #include "skein/dataframe/table.h"
 
+#include <optional>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -96,6 +98,50 @@ TEST(Table, SelectSliceTakeFilterConcat) {
   EXPECT_TRUE(both.column("i64").IsNull(1));
   EXPECT_THAT([&] { Table::Concat({t, two}); }, ::testing::ThrowsMessage<Error>(HasSubstr("has schema")));
   EXPECT_THROW(Table({{"a", Column::FromVector<int64_t>({1})}, {"b", Column::FromVector<int64_t>({1, 2})}}), Error);
+}
+
+// A category column of `rows` rows over labels "l0".."l<labels-1>", row i
+// holding label i % labels, with every 7th row null.
+Column Categories(int64_t rows, int64_t labels) {
+  std::vector<std::optional<std::string>> names;
+  for (int64_t k = 0; k < labels; ++k) names.push_back("l" + std::to_string(k));
+  auto dict = std::make_shared<const Column>(Column::FromStrings(names));
+  ColumnBuilder codes(TypeId::kCategory);
+  for (int64_t i = 0; i < rows; ++i) {
+    if (i % 7 == 3) codes.AppendNull();
+    else codes.Append(static_cast<int32_t>(i % labels));
+  }
+  Column c = codes.Finish();
+  return Column::Make(TypeId::kCategory, rows, c.validity(), c.values(), {}, dict);
+}
+
+TEST(Column, TakeOfCategoriesKeepsOnlyTheLabelsItUsesWhenFew) {
+  const Column c = Categories(1000, 500);
+  // Rows 0, 5, 10, ...: labels 0, 5, ..., 495 (one in five), nulls kept.
+  std::vector<int64_t> every5;
+  for (int64_t i = 0; i < 1000; i += 5) every5.push_back(i);
+  const Column few = c.Take(every5);
+  EXPECT_EQ(few.dictionary()->length(), 100);  // first-seen order: l0, l5, ...
+  EXPECT_EQ(few.dictionary()->StringAt(1), "l5");
+  ASSERT_EQ(few.length(), 200);
+  for (int64_t k = 0; k < few.length(); ++k) {
+    const int64_t i = every5[static_cast<size_t>(k)];
+    ASSERT_EQ(few.IsNull(k), c.IsNull(i)) << "row " << k;
+    if (!few.IsNull(k)) EXPECT_EQ(few.StringAt(k), c.StringAt(i)) << "row " << k;
+  }
+  // Most labels used: the dictionary is shared, not copied.
+  std::vector<int64_t> most;
+  for (int64_t i = 0; i < 450; ++i) most.push_back(449 - i);
+  const Column many = c.Take(most);
+  EXPECT_EQ(many.dictionary().get(), c.dictionary().get());
+  for (int64_t k = 0; k < many.length(); ++k) {
+    if (!many.IsNull(k)) EXPECT_EQ(many.StringAt(k), c.StringAt(most[static_cast<size_t>(k)]));
+  }
+  // Missing rows (-1) come out null either way.
+  const Column holes = c.Take(std::vector<int64_t>{-1, 11, -1});
+  EXPECT_TRUE(holes.IsNull(0));
+  EXPECT_EQ(holes.StringAt(1), "l11");
+  EXPECT_TRUE(holes.IsNull(2));
 }
 
 TEST(Table, PrintsLikePandas) {
