@@ -8,26 +8,22 @@
 
 namespace skein {
 
-Buffer::Buffer(std::vector<std::byte> bytes) {
-  auto owned = std::make_shared<std::vector<std::byte>>(std::move(bytes));
-  data_ = owned->data();
-  size_ = owned->size();
-  owner_ = std::move(owned);
+namespace {
+// A Buffer owning a container of bytes, moved in (no copy).
+template <class C>
+Buffer Adopt(C bytes) {
+  auto owned = std::make_shared<C>(std::move(bytes));
+  const auto* data = reinterpret_cast<const std::byte*>(owned->data());
+  const size_t size = owned->size();
+  return Buffer::Wrap(std::move(owned), data, size);
 }
+}  // namespace
 
-Buffer::Buffer(PoolVector<std::byte> bytes) {
-  auto owned = std::make_shared<PoolVector<std::byte>>(std::move(bytes));
-  data_ = owned->data();
-  size_= owned->size();
-  owner_ = std::move(owned);
-}
+Buffer::Buffer(std::vector<std::byte> bytes) : Buffer(Adopt(std::move(bytes))) {}
 
-Buffer::Buffer(std::string bytes) {
-  auto owned = std::make_shared<std::string>(std::move(bytes));
-  data_ = reinterpret_cast<const std::byte*>(owned->data());
-  size_ = owned->size();
-  owner_ = std::move(owned);
-}
+Buffer::Buffer(PoolVector<std::byte> bytes) : Buffer(Adopt(std::move(bytes))) {}
+
+Buffer::Buffer(std::string bytes) : Buffer(Adopt(std::move(bytes))) {}
 
 Buffer Buffer::Copy(const void* data, size_t size) {
   std::byte* out = nullptr;

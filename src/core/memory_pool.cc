@@ -227,6 +227,7 @@ void MemoryPool::Free(std::byte* data, size_t size) {
 std::byte* MemoryPool::Reallocate(std::byte* data, size_t old_size, size_t used, size_t size) {
   Impl& m = *impl_;
   if (!data) return Allocate(size, false);
+  if (!m.Large(old_size) && size <= old_size) return data;  // operator new memory shrinks in place
   if (m.Large(old_size) && m.Large(size)) {
     std::lock_guard lock(m.mu);
     auto it = m.live.find(data);
