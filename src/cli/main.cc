@@ -185,11 +185,12 @@ int main(int argc, char** argv) {
     wo.allow_insecure = worker_tls.insecure;
     wo.memory_limit = skein::config::ParseBytes(memory, "--memory-limit");
     if (!resources.empty()) wo.resources = ParseResources(resources);
-    // Large blocks straight from and back to the OS: glibc otherwise raises
-    // its mmap threshold after the first large free (up to 32 MiB), and
-    // freed results then stay in the heap, counted in RSS, where spilling
-    // cannot bring process memory down (Dask sets MALLOC_TRIM_THRESHOLD_
-    // for the same reason). 8 MiB keeps the 4 MiB transfer chunks on the
+    // For what does not come from the memory pool (which the memory monitor
+    // empties itself before spilling): large blocks straight from and back
+    // to the OS. glibc otherwise raises its mmap threshold after the first
+    // large free (up to 32 MiB), and freed results then stay in the heap,
+    // counted in RSS, where spilling cannot bring process memory down (Dask
+    // sets MALLOC_TRIM_THRESHOLD_ for the same reason). 8 MiB keeps the 4 MiB transfer chunks on the
     // heap, reused: at 1 MiB each chunk was a fresh mmap and a 1 GiB
     // transfer fell from ~1.1 to ~0.65 GB/s.
     mallopt(M_MMAP_THRESHOLD, 8 << 20);

@@ -88,7 +88,8 @@ struct MemoryPool::Impl {
     }
   }
 
-  void Unmap(const std::vector<Span>& spans) {
+  // Unmaps `spans` (the caller holds no lock); the bytes given back.
+  size_t Unmap(const std::vector<Span>& spans) {
     size_t bytes = 0;
     for (const Span& s : spans) {
       munmap(s.data, s.capacity);
@@ -98,12 +99,19 @@ struct MemoryPool::Impl {
       std::lock_guard lock(mu);
       stats.unmapped_bytes += static_cast<int64_t>(bytes);
     }
+    return bytes;
+  }
+
+  // The live set's entry for a large block handed out.
+  std::unordered_map<std::byte*, size_t>::iterator LiveLocked(std::byte* data) {
+    auto it = live.find(data);
+    if (it == live.end()) std::abort();  // not a block of this pool: memory corruption follows
+    return it;
   }
 
   // What a live large block spans; removed from the live set.
   size_t TakeLiveLocked(std::byte* data) {
-    auto it = live.find(data);
-    if (it == live.end()) std::abort();  // not a block of this pool: memory corruption follows
+    auto it = LiveLocked(data);
     const size_t capacity = it->second;
     live.erase(it);
     stats.live_bytes -= static_cast<int64_t>(capacity);
@@ -177,20 +185,24 @@ std::byte* MemoryPool::Allocate(size_t size, bool zero) {
     return p;
   }
   const size_t capacity = Capacity(size);
+  std::byte* reused = nullptr;
   {
     std::lock_guard lock(m.mu);
     // The smallest cached block that fits, if it wastes at most a quarter.
     auto it = m.cache.lower_bound(capacity);
     if (it != m.cache.end() && it->first <= capacity + capacity / 4) {
-      std::byte* data = it->second.data;
-      m.live.emplace(data, it->first);
+      reused = it->second.data;
+      m.live.emplace(reused, it->first);
       m.stats.cached_bytes -= static_cast<int64_t>(it->first);
       m.stats.live_bytes += static_cast<int64_t>(it->first);
       ++m.stats.reused;
       m.cache.erase(it);
-      if (zero) std::memset(data, 0, size);  // fresh mappings come zeroed; reused ones do not
-      return data;
     }
+  }
+  if (reused) {
+    // Outside the lock: zeroing hundreds of MB must not stall other threads.
+    if (zero) std::memset(reused, 0, size);  // fresh mappings come zeroed; reused ones do not
+    return reused;
   }
   std::byte* data = MapFresh(capacity);
   std::lock_guard lock(m.mu);
@@ -229,19 +241,23 @@ std::byte* MemoryPool::Reallocate(std::byte* data, size_t old_size, size_t used,
   if (!data) return Allocate(size, false);
   if (!m.Large(old_size) && size <= old_size) return data;  // operator new memory shrinks in place
   if (m.Large(old_size) && m.Large(size)) {
-    std::lock_guard lock(m.mu);
-    auto it = m.live.find(data);
-    if (it == m.live.end()) std::abort();
     const size_t capacity = Capacity(size);
-    if (capacity == it->second) return data;
+    size_t old_capacity;
+    {
+      std::lock_guard lock(m.mu);
+      old_capacity = m.LiveLocked(data)->second;
+    }
+    if (capacity == old_capacity) return data;
     // Let the kernel move the page tables instead of copying the bytes
-    // (or, shrinking, drop the pages past the new end).
-    void* p = mremap(data, it->second, capacity, MREMAP_MAYMOVE);
+    // (or, shrinking, drop the pages past the new end). The caller owns the
+    // block, so no lock is needed around the system call.
+    void* p = mremap(data, old_capacity, capacity, MREMAP_MAYMOVE);
     if (p == MAP_FAILED) throw std::bad_alloc();
     if (capacity >= kHugePage) madvise(p, capacity, MADV_HUGEPAGE);
-    m.stats.live_bytes += static_cast<int64_t>(capacity) - static_cast<int64_t>(it->second);
-    m.live.erase(it);
+    std::lock_guard lock(m.mu);
+    m.TakeLiveLocked(data);
     m.live.emplace(static_cast<std::byte*>(p), capacity);
+    m.stats.live_bytes += static_cast<int64_t>(capacity);
     return static_cast<std::byte*>(p);
   }
   std::byte* moved = Allocate(size, false);
@@ -259,10 +275,7 @@ size_t MemoryPool::Release() {
     impl_->cache.clear();
     impl_->stats.cached_bytes = 0;
   }
-  impl_->Unmap(all);
-  size_t bytes = 0;
-  for (const Impl::Span& s : all) bytes += s.capacity;
-  return bytes;
+  return impl_->Unmap(all);
 }
 
 MemoryPool::Stats MemoryPool::stats() const {

@@ -57,6 +57,20 @@ bool WriteAll(int fd, const std::byte* data, uint64_t size, uint64_t offset) {
   return true;
 }
 
+// Reads `size` bytes at `offset` into `data`; false on an error or a file
+// that ends first.
+bool ReadAll(int fd, std::byte* data, uint64_t size, uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = pread(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<uint64_t>(n);
+    offset += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 const std::string& ShmHostId() {
@@ -116,12 +130,8 @@ std::vector<Buffer> ShmInbox::Read(const std::vector<uint64_t>& sizes, const std
   for (size_t i = 0; i < sizes.size(); ++i) {
     std::byte* w = nullptr;
     Buffer frame = Buffer::AllocateUninitialized(static_cast<size_t>(sizes[i]), &w);
-    for (uint64_t done = 0; done < sizes[i];) {
-      const ssize_t n = pread(fd_, w + done, static_cast<size_t>(sizes[i] - done), static_cast<off_t>(offsets[i] + done));
-      if (n <= 0) {
-        throw CommError(what + ": could not read the shared-memory file (" + std::to_string(n < 0 ? errno : 0) + ")");
-      }
-      done += static_cast<uint64_t>(n);
+    if (!ReadAll(fd_, w, sizes[i], offsets[i])) {
+      throw CommError(what + ": could not read the shared-memory file (" + std::to_string(errno) + ")");
     }
     frames.push_back(std::move(frame));
   }
