@@ -45,9 +45,12 @@ bool IsInboxName(const std::string& name) {
   return true;
 }
 
-bool WriteAll(int fd, const std::byte* data, uint64_t size, uint64_t offset) {
+// All `size` bytes at `offset` through pwrite or pread (`io`), retrying
+// interrupted calls; false on an error or a file that ends first.
+template <class Bytes, class Io>
+bool WholeIo(int fd, Bytes* data, uint64_t size, uint64_t offset, Io io) {
   while (size > 0) {
-    ssize_t n = pwrite(fd, data, size, static_cast<off_t>(offset));
+    ssize_t n = io(fd, data, size, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
     data += n;
@@ -57,19 +60,9 @@ bool WriteAll(int fd, const std::byte* data, uint64_t size, uint64_t offset) {
   return true;
 }
 
-// Reads `size` bytes at `offset` into `data`; false on an error or a file
-// that ends first.
-bool ReadAll(int fd, std::byte* data, uint64_t size, uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = pread(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<uint64_t>(n);
-    offset += static_cast<uint64_t>(n);
-  }
-  return true;
-}
+bool WriteAll(int fd, const std::byte* data, uint64_t size, uint64_t offset) { return WholeIo(fd, data, size, offset, pwrite); }
+
+bool ReadAll(int fd, std::byte* data, uint64_t size, uint64_t offset) { return WholeIo(fd, data, size, offset, pread); }
 
 }  // namespace
 
