@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <unordered_map>
 
 #include "skein/core/wire.h"
 
@@ -198,9 +199,52 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   return std::move(*out);
 }
 
+std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                               const std::vector<std::string>& keys, const std::string& token) {
+  auto stub = wire::Worker::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  wire::GetDataRequest req;
+  req.set_protocol(kProtocolVersion);
+  req.set_token(token);
+  std::unordered_map<std::string, size_t> slot;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    req.add_keys(keys[i]);
+    slot.emplace(keys[i], i);
+  }
+  auto reader = stub->GetData(&ctx, req);
+  ValueAssembler as;
+  wire::DataChunk chunk;
+  std::vector<std::optional<Value>> got(keys.size());
+  while (reader->Read(&chunk)) {
+    if (!as.Add(chunk)) continue;
+    auto it = slot.find(as.key());
+    if (it == slot.end() || got[it->second]) {
+      ctx.TryCancel();
+      throw CommError("fetching from " + address + ": it sent " + KeyText(as.key()) +
+                      (it == slot.end() ? ", which was not asked for" : " twice"));
+    }
+    got[it->second] = as.Take();
+  }
+  grpc::Status st = reader->Finish();
+  if (!st.ok()) throw CommError("fetching " + std::to_string(keys.size()) + " values from " + address + ": " + st.error_message());
+  std::vector<Value> out;
+  out.reserve(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!got[i]) throw CommError("fetching from " + address + ": " + KeyText(keys[i]) + " did not come");
+    out.push_back(std::move(*got[i]));
+  }
+  return out;
+}
+
 std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
   std::lock_guard lock(mu_);
   auto& pool = channels_[address];
+  // Held only here: no fetch is using it (a copy released concurrently can
+  // make one look busy; then a busy one or a new one is used, which is safe).
+  for (const auto& c : pool) {
+    if (c.use_count() == 1) return c;
+  }
   if (pool.size() < per_peer_) {
     pool.push_back(MakeChannel(address, tls_.get()));
     return pool.back();

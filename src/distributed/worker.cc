@@ -34,6 +34,7 @@
 
 
 #include "distributed/protocol_internal.h"
+#include "distributed/shm_transfer_internal.h"
 #include "distributed/worker_store_internal.h"
 #include "skein/core/memory_pool.h"
 #include "skein/core/task.h"
@@ -48,6 +49,8 @@ using Clock = std::chrono::steady_clock;
 
 // Fetches of missing inputs run in parallel with tasks (I/O, not compute).
 constexpr int kFetchThreads = 4;
+// At most this many small inputs from one holder share a request.
+constexpr size_t kFetchBatchKeys = 32;
 // A busy worker's reports of finished tasks wait at most this long to travel
 // together (Dask batches worker messages every 2 ms; the scheduler keeps
 // enough tasks in flight per worker to cover a round trip, see Saturated).
@@ -670,60 +673,103 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
 
   void FetchLoop() {
     while (true) {
-      FetchJob job;
+      std::vector<FetchJob> batch;
       {
         std::unique_lock lock(mu_);
         fetch_cv_.wait(lock, [&] { return stopping_ || !fetch_queue_.empty(); });
         if (stopping_) return;
-        job = std::move(fetch_queue_.front());
+        batch.push_back(std::move(fetch_queue_.front()));
         fetch_queue_.pop_front();
+        // Small values waiting on the same holder travel in one request.
+        const std::string* peer = BatchablePeer(batch[0]);
+        for (auto it = fetch_queue_.begin(); peer && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys;) {
+          const std::string* p = BatchablePeer(*it);
+          if (p && *p == *peer) {
+            batch.push_back(std::move(*it));
+            it = fetch_queue_.erase(it);
+          } else {
+            ++it;
+          }
+        }
       }
-      const std::string& key = job.key;
-      Value v;
-      bool got = false;
-      for (const std::string& peer : job.workers) {
-        if (peer == address_) continue;
+      std::vector<std::optional<Value>> values(batch.size());
+      if (batch.size() > 1) {
+        const std::string peer = *BatchablePeer(batch[0]);
+        std::vector<std::string> keys;
+        for (const FetchJob& job : batch) keys.push_back(job.key);
         try {
-          v = FetchFrom(peer, job);
-          got = true;
-          break;
-        } catch (const Error& e) {
-          // try the next holder
+          std::vector<Value> got = internal::FetchValues(peers_->Get(peer), peer, keys, options_.token);
+          for (size_t i = 0; i < got.size(); ++i) values[i] = std::move(got[i]);
+        } catch (const Error&) {
+          // Each is fetched on its own below, from any holder.
         }
       }
-      std::vector<std::shared_ptr<PendingTask>> waiters;
-      {
-        std::unique_lock lock(mu_);
-        auto it = fetch_waiters_.find(key);
-        if (it == fetch_waiters_.end()) continue;  // reset meanwhile
-        waiters = std::move(it->second);
-        fetch_waiters_.erase(it);
-        if (got) {
-          transfer_bytes_ += static_cast<int64_t>(v.nbytes());
-          ++transfer_count_;
-          internal::WorkerStore::Entry* e = store_->Find(key);
-          if (!e) e = &store_->Store(key, std::move(v), /*owned=*/false);
-          for (auto& p : waiters) {
-            if (p->cancelled) continue;
-            ++e->users;
-            p->held.push_back(key);
-            if (--p->missing == 0) ready_.push({p->priority, p});
-          }
-          store_->SpillExcess(lock);
-        } else {
-          for (auto& p : waiters) {
-            if (auto it = pending_.find(p->key); it != pending_.end() && it->second == p) pending_.erase(it);
-            p->cancelled = true;
-            ReleaseHeldLocked(p.get());
-          }
-        }
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!values[i]) values[i] = FetchFromAnyHolder(batch[i]);
+        Deliver(batch[i].key, std::move(values[i]));
       }
+    }
+  }
+
+  // The holder a fetch of `job` would ask first, when its value is known to
+  // be small enough to share a request (large ones go alone, through shared
+  // memory where they can); nullptr otherwise.
+  const std::string* BatchablePeer(const FetchJob& job) const {
+    if (job.nbytes < 0 || static_cast<uint64_t>(job.nbytes) >= internal::kShmMinBytes) return nullptr;
+    for (const std::string& w : job.workers) {
+      if (w != address_) return &w;
+    }
+    return nullptr;
+  }
+
+  std::optional<Value> FetchFromAnyHolder(const FetchJob& job) {
+    for (const std::string& peer : job.workers) {
+      if (peer == address_) continue;
+      try {
+        return FetchFrom(peer, job);
+      } catch (const Error& e) {
+        // try the next holder
+      }
+    }
+    return std::nullopt;
+  }
+
+  // Hands a fetched input to the tasks waiting for it, or fails them when no
+  // holder could serve it (`v` empty).
+  void Deliver(const std::string& key, std::optional<Value> v) {
+    const bool got = v.has_value();
+    std::vector<std::shared_ptr<PendingTask>> waiters;
+    {
+      std::unique_lock lock(mu_);
+      auto it = fetch_waiters_.find(key);
+      if (it == fetch_waiters_.end()) return;  // reset meanwhile
+      waiters = std::move(it->second);
+      fetch_waiters_.erase(it);
       if (got) {
-        cv_.notify_all();
+        transfer_bytes_ += static_cast<int64_t>(v->nbytes());
+        ++transfer_count_;
+        internal::WorkerStore::Entry* e = store_->Find(key);
+        if (!e) e = &store_->Store(key, std::move(*v), /*owned=*/false);
+        for (auto& p : waiters) {
+          if (p->cancelled) continue;
+          ++e->users;
+          p->held.push_back(key);
+          if (--p->missing == 0) ready_.push({p->priority, p});
+        }
+        store_->SpillExcess(lock);
       } else {
         for (auto& p : waiters) {
-          ReportFailed(p->key, "skein::CommError", "no holder of " + KeyText(key) + " could be reached", key);
+          if (auto it = pending_.find(p->key); it != pending_.end() && it->second == p) pending_.erase(it);
+          p->cancelled = true;
+          ReleaseHeldLocked(p.get());
         }
+      }
+    }
+    if (got) {
+      cv_.notify_all();
+    } else {
+      for (auto& p : waiters) {
+        ReportFailed(p->key, "skein::CommError", "no holder of " + KeyText(key) + " could be reached", key);
       }
     }
   }

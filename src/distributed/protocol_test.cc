@@ -1,0 +1,105 @@
+// Peer connections and batched fetches: which kept channel a fetch gets, and
+// what a request for several values accepts from the peer.
+#include "distributed/protocol_internal.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "skein/core/error.h"
+#include "skein/core/wire.h"
+
+namespace skein::distributed::internal {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ChannelCache, AnIdleConnectionIsReusedAndANewOneOpensOnlyWhileAllAreHeld) {
+  ChannelCache cache(nullptr, 2);
+  const std::string peer = "tcp://127.0.0.1:1";  // never dialled: channels connect lazily
+  std::shared_ptr<grpc::Channel> first = cache.Get(peer);
+  ASSERT_NE(first, nullptr);
+  // Released between fetches: the same connection every time (a new one
+  // would cost a handshake per small fetch).
+  const grpc::Channel* idle = first.get();
+  first.reset();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cache.Get(peer).get(), idle) << "fetch " << i;
+  // While one is held, a concurrent fetch gets a second connection...
+  std::shared_ptr<grpc::Channel> held = cache.Get(peer);
+  std::shared_ptr<grpc::Channel> second = cache.Get(peer);
+  EXPECT_EQ(held.get(), idle);
+  EXPECT_NE(second.get(), idle);
+  // ... and past the limit, held ones are shared rather than more opened.
+  std::shared_ptr<grpc::Channel> third = cache.Get(peer);
+  EXPECT_TRUE(third.get() == idle || third.get() == second.get());
+  // Another peer has connections of its own.
+  EXPECT_NE(cache.Get("tcp://127.0.0.1:2").get(), idle);
+}
+
+// A peer answering GetData with whatever `serve` lists (key text, value),
+// honest or not.
+class FakePeer final : public wire::Worker::Service {
+ public:
+  std::vector<std::pair<std::string, int64_t>> serve;
+  int requests = 0;
+
+  grpc::Status GetData(grpc::ServerContext*, const wire::GetDataRequest* req,
+                       grpc::ServerWriter<wire::DataChunk>* writer) override {
+    ++requests;
+    if (req->keys_size() == 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no keys");
+    for (const auto& [name, v] : serve) WriteValue(writer, EncodeKey(Key(name)), Value(v));
+    return grpc::Status::OK;
+  }
+};
+
+class FetchValuesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(&peer_);
+    server_ = b.BuildAndStart();
+    ASSERT_TRUE(server_ && port > 0);
+    address_ = "tcp://127.0.0.1:" + std::to_string(port);
+    channel_ = MakeChannel(address_, nullptr);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+  std::vector<Value> Fetch(const std::vector<std::string>& names) {
+    std::vector<std::string> keys;
+    for (const std::string& n : names) keys.push_back(EncodeKey(Key(n)));
+    return FetchValues(channel_, address_, keys, "");
+  }
+
+  FakePeer peer_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(FetchValuesTest, SeveralValuesComeInOneRequestInTheOrderAsked) {
+  peer_.serve = {{"b", 2}, {"a", 1}, {"c", 3}};  // any order on the wire
+  std::vector<Value> got = Fetch({"a", "b", "c"});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].as<int64_t>(), 1);
+  EXPECT_EQ(got[1].as<int64_t>(), 2);
+  EXPECT_EQ(got[2].as<int64_t>(), 3);
+  EXPECT_EQ(peer_.requests, 1);
+}
+
+TEST_F(FetchValuesTest, APeerThatSendsTooMuchTooLittleOrTwiceIsRefused) {
+  peer_.serve = {{"a", 1}, {"x", 9}};
+  EXPECT_THAT([&] { Fetch({"a"}); }, ThrowsMessage<CommError>(HasSubstr("which was not asked for")));
+  peer_.serve = {{"a", 1}, {"a", 1}};
+  EXPECT_THAT([&] { Fetch({"a", "b"}); }, ThrowsMessage<CommError>(HasSubstr("twice")));
+  peer_.serve = {{"a", 1}};
+  EXPECT_THAT([&] { Fetch({"a", "b"}); }, ThrowsMessage<CommError>(HasSubstr("did not come")));
+  // A failed call names the peer.
+  EXPECT_THAT([&] { FetchValues(channel_, address_, {}, ""); },
+              ThrowsMessage<CommError>(AllOf(HasSubstr(address_), HasSubstr("no keys"))));
+}
+
+}  // namespace
+}  // namespace skein::distributed::internal
