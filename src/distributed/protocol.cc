@@ -169,38 +169,12 @@ std::string KeyText(const std::string& key_bytes) {
   }
 }
 
-Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
-                 const std::string& key_bytes, const std::string& token, int64_t nbytes) {
-  auto stub = wire::Worker::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-  wire::GetDataRequest req;
-  req.set_protocol(kProtocolVersion);
-  req.set_token(token);
-  req.add_keys(key_bytes);
-  // A file per fetch is two system calls more: not for values known small.
-  std::optional<ShmInbox> inbox;
-  if (nbytes < 0 || static_cast<uint64_t>(nbytes) >= kShmMinBytes) inbox.emplace();
-  if (inbox && inbox->valid()) {
-    req.set_shm_host(ShmHostId());
-    req.set_shm_inbox(inbox->name());
-  }
-  auto reader = stub->GetData(&ctx, req);
-  ValueAssembler as(inbox ? &*inbox : nullptr);
-  wire::DataChunk chunk;
-  std::optional<Value> out;
-  std::string what = KeyText(key_bytes);
-  while (reader->Read(&chunk)) {
-    if (as.Add(chunk)) out = as.Take();
-  }
-  grpc::Status st = reader->Finish();
-  if (!st.ok()) throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
-  if (!out) throw CommError("fetching " + what + " from " + address + ": no value came");
-  return std::move(*out);
-}
+namespace {
 
-std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
-                               const std::vector<std::string>& keys, const std::string& token) {
+// One Worker.GetData call for `keys`; the values in the order asked. With an
+// inbox (one key), the value may come through it.
+std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                           const std::vector<std::string>& keys, const std::string& token, ShmInbox* inbox) {
   auto stub = wire::Worker::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
@@ -212,8 +186,13 @@ std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, co
     req.add_keys(keys[i]);
     slot.emplace(keys[i], i);
   }
+  if (inbox && inbox->valid()) {
+    req.set_shm_host(ShmHostId());
+    req.set_shm_inbox(inbox->name());
+  }
+  const std::string what = keys.size() == 1 ? KeyText(keys[0]) : std::to_string(keys.size()) + " values";
   auto reader = stub->GetData(&ctx, req);
-  ValueAssembler as;
+  ValueAssembler as(inbox);
   wire::DataChunk chunk;
   std::vector<std::optional<Value>> got(keys.size());
   while (reader->Read(&chunk)) {
@@ -221,20 +200,35 @@ std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, co
     auto it = slot.find(as.key());
     if (it == slot.end() || got[it->second]) {
       ctx.TryCancel();
-      throw CommError("fetching from " + address + ": it sent " + KeyText(as.key()) +
+      throw CommError("fetching " + what + " from " + address + ": it sent " + KeyText(as.key()) +
                       (it == slot.end() ? ", which was not asked for" : " twice"));
     }
     got[it->second] = as.Take();
   }
   grpc::Status st = reader->Finish();
-  if (!st.ok()) throw CommError("fetching " + std::to_string(keys.size()) + " values from " + address + ": " + st.error_message());
+  if (!st.ok()) throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
   std::vector<Value> out;
   out.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
-    if (!got[i]) throw CommError("fetching from " + address + ": " + KeyText(keys[i]) + " did not come");
+    if (!got[i]) throw CommError("fetching " + what + " from " + address + ": " + KeyText(keys[i]) + " did not come");
     out.push_back(std::move(*got[i]));
   }
   return out;
+}
+
+}  // namespace
+
+Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                 const std::string& key_bytes, const std::string& token, int64_t nbytes) {
+  // A file per fetch is two system calls more: not for values known small.
+  std::optional<ShmInbox> inbox;
+  if (nbytes < 0 || static_cast<uint64_t>(nbytes) >= kShmMinBytes) inbox.emplace();
+  return std::move(GetData(channel, address, {key_bytes}, token, inbox ? &*inbox : nullptr)[0]);
+}
+
+std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                               const std::vector<std::string>& keys, const std::string& token) {
+  return GetData(channel, address, keys, token, nullptr);
 }
 
 std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {
