@@ -681,10 +681,11 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         batch.push_back(std::move(fetch_queue_.front()));
         fetch_queue_.pop_front();
         // Small values waiting on the same holder travel in one request.
-        const std::string* peer = BatchablePeer(batch[0]);
-        for (auto it = fetch_queue_.begin(); peer && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys;) {
+        const std::string* first = BatchablePeer(batch[0]);
+        const std::string peer = first ? *first : "";
+        for (auto it = fetch_queue_.begin(); first && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys;) {
           const std::string* p = BatchablePeer(*it);
-          if (p && *p == *peer) {
+          if (p && *p == peer) {
             batch.push_back(std::move(*it));
             it = fetch_queue_.erase(it);
           } else {
