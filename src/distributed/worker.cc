@@ -51,6 +51,8 @@ using Clock = std::chrono::steady_clock;
 constexpr int kFetchThreads = 4;
 // At most this many small inputs from one holder share a request.
 constexpr size_t kFetchBatchKeys = 32;
+// ... found among the next this many queued fetches.
+constexpr size_t kFetchBatchScan = 256;
 // A busy worker's reports of finished tasks wait at most this long to travel
 // together (Dask batches worker messages every 2 ms; the scheduler keeps
 // enough tasks in flight per worker to cover a round trip, see Saturated).
@@ -683,7 +685,11 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         // Small values waiting on the same holder travel in one request.
         const std::string* first = BatchablePeer(batch[0]);
         const std::string peer = first ? *first : "";
-        for (auto it = fetch_queue_.begin(); first && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys;) {
+        // The scan looks a bounded way ahead: a long queue of inputs that
+        // cannot join would otherwise be walked once per fetch (quadratic).
+        size_t looked = 0;
+        for (auto it = fetch_queue_.begin();
+             first && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys && looked++ < kFetchBatchScan;) {
           const std::string* p = BatchablePeer(*it);
           if (p && *p == peer) {
             batch.push_back(std::move(*it));
