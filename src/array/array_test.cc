@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <numeric>
 
 #include "expr_internal.h"
@@ -311,6 +313,115 @@ TEST(ArrayReductionTypes, IntegerSumsWidenBoolAnyAllNanAware) {
   }
 }
 
+// A reduction of sqrt / abs of an affine map of one array runs in one loop
+// (ElementMap); its answers must be the interpreter's, bit for bit where the
+// order of operations is the same (min, max), and to rounding otherwise.
+TEST(ArrayFusedReduction, AgreesWithTheReductionOfTheComputedProgram) {
+  std::vector<double> finite(3000);
+  for (int k = 0; k < 3000; ++k) finite[k] = std::sin(k * 0.37) * 4;
+  finite[5] = -0.0;
+  finite[6] = 0.0;
+  std::vector<double> infinite = finite;
+  infinite[1234] = INFINITY;
+  const std::vector<std::function<Array(const Array&)>> programs = {
+      [](const Array& x) { return skein::sqrt(x * 2 + 1); },       // NaN for x < -0.5
+      [](const Array& x) { return skein::sqrt(abs(x) * 0.5); },   // no map: abs is not last
+      [](const Array& x) { return abs((x - 1) * 3 + 0.25); },
+      [](const Array& x) { return skein::sqrt((x + 4.5) * 0.5); },
+      [](const Array& x) { return x * -2; },                       // -0.0 stays -0.0
+      [](const Array& x) { return 1 + x; }};
+  for (const std::vector<double>& v : {finite, infinite})
+  for (DType t : {DType::kFloat64, DType::kFloat32}) {
+    Array x = from_vector<double>(v, {30, 100}, ChunkSpec({16, 64})).astype(t);
+    if (t == DType::kFloat32) x = from_vector<float>(x.compute().ToVector<float>(), {30, 100}, ChunkSpec({16, 64}));
+    for (size_t p = 0; p < programs.size(); ++p) {
+      Array fused = programs[p](x);
+      NDArray dense = fused.compute();
+      Array plain = t == DType::kFloat64 ? from_vector<double>(dense.ToVector<double>(), {30, 100}, ChunkSpec({16, 64}))
+                                         : from_vector<float>(dense.ToVector<float>(), {30, 100}, ChunkSpec({16, 64}));
+      auto same = [&](const Array& a, const Array& b, const char* what) {
+        const double got = a.compute().item<double>(0), want = b.compute().item<double>(0);
+        if (std::isnan(want) || std::isinf(want)) {
+          EXPECT_EQ(std::isnan(got), std::isnan(want)) << what << " program " << p << " " << DTypeName(t);
+          if (std::isinf(want)) EXPECT_EQ(got, want) << what << " program " << p << " " << DTypeName(t);
+        } else {
+          EXPECT_NEAR(got, want, 1e-9 * std::max(1.0, std::abs(want))) << what << " program " << p << " " << DTypeName(t);
+        }
+      };
+      same(fused.sum(), plain.sum(), "sum");
+      same(fused.mean(), plain.mean(), "mean");
+      same(fused.var(), plain.var(), "var");
+      same(fused.std(), plain.std(), "std");
+      same(fused.nansum(), plain.nansum(), "nansum");
+      same(fused.nanmean(), plain.nanmean(), "nanmean");
+      same(fused.prod(), plain.prod(), "prod");
+      same(fused.any().astype(DType::kFloat64), plain.any().astype(DType::kFloat64), "any");
+      same(fused.all().astype(DType::kFloat64), plain.all().astype(DType::kFloat64), "all");
+      for (bool mx : {false, true}) {
+        NDArray a = (mx ? fused.max() : fused.min()).compute(), b = (mx ? plain.max() : plain.min()).compute();
+        ASSERT_EQ(a.dtype(), t);
+        EXPECT_EQ(std::memcmp(a.bytes(), b.bytes(), a.itemsize()), 0) << (mx ? "max" : "min") << " program " << p;
+      }
+    }
+  }
+}
+
+// sum/mean of a signed sum of arrays (transposed or not) reduce each array
+// in its own layout and add the partials; the answers are the program's to
+// rounding, and where a partial overflows or meets inf - inf the program
+// itself is evaluated, so its answer stands.
+TEST(ArrayLinearReduction, SignedSumsOfTransposesMatchDenseLoops) {
+  const int n = 12;
+  std::vector<double> xv(n * n), yv(n * n);
+  for (int k = 0; k < n * n; ++k) {
+    xv[k] = std::fmod(k * 7.3, 11.0) - 5;
+    yv[k] = std::cos(k) * 3;
+  }
+  Array x = from_vector<double>(xv, {n, n}, ChunkSpec({5, 5}));
+  Array y = from_vector<double>(yv, {n, n}, ChunkSpec({5, 5}));
+  auto at = [&](const std::vector<double>& v, int i, int j) { return v[static_cast<size_t>(i * n + j)]; };
+  NDArray s0 = (x + x.T()).sum(0).compute();
+  NDArray m1 = (x - y.T()).mean(1).compute();
+  NDArray all = (x + y - x.T()).sum().compute();
+  double want_all = 0;
+  for (int i = 0; i < n; ++i) {
+    double col = 0, row = 0;
+    for (int r = 0; r < n; ++r) {
+      col += at(xv, r, i) + at(xv, i, r);
+      row += at(xv, i, r) - at(yv, r, i);
+      want_all += at(xv, i, r) + at(yv, i, r) - at(xv, r, i);
+    }
+    EXPECT_NEAR(s0.at<double>({i}), col, 1e-9) << i;
+    EXPECT_NEAR(m1.at<double>({i}), row / n, 1e-9) << i;
+  }
+  EXPECT_NEAR(all.item<double>(0), want_all, 1e-9);
+  // float32 stays float32.
+  Array xf = x.astype(DType::kFloat32);
+  EXPECT_EQ((xf + xf.T()).sum(0).dtype(), DType::kFloat32);
+  EXPECT_NEAR((xf + xf.T()).sum(0).compute().item<float>(3), s0.at<double>({3}), 1e-3);
+  // Column 2 of big + (-big): each alone overflows, the program's sum is 0.
+  std::vector<double> bv(n * n, 1.0), cv(n * n, -1.0);
+  for (int r = 0; r < n; ++r) {
+    bv[static_cast<size_t>(r * n + 2)] = 1e308;
+    cv[static_cast<size_t>(r * n + 2)] = -1e308;
+  }
+  Array b = from_vector<double>(bv, {n, n}, ChunkSpec({5, 5}));
+  Array c = from_vector<double>(cv, {n, n}, ChunkSpec({5, 5}));
+  NDArray bc = (b + c).sum(0).compute();
+  for (int j = 0; j < n; ++j) EXPECT_EQ(bc.at<double>({j}), 0.0) << j;
+  // inf - inf inside the program is NaN there, and so in the sum.
+  std::vector<double> iv = xv;
+  iv[static_cast<size_t>(1 * n + 4)] = INFINITY;
+  iv[static_cast<size_t>(4 * n + 1)] = INFINITY;
+  Array inf = from_vector<double>(iv, {n, n}, ChunkSpec({5, 5}));
+  NDArray d = (inf - inf.T()).sum(0).compute();
+  EXPECT_TRUE(std::isnan(d.at<double>({1})));
+  EXPECT_TRUE(std::isnan(d.at<double>({4})));
+  double col0 = 0;
+  for (int r = 0; r < n; ++r) col0 += at(iv, r, 0) - at(iv, 0, r);
+  EXPECT_NEAR(d.at<double>({0}), col0, 1e-9);
+}
+
 TEST(ArrayCumulative, CumsumAndCumprodAcrossBlocks) {
   Array x = from_vector<int64_t>({1, 2, 3, 4, 5, 6}, {2, 3}, 1);
   EXPECT_EQ(x.cumsum(1).compute().ToVector<int64_t>(), (std::vector<int64_t>{1, 3, 6, 4, 9, 15}));
@@ -502,6 +613,110 @@ TEST(ArrayProgramDecode, RejectsLyingProgramsAndRoundTripsGoodOnes) {
   NDArray block = NDArray::Zeros(DType::kFloat64, {4});
   const NDArray* ptr = &block;
   EXPECT_THROW(Evaluate(back, std::span(&ptr, 1)), Error);
+}
+
+TEST(ArrayFusedReduction, ElementMapsMatchOnlyWhatTheyComputeExactly) {
+  auto input = [](DType t) {
+    ExprNode n{ExprKind::kInput};
+    n.a = 0;
+    n.dtype = t;
+    return n;
+  };
+  auto scalar = [](double f, DType t = DType::kFloat64) {
+    ExprNode n{ExprKind::kScalar};
+    n.f = f;
+    n.dtype = t;
+    return n;
+  };
+  auto binary = [](BinaryOp op, int a, int b, DType t = DType::kFloat64) {
+    ExprNode n{ExprKind::kBinary, static_cast<uint8_t>(op)};
+    n.a = a;
+    n.b = b;
+    n.dtype = n.arg = t;
+    return n;
+  };
+  auto unary = [](UnaryOp op, int a, DType t = DType::kFloat64) {
+    ExprNode n{ExprKind::kUnary, static_cast<uint8_t>(op)};
+    n.a = a;
+    n.dtype = n.arg = t;
+    return n;
+  };
+  auto program = [](std::vector<ExprNode> nodes) {
+    Program p;
+    p.num_inputs = 1;
+    p.nodes = std::move(nodes);
+    return p;
+  };
+  const DType f8 = DType::kFloat64;
+  ElementMap m;
+  // sqrt(x * 2 + 1)
+  ASSERT_TRUE(MatchElementMap(program({input(f8), scalar(2), binary(BinaryOp::kMul, 0, 1), scalar(1),
+                                       binary(BinaryOp::kAdd, 2, 3), unary(UnaryOp::kSqrt, 4)}), &m));
+  EXPECT_EQ(m.mul, 2);
+  EXPECT_EQ(m.add_after, 1);
+  EXPECT_TRUE(std::signbit(m.add_before));  // -0.0: no addition before
+  EXPECT_EQ(m.unary, UnaryOp::kSqrt);
+  // abs((x - 3) * 0.5), with the scalar on the left of the product
+  ASSERT_TRUE(MatchElementMap(program({input(f8), scalar(3), binary(BinaryOp::kSub, 0, 1), scalar(0.5),
+                                       binary(BinaryOp::kMul, 3, 2), unary(UnaryOp::kAbs, 4)}), &m));
+  EXPECT_EQ(m.add_before, -3);
+  EXPECT_EQ(m.mul, 0.5);
+  EXPECT_EQ(m.unary, UnaryOp::kAbs);
+  // 1 + x
+  ASSERT_TRUE(MatchElementMap(program({input(f8), scalar(1), binary(BinaryOp::kAdd, 1, 0)}), &m));
+  EXPECT_EQ(m.add_before, 1);
+  EXPECT_EQ(m.mul, 1);
+  // Not maps computed exactly by the one loop:
+  EXPECT_FALSE(MatchElementMap(program({input(f8), scalar(2), binary(BinaryOp::kSub, 1, 0)}), &m));  // 2 - x
+  EXPECT_FALSE(MatchElementMap(program({input(f8), binary(BinaryOp::kMul, 0, 0)}), &m));              // x * x
+  EXPECT_FALSE(MatchElementMap(program({input(f8), scalar(2), binary(BinaryOp::kDiv, 0, 1)}), &m));  // x / 2
+  EXPECT_FALSE(MatchElementMap(program({input(f8), unary(UnaryOp::kExp, 0)}), &m));
+  EXPECT_FALSE(MatchElementMap(program({input(f8), unary(UnaryOp::kSqrt, 0), unary(UnaryOp::kSqrt, 1)}), &m));
+  EXPECT_FALSE(MatchElementMap(program({input(f8), scalar(2), binary(BinaryOp::kMul, 0, 1), scalar(3),
+                                        binary(BinaryOp::kMul, 2, 3)}), &m));                         // x * 2 * 3
+  EXPECT_FALSE(MatchElementMap(program({input(f8), scalar(1), binary(BinaryOp::kAdd, 0, 1), scalar(2),
+                                        binary(BinaryOp::kAdd, 2, 3), scalar(3), binary(BinaryOp::kAdd, 4, 5)}),
+                               &m));                                                                   // three sums
+  EXPECT_FALSE(MatchElementMap(program({input(DType::kInt64), scalar(1, DType::kInt64),
+                                        binary(BinaryOp::kAdd, 0, 1, DType::kInt64)}), &m));
+  EXPECT_FALSE(MatchElementMap(program({input(f8)}), &m));                                         // x alone
+  Program transposed = program({input(f8), scalar(1), binary(BinaryOp::kAdd, 0, 1)});
+  transposed.input_axes = {{1, 0}};
+  EXPECT_FALSE(MatchElementMap(transposed, &m));
+  // Signed sums of inputs.
+  std::vector<SignedTerm> terms;
+  auto input_k = [&](int k) {
+    ExprNode n = input(f8);
+    n.a = k;
+    return n;
+  };
+  Program xy = program({input_k(0), input_k(1), binary(BinaryOp::kAdd, 0, 1), input_k(2), binary(BinaryOp::kSub, 2, 3)});
+  xy.num_inputs = 3;
+  ASSERT_TRUE(MatchSignedSum(xy, &terms));
+  ASSERT_EQ(terms.size(), 3u);
+  EXPECT_FALSE(terms[0].negative);
+  EXPECT_FALSE(terms[1].negative);
+  EXPECT_TRUE(terms[2].negative);
+  EXPECT_EQ(terms[2].input, 2);
+  Program nested = program({input_k(0), input_k(1), input_k(2), binary(BinaryOp::kSub, 1, 2), binary(BinaryOp::kSub, 0, 3)});
+  nested.num_inputs = 3;
+  ASSERT_TRUE(MatchSignedSum(nested, &terms));  // in0 - (in1 - in2)
+  EXPECT_TRUE(terms[1].negative);
+  EXPECT_FALSE(terms[2].negative);
+  Program product = program({input_k(0), input_k(1), binary(BinaryOp::kMul, 0, 1)});
+  product.num_inputs = 2;
+  EXPECT_FALSE(MatchSignedSum(product, &terms));
+  EXPECT_FALSE(MatchSignedSum(program({input(f8), scalar(1), binary(BinaryOp::kAdd, 0, 1)}), &terms));  // x + 1
+  EXPECT_FALSE(MatchSignedSum(program({input(f8), binary(BinaryOp::kAdd, 0, 0)}), &terms));  // one node twice
+  Program twice = program({input_k(0), input_k(0), binary(BinaryOp::kAdd, 0, 1)});
+  EXPECT_FALSE(MatchSignedSum(twice, &terms));  // one input in two terms
+  Program ints = program({input(DType::kInt64), input(DType::kInt64), binary(BinaryOp::kAdd, 0, 1, DType::kInt64)});
+  ints.nodes[1].a = 1;
+  ints.num_inputs = 2;
+  EXPECT_FALSE(MatchSignedSum(ints, &terms));
+  Program two = program({input(f8), scalar(1), binary(BinaryOp::kAdd, 0, 1)});
+  two.num_inputs = 2;
+  EXPECT_FALSE(MatchElementMap(two, &m));
 }
 
 }  // namespace

@@ -344,16 +344,35 @@ T Minimum(T a, T b) {
   }
 }
 
-// One loop per (op, type): the compiler vectorizes these.
+// Where a binary kernel's operands come from: two arrays, or one of them a
+// single scalar read once (kept in a register, not streamed from a splatted
+// buffer).
+enum Form { kArrays, kScalarRight, kScalarLeft };
+
+// One loop per (op, type, form): the compiler vectorizes these.
 #define SKEIN_BINARY_KERNEL(NAME, R, ...)                                             \
-  template <class T>                                                                  \
+  template <class T, Form kForm>                                                      \
   void NAME(const void* pa, const void* pb, const void*, void* po, int64_t n) {       \
     const T* __restrict x = static_cast<const T*>(pa);                                \
     const T* __restrict y = static_cast<const T*>(pb);                                \
     R* __restrict o = static_cast<R*>(po);                                            \
-    for (int64_t k = 0; k < n; ++k) {                                                 \
-      const T a = x[k], b = y[k];                                                     \
-      o[k] = static_cast<R>(__VA_ARGS__);                                                  \
+    if constexpr (kForm == kScalarRight) {                                            \
+      const T b = *y;                                                                 \
+      for (int64_t k = 0; k < n; ++k) {                                               \
+        const T a = x[k];                                                             \
+        o[k] = static_cast<R>(__VA_ARGS__);                                           \
+      }                                                                               \
+    } else if constexpr (kForm == kScalarLeft) {                                      \
+      const T a = *x;                                                                 \
+      for (int64_t k = 0; k < n; ++k) {                                               \
+        const T b = y[k];                                                             \
+        o[k] = static_cast<R>(__VA_ARGS__);                                           \
+      }                                                                               \
+    } else {                                                                          \
+      for (int64_t k = 0; k < n; ++k) {                                               \
+        const T a = x[k], b = y[k];                                                   \
+        o[k] = static_cast<R>(__VA_ARGS__);                                           \
+      }                                                                               \
     }                                                                                 \
   }
 SKEIN_BINARY_KERNEL(KAdd, T, std::is_same_v<T, bool> ? (a || b) : a + b)
@@ -388,31 +407,40 @@ SKEIN_BINARY_KERNEL(KBitOr, T, BitOr<T>(a, b))
 SKEIN_BINARY_KERNEL(KBitXor, T, BitXor<T>(a, b))
 #undef SKEIN_BINARY_KERNEL
 
-template <class T>
-Kernel BinaryKernel(BinaryOp op) {
+template <class T, Form F>
+Kernel BinaryKernelIn(BinaryOp op) {
   switch (op) {
-    case BinaryOp::kAdd: return KAdd<T>;
-    case BinaryOp::kSub: return KSub<T>;
-    case BinaryOp::kMul: return KMul<T>;
-    case BinaryOp::kDiv: return std::is_floating_point_v<T> ? KDiv<T> : nullptr;  // integers: casts come first
-    case BinaryOp::kFloorDiv: return KFloorDiv<T>;
-    case BinaryOp::kMod: return KMod<T>;
-    case BinaryOp::kPow: return KPow<T>;
-    case BinaryOp::kEq: return KEq<T>;
-    case BinaryOp::kNe: return KNe<T>;
-    case BinaryOp::kLt: return KLt<T>;
-    case BinaryOp::kLe: return KLe<T>;
-    case BinaryOp::kGt: return KGt<T>;
-    case BinaryOp::kGe: return KGe<T>;
-    case BinaryOp::kAnd: return KAnd<T>;
-    case BinaryOp::kOr: return KOr<T>;
-    case BinaryOp::kXor: return KXor<T>;
-    case BinaryOp::kBitAnd: return std::is_integral_v<T> ? KBitAnd<T> : nullptr;
-    case BinaryOp::kBitOr: return std::is_integral_v<T> ? KBitOr<T> : nullptr;
-    case BinaryOp::kBitXor: return std::is_integral_v<T> ? KBitXor<T> : nullptr;
-    case BinaryOp::kMax: return KMax<T>;
-    case BinaryOp::kMin: return KMin<T>;
+    case BinaryOp::kAdd: return KAdd<T, F>;
+    case BinaryOp::kSub: return KSub<T, F>;
+    case BinaryOp::kMul: return KMul<T, F>;
+    case BinaryOp::kDiv: return std::is_floating_point_v<T> ? KDiv<T, F> : nullptr;  // integers: casts come first
+    case BinaryOp::kFloorDiv: return KFloorDiv<T, F>;
+    case BinaryOp::kMod: return KMod<T, F>;
+    case BinaryOp::kPow: return KPow<T, F>;
+    case BinaryOp::kEq: return KEq<T, F>;
+    case BinaryOp::kNe: return KNe<T, F>;
+    case BinaryOp::kLt: return KLt<T, F>;
+    case BinaryOp::kLe: return KLe<T, F>;
+    case BinaryOp::kGt: return KGt<T, F>;
+    case BinaryOp::kGe: return KGe<T, F>;
+    case BinaryOp::kAnd: return KAnd<T, F>;
+    case BinaryOp::kOr: return KOr<T, F>;
+    case BinaryOp::kXor: return KXor<T, F>;
+    case BinaryOp::kBitAnd: return std::is_integral_v<T> ? KBitAnd<T, F> : nullptr;
+    case BinaryOp::kBitOr: return std::is_integral_v<T> ? KBitOr<T, F> : nullptr;
+    case BinaryOp::kBitXor: return std::is_integral_v<T> ? KBitXor<T, F> : nullptr;
+    case BinaryOp::kMax: return KMax<T, F>;
+    case BinaryOp::kMin: return KMin<T, F>;
     default: return nullptr;
+  }
+}
+
+template <class T>
+Kernel BinaryKernel(BinaryOp op, Form form) {
+  switch (form) {
+    case kScalarRight: return BinaryKernelIn<T, kScalarRight>(op);
+    case kScalarLeft: return BinaryKernelIn<T, kScalarLeft>(op);
+    default: return BinaryKernelIn<T, kArrays>(op);
   }
 }
 
@@ -510,10 +538,10 @@ struct Step {
   size_t item;
 };
 
-}  // namespace
-
-NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin, int64_t row_end,
-                 NDArray* storage) {
+// Evaluate and EvaluateInto: the result goes to `sink` when there is one,
+// else into a new array (or `storage`).
+NDArray EvaluateImpl(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin,
+                     int64_t row_end, NDArray* storage, PieceSink* sink) {
   if (static_cast<int32_t>(inputs.size()) != program.num_inputs) {
     throw Error("elementwise: program takes " + std::to_string(program.num_inputs) + " inputs, task gave " +
                 std::to_string(inputs.size()));
@@ -552,15 +580,17 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
   const ExprNode& root = program.nodes.back();
   NDArray out;
   std::byte* out_bytes = nullptr;
-  const int64_t out_bytes_needed = ShapeSize(out_shape) * static_cast<int64_t>(ItemSize(root.dtype));
-  if (storage && static_cast<int64_t>(storage->buffer().size()) >= out_bytes_needed) {
+  const int64_t total = ShapeSize(out_shape);
+  const int64_t out_bytes_needed = total * static_cast<int64_t>(ItemSize(root.dtype));
+  if (sink) {
+    // No result array: the root's pieces go to the sink from scratch.
+  } else if (storage && static_cast<int64_t>(storage->buffer().size()) >= out_bytes_needed) {
     out = NDArray::FromBuffer(root.dtype, out_shape, storage->buffer().Slice(0, static_cast<size_t>(out_bytes_needed)));
     out_bytes = static_cast<std::byte*>(storage->mutable_bytes());
   } else {
     out = NDArray::Empty(root.dtype, out_shape);
     out_bytes = static_cast<std::byte*>(out.mutable_bytes());
   }
-  const int64_t total = out.size();
   if (total == 0) return out;
 
   // Element strides of every input over the result's axes (0 where
@@ -639,7 +669,9 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     if (n.kind == ExprKind::kUnary) {
       s.kernel = VisitDType(n.arg, [&]<class T>(T) { return UnaryKernel<T>(static_cast<UnaryOp>(n.op)); });
     } else if (n.kind == ExprKind::kBinary) {
-      s.kernel = VisitDType(n.arg, [&]<class T>(T) { return BinaryKernel<T>(static_cast<BinaryOp>(n.op)); });
+      auto scalar = [&](int32_t child) { return program.nodes[static_cast<size_t>(child)].kind == ExprKind::kScalar; };
+      const Form form = scalar(n.b) && !scalar(n.a) ? kScalarRight : scalar(n.a) && !scalar(n.b) ? kScalarLeft : kArrays;
+      s.kernel = VisitDType(n.arg, [&]<class T>(T) { return BinaryKernel<T>(static_cast<BinaryOp>(n.op), form); });
     } else if (n.kind == ExprKind::kWhere) {
       s.kernel = VisitDType(n.dtype, [&]<class T>(T) { return Kernel(KWhere<T>); });
     }
@@ -678,7 +710,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     }
     for (int64_t start = 0; start < inner; start += kPiece) {
       const int64_t n = std::min(kPiece, inner - start);
-      std::byte* dst_root = out_bytes + (row * inner + start) * static_cast<int64_t>(out_item);
+      std::byte* dst_root = sink ? buf(nn - 1) : out_bytes + (row * inner + start) * static_cast<int64_t>(out_item);
       // Software prefetch of the streamed inputs kAheadBytes on, spread over
       // the steps so that compute-heavy kernels (sqrt, exp) overlap the
       // memory traffic instead of waiting for it piece by piece.
@@ -709,7 +741,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
             const int64_t step = strides[in][md - 1];
             if (step == 1) {
               ptr[k] = first + start * static_cast<int64_t>(s.item);
-              if (k + 1 == nn) std::memcpy(dst, ptr[k], static_cast<size_t>(n) * s.item);
+              if (k + 1 == nn && !sink) std::memcpy(dst, ptr[k], static_cast<size_t>(n) * s.item);
             } else {  // broadcast (inputs read across rows were packed above)
               Splat(first, s.item, dst, n);
               ptr[k] = dst;
@@ -718,7 +750,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
           }
           case ExprKind::kScalar:
             ptr[k] = buf(k);
-            if (k + 1 == nn) std::memcpy(dst, buf(k), static_cast<size_t>(n) * s.item);
+            if (k + 1 == nn && !sink) std::memcpy(dst, buf(k), static_cast<size_t>(n) * s.item);
             break;
           case ExprKind::kUnary:
           case ExprKind::kBinary:
@@ -735,6 +767,7 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
             break;
         }
       }
+      if (sink) sink->Consume(ptr[nn - 1], n);
     }
     for (size_t d = md - 1; d-- > 0;) {
       if (++idx[d] < dims[d]) break;
@@ -742,6 +775,110 @@ NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs,
     }
   }
   return out;
+}
+
+}  // namespace
+
+bool MatchElementMap(const Program& program, ElementMap* map) {
+  const std::vector<ExprNode>& nodes = program.nodes;
+  if (program.num_inputs != 1 || nodes.empty() || nodes[0].kind != ExprKind::kInput) return false;
+  if (!program.input_axes.empty() && !program.input_axes[0].empty()) return false;
+  const DType t = nodes[0].dtype;
+  if (t != DType::kFloat32 && t != DType::kFloat64) return false;
+  ElementMap m;
+  // The steps, in the order the map applies them; each at most once.
+  enum Stage { kStart, kAddedBefore, kMultiplied, kAddedAfter, kMapped } stage = kStart;
+  size_t value = 0;  // the node holding the value so far
+  for (size_t k = 1; k < nodes.size(); ++k) {
+    const ExprNode& n = nodes[k];
+    if (n.dtype != t) return false;
+    if (n.kind == ExprKind::kScalar) continue;  // read through the binary node that uses it
+    if (n.kind == ExprKind::kUnary) {
+      const auto op = static_cast<UnaryOp>(n.op);
+      if (stage == kMapped || n.a != static_cast<int32_t>(value) || (op != UnaryOp::kSqrt && op != UnaryOp::kAbs)) return false;
+      m.unary = op;
+      stage = kMapped;
+      value = k;
+      continue;
+    }
+    if (n.kind != ExprKind::kBinary || stage == kMapped) return false;
+    // One operand is the value, the other a scalar of the same dtype.
+    const bool value_left = n.a == static_cast<int32_t>(value);
+    const int32_t other = value_left ? n.b : n.a;
+    if ((!value_left && n.b != static_cast<int32_t>(value)) || other < 0 ||
+        nodes[static_cast<size_t>(other)].kind != ExprKind::kScalar) {
+      return false;
+    }
+    const double s = nodes[static_cast<size_t>(other)].f;
+    const auto op = static_cast<BinaryOp>(n.op);
+    if (op == BinaryOp::kMul && stage < kMultiplied) {
+      m.mul = s;
+      stage = kMultiplied;
+    } else if (op == BinaryOp::kAdd || (op == BinaryOp::kSub && value_left)) {
+      // x - s is x + (-s) exactly; s + x is x + s.
+      const double add = op == BinaryOp::kSub ? -s : s;
+      if (stage == kStart) {
+        m.add_before = add;
+        stage = kAddedBefore;
+      } else if (stage < kAddedAfter) {
+        m.add_after = add;
+        stage = kAddedAfter;
+      } else {
+        return false;
+      }
+    } else {
+      return false;
+    }
+    value = k;
+  }
+  // Every node is on the chain (an unused scalar would be the result).
+  if (value + 1 != nodes.size() || stage == kStart) return false;
+  *map = m;
+  return true;
+}
+
+bool MatchSignedSum(const Program& program, std::vector<SignedTerm>* terms) {
+  const std::vector<ExprNode>& nodes = program.nodes;
+  if (nodes.empty()) return false;
+  const DType t = nodes.back().dtype;
+  if (t != DType::kFloat32 && t != DType::kFloat64) return false;
+  std::vector<SignedTerm> found;
+  size_t visited = 0;
+  // Children come before their parents, so the walk from the root ends.
+  auto walk = [&](auto&& self, int32_t k, bool negative) -> bool {
+    // A node shared by two parents would be walked once per path (twice as
+    // often at every level of a chain of x + x): stop at the first extra.
+    if (++visited > nodes.size()) return false;
+    const ExprNode& n = nodes[static_cast<size_t>(k)];
+    if (n.dtype != t) return false;
+    if (n.kind == ExprKind::kInput) {
+      found.push_back({n.a, negative});
+      return true;
+    }
+    if (n.kind != ExprKind::kBinary || n.arg != t) return false;
+    const auto op = static_cast<BinaryOp>(n.op);
+    if (op != BinaryOp::kAdd && op != BinaryOp::kSub) return false;
+    return self(self, n.a, negative) && self(self, n.b, op == BinaryOp::kSub ? !negative : negative);
+  };
+  if (!walk(walk, static_cast<int32_t>(nodes.size() - 1), false) || found.size() < 2) return false;
+  // An input in two terms (x + x) is read once by the program and would be
+  // read twice here.
+  for (size_t i = 0; i < found.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (found[i].input == found[j].input) return false;
+    }
+  }
+  *terms = std::move(found);
+  return true;
+}
+
+NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin, int64_t row_end,
+                 NDArray* storage) {
+  return EvaluateImpl(program, inputs, row_begin, row_end, storage, nullptr);
+}
+
+void EvaluateInto(const Program& program, std::span<const NDArray* const> inputs, PieceSink* sink) {
+  EvaluateImpl(program, inputs, 0, -1, nullptr, sink);
 }
 
 }  // namespace skein::array::internal

@@ -60,6 +60,17 @@ struct Program {
   std::string ToString() const;
 };
 
+/// Takes a program's result a piece at a time, in order, instead of a result
+/// array (a reduction folds each piece while it is still in L1 cache).
+class PieceSink {
+ public:
+  /// `n` contiguous elements of the result's dtype.
+  virtual void Consume(const void* elements, int64_t n) = 0;
+
+ protected:
+  ~PieceSink() = default;
+};
+
 /// Runs `program` on one block's inputs (each, seen through its axis
 /// permutation, broadcastable to the result). With a row range, only rows
 /// [row_begin, row_end) along the result's first axis are computed (the
@@ -71,6 +82,40 @@ struct Program {
 /// and is only valid until the next call with it.
 NDArray Evaluate(const Program& program, std::span<const NDArray* const> inputs, int64_t row_begin = 0,
                  int64_t row_end = -1, NDArray* storage = nullptr);
+
+/// A program of one float input that is a unary function of an affine map of
+/// it: y = f(((x + add_before) * mul) + add_after), f one of sqrt, abs or
+/// none. Absent steps hold their exact identities (-0.0 for an addition:
+/// x + -0.0 is x for every x, -0.0 included; 1.0 for the product), so the
+/// map gives the program's own result bit for bit (each step rounds as the
+/// program's does; nothing is contracted into a fused multiply-add). A
+/// reduction takes such a program in one loop, value and reduction in
+/// registers, where the interpreter would run a pass per node.
+struct ElementMap {
+  double add_before = -0.0, mul = 1.0, add_after = -0.0;
+  UnaryOp unary = UnaryOp::kCount;  // kCount: none; else kSqrt or kAbs
+};
+
+/// True, with `map`, when `program` is such a map of its single input read
+/// in place (no permutation) with every node of that input's float dtype.
+bool MatchElementMap(const Program& program, ElementMap* map);
+
+/// One input of a signed sum (MatchSignedSum).
+struct SignedTerm {
+  int32_t input;
+  bool negative;
+};
+
+/// True, with `terms`, when `program` is a signed sum of its inputs (in0 +
+/// in1 - in0 ..., each read through its permutation) with every node of one
+/// float dtype. A sum or mean of such a program is the signed sum of its
+/// inputs' own sums, and each of those reads its input in the input's own
+/// layout: (x + x.T).sum(0) reads no block across its rows.
+bool MatchSignedSum(const Program& program, std::vector<SignedTerm>* terms);
+
+/// Runs `program` on one block's inputs as Evaluate does, handing every
+/// piece of the result, in row-major order, to `sink`.
+void EvaluateInto(const Program& program, std::span<const NDArray* const> inputs, PieceSink* sink);
 
 /// The broadcast shape of `shapes` (NumPy rules); false if they do not
 /// broadcast.

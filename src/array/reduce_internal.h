@@ -10,9 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
+#include "expr_internal.h"
 #include "skein/array/ndarray.h"
 #include "skein/core/value.h"
 
@@ -24,6 +26,24 @@ enum class ReduceKind : uint8_t {
 
 /// dtype of the final result of `kind` over elements of `in`.
 DType ReduceResultType(ReduceKind kind, DType in);
+
+/// A reduction over every axis of elements that arrive as contiguous runs of
+/// one dtype, in order: the pieces a fused elementwise program produces,
+/// taken while they are still in L1 cache (no slab of the program's result
+/// is written and read back).
+class RunReducer : public PieceSink {
+ public:
+  virtual ~RunReducer() = default;
+  /// Consumes map(x[k]) for the `n` elements at `x` (of the dtype the
+  /// reducer was made for, float32 or float64).
+  virtual void ConsumeMapped(const void* x, int64_t n, const ElementMap& map) = 0;
+  /// The partial of everything consumed, with `ndim` axes of extent 1.
+  virtual ValueList Finish(int ndim) = 0;
+};
+
+/// A RunReducer for `kind` over elements of `dtype`; nullptr for argmin and
+/// argmax (their partials need each element's position).
+std::unique_ptr<RunReducer> MakeRunReducer(ReduceKind kind, DType dtype);
 
 /// Partial of one block over the axes marked in `reduced`. For argmin/argmax,
 /// `index_base` / `index_strides` map a position in the block to the index

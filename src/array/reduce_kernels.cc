@@ -91,26 +91,71 @@ bool IsNan(T v) {
   else return false;
 }
 
-// Sum of a contiguous run with 8 independent accumulators (the compiler may
-// not reorder float additions itself; this lets it vectorize).
+// The element map of a fused program (ElementMap), on one value of T or on
+// a GCC vector of them; kOp is the unary function (kCount: none).
+template <class T, UnaryOp kOp>
+struct Mapped {
+  T add_before, mul, add_after;
+
+  explicit Mapped(const ElementMap& m)
+      : add_before(static_cast<T>(m.add_before)), mul(static_cast<T>(m.mul)), add_after(static_cast<T>(m.add_after)) {}
+  template <class X>
+  X operator()(X v) const {
+    v = v + add_before;  // separate statements, and this file is built without
+    v = v * mul;         // contraction: no fused multiply-add
+    v = v + add_after;
+    if constexpr (kOp == UnaryOp::kSqrt || kOp == UnaryOp::kAbs) {
+      auto f = [](T e) { return kOp == UnaryOp::kSqrt ? std::sqrt(e) : std::abs(e); };
+      if constexpr (std::is_same_v<X, T>) {
+        v = f(v);
+      } else {
+        for (size_t k = 0; k < sizeof(X) / sizeof(T); ++k) v[k] = f(v[k]);
+      }
+    }
+    return v;
+  }
+};
+
+struct Identity {
+  template <class X>
+  X operator()(X v) const { return v; }
+};
+
+// Sum of contiguous runs fed in order, with 8 independent accumulators (the
+// compiler may not reorder float additions itself; this lets it vectorize).
 template <class A, class T, bool kSkipNan>
-A SumRun(const T* x, int64_t n) {
-  A acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int k = 0; k < 8; ++k) {
-      A v = static_cast<A>(x[i + k]);
+struct SumLanes {
+  A lanes[8] = {};
+
+  template <class F = Identity>
+  void Add(const T* x, int64_t n, F f = {}) {
+    A acc[8];
+    std::copy_n(lanes, 8, acc);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      for (int k = 0; k < 8; ++k) {
+        A v = static_cast<A>(f(x[i + k]));
+        if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
+        acc[k] += v;
+      }
+    }
+    for (int k = 0; i < n; ++i, ++k) {
+      A v = static_cast<A>(f(x[i]));
       if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
       acc[k] += v;
     }
+    std::copy_n(acc, 8, lanes);
   }
-  A s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; ++i) {
-    A v = static_cast<A>(x[i]);
-    if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
-    s += v;
+  A Total() const {
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
   }
-  return s;
+};
+
+template <class A, class T, bool kSkipNan>
+A SumRun(const T* x, int64_t n) {
+  SumLanes<A, T, kSkipNan> s;
+  s.Add(x, n);
+  return s.Total();
 }
 
 template <class T>
@@ -124,78 +169,280 @@ T MaxOf(T a, T b) {
   else return a < b ? b : a;
 }
 
-// Min or max of a contiguous run (n >= 1), NaN if any element is NaN. Lanes
-// of compare-and-blend in GCC vector types (one SIMD register's worth: the
-// plain loop is not vectorized because of the NaN test); a NaN, once taken
-// into a lane, stays there, since no comparison with it is true.
+// Min or max of contiguous runs fed in order, NaN if any element is NaN.
+// Lanes of compare-and-blend in GCC vector types (one SIMD register's worth:
+// the plain loop is not vectorized because of the NaN test); a NaN, once
+// taken into a lane, stays there, since no comparison with it is true. The
+// lanes carry from run to run: folding them for every short run is a chain
+// of 32 compares.
 template <class T, bool kMin>
-T ExtremeRun(const T* x, int64_t n) {
-  auto take = [](auto v, auto cur) {
+struct ExtremeLanes {
+  using L = std::conditional_t<std::is_same_v<T, bool>, uint8_t, T>;
+  static constexpr int64_t kLanes = 64 / sizeof(L);
+  static constexpr int64_t kStep = 4 * kLanes;  // four vectors in flight
+  using V [[gnu::vector_size(64)]] = L;
+
+  V lane[4];
+  bool vectors = false;  // lane[] holds elements
+  bool seen = false;     // m holds an element
+  T m{};
+
+  static auto Take(auto v, auto cur) {
     auto better = kMin ? v < cur : v > cur;
     if constexpr (std::is_floating_point_v<T>) return (better | (v != v)) ? v : cur;
     else return better ? v : cur;
-  };
-  int64_t i = 0;
-  T m = x[0];
-  if constexpr (!std::is_same_v<T, bool>) {
-    constexpr int kLanes = 64 / sizeof(T);
-    using V [[gnu::vector_size(64)]] = T;
-    if (n >= 8 * kLanes) {
-      // Four independent lanes: one would wait on its own compare-and-blend
-      // every step (a chain of latencies, not of throughput).
-      V lane[4], v[4];
-      std::memcpy(lane, x, sizeof(lane));
-      for (i = 4 * kLanes; i + 4 * kLanes <= n; i += 4 * kLanes) {
-        std::memcpy(v, x + i, sizeof(v));
-        for (int u = 0; u < 4; ++u) lane[u] = take(v[u], lane[u]);
-      }
-      for (int u = 0; u < 4; ++u)
-        for (int k = 0; k < kLanes; ++k) m = take(lane[u][k], m);
-    }
   }
-  for (; i < n; ++i) m = take(x[i], m);
-  return m;
+  template <class F = Identity>
+  void Add(const T* x, int64_t n, F f = {}) {
+    if (n <= 0) return;
+    int64_t i = 0;
+    if (!seen) {
+      m = f(x[0]);
+      seen = true;
+    }
+    if constexpr (!std::is_same_v<T, bool>) {
+      if (!vectors && n >= 2 * kStep) {
+        std::memcpy(lane, x, sizeof(lane));
+        for (int u = 0; u < 4; ++u) lane[u] = f(lane[u]);
+        i = kStep;
+        vectors = true;
+      }
+      if (vectors) {
+        // Four independent lanes: one would wait on its own compare-and-blend
+        // every step (a chain of latencies, not of throughput).
+        V l[4], v[4];
+        std::memcpy(l, lane, sizeof(l));
+        for (; i + kStep <= n; i += kStep) {
+          std::memcpy(v, x + i, sizeof(v));
+          for (int u = 0; u < 4; ++u) l[u] = Take(f(v[u]), l[u]);
+        }
+        std::memcpy(lane, l, sizeof(l));
+      }
+    }
+    for (; i < n; ++i) m = Take(f(x[i]), m);
+  }
+  T Result() const {
+    T r = m;
+    if constexpr (!std::is_same_v<T, bool>) {
+      if (vectors) {
+        for (int u = 0; u < 4; ++u)
+          for (int64_t k = 0; k < kLanes; ++k) r = Take(lane[u][k], r);
+      }
+    }
+    return r;
+  }
+};
+
+template <class T, bool kMin>
+T ExtremeRun(const T* x, int64_t n) {
+  ExtremeLanes<T, kMin> e;
+  e.Add(x, n);
+  return e.Result();
 }
 
-// Sums of (x - k0) and (x - k0)^2 over the first elements of a run, in
-// vector lanes for float64 (two vectors of each sum in flight, so the adds'
+// Sums of (x - k0) and (x - k0)^2 over contiguous runs fed in order, in
+// vector lanes for float64 (four vectors of each sum in flight, so the adds'
 // latency does not bound the loop: four scalar lanes took x.std() to 1.8x
-// the read bound); the count of elements summed (the caller does the rest).
+// the read bound, and two vectors, once the square was no longer a fused
+// multiply-add, 1.1x).
 template <class T>
-int64_t ShiftedSums(const T* x, int64_t n, double k0, double* ps, double* qs) {
-  int64_t k = 0;
-  if constexpr (std::is_same_v<T, double>) {
-    using V [[gnu::vector_size(64)]] = double;
-    constexpr int kLanes = 8;
-    V p[2] = {}, q[2] = {}, v[2];
-    const V shift = V{} + k0;
-    for (; k + 2 * kLanes <= n; k += 2 * kLanes) {
-      std::memcpy(v, x + k, sizeof(v));
-      for (int u = 0; u < 2; ++u) {
-        const V d = v[u] - shift;
-        p[u] += d;
-        q[u] += d * d;
+struct ShiftedLanes {
+  using V [[gnu::vector_size(64)]] = double;
+  static constexpr int64_t kLanes = 8;
+  double k0 = 0;
+  static constexpr int kInFlight = 4;  // vectors of each sum
+  V p[kInFlight] = {}, q[kInFlight] = {};
+  double ps = 0, qs = 0;  // what did not fill a vector
+
+  template <class F = Identity>
+  void Add(const T* x, int64_t n, F f = {}) {
+    int64_t k = 0;
+    if constexpr (std::is_same_v<T, double>) {
+      V pv[kInFlight], qv[kInFlight], v[kInFlight];
+      std::memcpy(pv, p, sizeof(pv));
+      std::memcpy(qv, q, sizeof(qv));
+      const V shift = V{} + k0;
+      for (; k + kInFlight * kLanes <= n; k += kInFlight * kLanes) {
+        std::memcpy(v, x + k, sizeof(v));
+        for (int u = 0; u < kInFlight; ++u) {
+          const V d = f(v[u]) - shift;
+          pv[u] += d;
+          qv[u] += d * d;
+        }
       }
-    }
-    const V pt = p[0] + p[1], qt = q[0] + q[1];
-    for (int u = 0; u < kLanes; ++u) {
-      *ps += pt[u];
-      *qs += qt[u];
-    }
-  } else {
-    double p[4] = {}, q[4] = {};
-    for (; k + 4 <= n; k += 4) {
-      for (int u = 0; u < 4; ++u) {
-        const double d = static_cast<double>(x[k + u]) - k0;
-        p[u] += d;
-        q[u] += d * d;
+      std::memcpy(p, pv, sizeof(pv));
+      std::memcpy(q, qv, sizeof(qv));
+    } else {
+      double pl[4] = {}, ql[4] = {};
+      for (; k + 4 <= n; k += 4) {
+        for (int u = 0; u < 4; ++u) {
+          const double d = static_cast<double>(f(x[k + u])) - k0;
+          pl[u] += d;
+          ql[u] += d * d;
+        }
       }
+      ps += (pl[0] + pl[1]) + (pl[2] + pl[3]);
+      qs += (ql[0] + ql[1]) + (ql[2] + ql[3]);
     }
-    *ps += (p[0] + p[1]) + (p[2] + p[3]);
-    *qs += (q[0] + q[1]) + (q[2] + q[3]);
+    for (; k < n; ++k) {
+      const double d = static_cast<double>(f(x[k])) - k0;
+      ps += d;
+      qs += d * d;
+    }
   }
-  return k;
+  double P() const {
+    const V t = (p[0] + p[1]) + (p[2] + p[3]);
+    double s = ps;
+    for (int64_t u = 0; u < kLanes; ++u) s += t[u];
+    return s;
+  }
+  double Q() const {
+    const V t = (q[0] + q[1]) + (q[2] + q[3]);
+    double s = qs;
+    for (int64_t u = 0; u < kLanes; ++u) s += t[u];
+    return s;
+  }
+};
+
+// [count, mean, M2] of elements summed around k0 (sums p and q).
+void VarianceParts(double n, double k0, double p, double q, double* mean, double* m2) {
+  const double mean_shift = n > 0 ? p / n : 0;
+  *m2 = n > 0 ? std::max(0.0, q - p * mean_shift) : 0;
+  *mean = k0 + mean_shift;
 }
+
+template <class V>
+NDArray Single(DType dtype, int ndim, V v) {
+  NDArray a = NDArray::Empty(dtype, Shape(static_cast<size_t>(ndim), 1));
+  VisitDType(dtype, [&]<class S>(S) { a.mutable_data<S>()[0] = static_cast<S>(v); });
+  return a;
+}
+
+std::string EmptyMessage(ReduceKind kind) {
+  switch (kind) {
+    case ReduceKind::kMin: return "zero-size array to reduction operation minimum which has no identity";
+    case ReduceKind::kMax: return "zero-size array to reduction operation maximum which has no identity";
+    case ReduceKind::kArgMin: return "attempt to get argmin of an empty sequence";
+    default: return "attempt to get argmax of an empty sequence";
+  }
+}
+
+// A full reduction of one dtype's elements, fed as contiguous runs.
+template <class T>
+class RunReducerT final : public RunReducer {
+ public:
+  explicit RunReducerT(ReduceKind kind) : kind_(kind) {}
+
+  void Consume(const void* data, int64_t n) override { ConsumeWith(static_cast<const T*>(data), n, Identity{}); }
+
+  void ConsumeMapped(const void* data, int64_t n, const ElementMap& map) override {
+    const T* x = static_cast<const T*>(data);
+    if constexpr (std::is_floating_point_v<T>) {
+      switch (map.unary) {
+        case UnaryOp::kSqrt: return ConsumeWith(x, n, Mapped<T, UnaryOp::kSqrt>(map));
+        case UnaryOp::kAbs: return ConsumeWith(x, n, Mapped<T, UnaryOp::kAbs>(map));
+        case UnaryOp::kCount: return ConsumeWith(x, n, Mapped<T, UnaryOp::kCount>(map));
+        default: break;
+      }
+    }
+    throw Error("reduction: no fused form of this element map for dtype " + std::string(DTypeName(DTypeOf<T>())));
+  }
+
+ private:
+  // Folds f(x[0..n)). Sums, extremes and variances apply f in their own
+  // loops; the rest take the mapped values from a small buffer.
+  template <class F>
+  void ConsumeWith(const T* x, int64_t n, F f) {
+    if (n <= 0) return;
+    if constexpr (!std::is_same_v<F, Identity>) {
+      const bool in_lanes = kind_ == ReduceKind::kSum || kind_ == ReduceKind::kMean || kind_ == ReduceKind::kMin ||
+                            kind_ == ReduceKind::kMax || kind_ == ReduceKind::kVar || kind_ == ReduceKind::kStd;
+      if (!in_lanes) {
+        T buffer[256];
+        for (int64_t at = 0; at < n; at += 256) {
+          const int64_t m = std::min<int64_t>(256, n - at);
+          for (int64_t k = 0; k < m; ++k) buffer[k] = f(x[at + k]);
+          ConsumeWith(buffer, m, Identity{});
+        }
+        return;
+      }
+    }
+    switch (kind_) {
+      case ReduceKind::kSum:
+      case ReduceKind::kMean: sum_.Add(x, n, f); break;
+      case ReduceKind::kNanSum:
+      case ReduceKind::kNanMean:
+        nansum_.Add(x, n);
+        if (kind_ == ReduceKind::kNanMean) {
+          int64_t valid = 0;
+          for (int64_t k = 0; k < n; ++k) valid += !IsNan(x[k]);
+          valid_ += valid;
+        }
+        break;
+      case ReduceKind::kProd:
+        for (int64_t k = 0; k < n; ++k) prod_ *= static_cast<A>(x[k]);
+        break;
+      case ReduceKind::kMin: min_.Add(x, n, f); break;
+      case ReduceKind::kMax: max_.Add(x, n, f); break;
+      case ReduceKind::kAny:
+        for (int64_t k = 0; k < n && !flag_; ++k) flag_ = x[k] != T(0);
+        break;
+      case ReduceKind::kAll:
+        for (int64_t k = 0; k < n && !flag_; ++k) flag_ = x[k] == T(0);  // flag_: some element is false
+        break;
+      case ReduceKind::kVar:
+      case ReduceKind::kStd:
+        if (count_ == 0) shifted_.k0 = static_cast<double>(f(x[0]));
+        shifted_.Add(x, n, f);
+        break;
+      default: throw Error("reduction: no streaming form for this reduction");
+    }
+    count_ += n;
+  }
+
+
+ public:
+  ValueList Finish(int ndim) override {
+    const DType acc = DTypeOf<A>();
+    switch (kind_) {
+      case ReduceKind::kSum: return {Value::From(Single(acc, ndim, sum_.Total()))};
+      case ReduceKind::kNanSum: return {Value::From(Single(acc, ndim, nansum_.Total()))};
+      case ReduceKind::kMean:
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(sum_.Total()))),
+                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_)))};
+      case ReduceKind::kNanMean:
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(nansum_.Total()))),
+                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(valid_)))};
+      case ReduceKind::kProd: return {Value::From(Single(acc, ndim, prod_))};
+      case ReduceKind::kMin:
+      case ReduceKind::kMax:
+        if (count_ == 0) throw Error(EmptyMessage(kind_));
+        return {Value::From(Single(DTypeOf<T>(), ndim, kind_ == ReduceKind::kMin ? min_.Result() : max_.Result()))};
+      case ReduceKind::kAny: return {Value::From(Single(DType::kBool, ndim, flag_))};
+      case ReduceKind::kAll: return {Value::From(Single(DType::kBool, ndim, !flag_))};
+      case ReduceKind::kVar:
+      case ReduceKind::kStd: {
+        double mean = 0, m2 = 0;
+        VarianceParts(static_cast<double>(count_), shifted_.k0, shifted_.P(), shifted_.Q(), &mean, &m2);
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_))),
+                Value::From(Single(DType::kFloat64, ndim, mean)), Value::From(Single(DType::kFloat64, ndim, m2))};
+      }
+      default: throw Error("reduction: no streaming form for this reduction");
+    }
+  }
+
+ private:
+  using A = SumType<T>;
+  ReduceKind kind_;
+  int64_t count_ = 0, valid_ = 0;
+  SumLanes<A, T, false> sum_;
+  SumLanes<A, T, true> nansum_;
+  A prod_ = 1;
+  ExtremeLanes<T, true> min_;
+  ExtremeLanes<T, false> max_;
+  bool flag_ = false;
+  ShiftedLanes<T> shifted_;
+};
 
 // Is a strictly better than b for argmin (kMin) / argmax? NaN wins, first one kept.
 template <class T>
@@ -209,6 +456,12 @@ template <class T>
 ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<bool>& reduced, int64_t index_base,
                       std::span<const int64_t> index_strides) {
   const T* x = block.data<T>();
+  if (kind != ReduceKind::kArgMin && kind != ReduceKind::kArgMax &&
+      std::all_of(reduced.begin(), reduced.end(), [](bool r) { return r; })) {
+    RunReducerT<T> all(kind);
+    all.Consume(x, block.size());
+    return all.Finish(block.ndim());
+  }
   const Shape out_shape = KeepDimsShape(block.shape(), reduced);
   const Layout l = MakeLayout(block.shape(), reduced);
   const bool empty = block.size() == 0;
@@ -283,7 +536,7 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
     }
     case ReduceKind::kMin:
     case ReduceKind::kMax: {
-      if (empty) throw Error("zero-size array to reduction operation " + std::string(kind == ReduceKind::kMin ? "minimum" : "maximum") + " which has no identity");
+      if (empty) throw Error(EmptyMessage(kind));
       const bool mn = kind == ReduceKind::kMin;
       NDArray acc = NDArray::Empty(block.dtype(), out_shape);
       T* o = acc.mutable_data<T>();
@@ -334,16 +587,11 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
         });
         Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
           if (red) {
-            const double k0 = K[j];
-            double ps = 0, qs = 0;
-            int64_t k = ShiftedSums(x + i, n, k0, &ps, &qs);
-            for (; k < n; ++k) {
-              double d = static_cast<double>(x[i + k]) - k0;
-              ps += d;
-              qs += d * d;
-            }
-            a[j] += ps;
-            b[j] += qs;
+            ShiftedLanes<T> sums;
+            sums.k0 = K[j];
+            sums.Add(x + i, n);
+            a[j] += sums.P();
+            b[j] += sums.Q();
           } else {
             for (int64_t k = 0; k < n; ++k) {
               double d = static_cast<double>(x[i + k]) - K[j + k];
@@ -358,15 +606,13 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
       double* c = count.mutable_data<double>();
       for (int64_t j = 0; j < shift.size(); ++j) {
         c[j] = n;
-        const double mean_shift = n > 0 ? a[j] / n : 0;
-        b[j] = n > 0 ? std::max(0.0, b[j] - a[j] * mean_shift) : 0;  // M2
-        a[j] = K[j] + mean_shift;                                   // mean
+        VarianceParts(n, K[j], a[j], b[j], &a[j], &b[j]);  // a: mean, b: M2
       }
       return {Value::From(std::move(count)), Value::From(std::move(s1)), Value::From(std::move(s2))};
     }
     case ReduceKind::kArgMin:
     case ReduceKind::kArgMax: {
-      if (empty) throw Error("attempt to get " + std::string(kind == ReduceKind::kArgMin ? "argmin" : "argmax") + " of an empty sequence");
+      if (empty) throw Error(EmptyMessage(kind));
       const bool mn = kind == ReduceKind::kArgMin;
       NDArray best = NDArray::Empty(block.dtype(), out_shape);
       NDArray where = NDArray::Empty(DType::kInt64, out_shape);
@@ -409,6 +655,11 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
 }
 
 }  // namespace
+
+std::unique_ptr<RunReducer> MakeRunReducer(ReduceKind kind, DType dtype) {
+  if (kind == ReduceKind::kArgMin || kind == ReduceKind::kArgMax) return nullptr;
+  return VisitDType(dtype, [&]<class T>(T) -> std::unique_ptr<RunReducer> { return std::make_unique<RunReducerT<T>>(kind); });
+}
 
 DType ReduceResultType(ReduceKind kind, DType in) {
   switch (kind) {

@@ -1,6 +1,8 @@
 // Reductions and cumulative operations on arrays, as tree reductions over
 // blocks (see array.h, reduce_internal.h).
 #include <algorithm>
+#include <cmath>
+#include <optional>
 
 #include "block_copy_internal.h"
 
@@ -40,6 +42,68 @@ void PlaceRows(ValueList* whole, const ValueList& part, const Shape& whole_shape
   }
 }
 
+// The sum or mean over `reduced` of a signed sum of the inputs
+// (MatchSignedSum), as the signed sum of each input's own partial, each
+// reduced in its block's layout over the axes its permutation maps to the
+// reduced ones. Nothing when it does not apply, or when a total is not
+// finite: the caller then evaluates the program, so that an inf - inf or an
+// overflow comes out as the program's own arithmetic makes it. (Finite
+// totals differ from the program's only in the order of the additions.)
+std::optional<ValueList> SignedSumPartial(ReduceKind kind, const array::internal::Program& program,
+                                          std::span<const NDArray* const> in, const std::vector<bool>& reduced) {
+  if (kind != ReduceKind::kSum && kind != ReduceKind::kMean) return std::nullopt;
+  std::vector<array::internal::SignedTerm> terms;
+  if (!array::internal::MatchSignedSum(program, &terms)) return std::nullopt;
+  Shape result;
+  if (!array::internal::ResultShape(program, in, &result) || result.size() != reduced.size()) return std::nullopt;
+  const size_t nd = result.size();
+  ValueList total;
+  for (const array::internal::SignedTerm& term : terms) {
+    const NDArray& block = *in[static_cast<size_t>(term.input)];
+    std::vector<int> perm(nd);
+    for (size_t d = 0; d < nd; ++d) perm[d] = static_cast<int>(d);
+    if (!program.input_axes.empty() && !program.input_axes[static_cast<size_t>(term.input)].empty()) {
+      const auto& axes = program.input_axes[static_cast<size_t>(term.input)];
+      if (axes.size() != nd) return std::nullopt;
+      for (size_t d = 0; d < nd; ++d) perm[d] = axes[d];
+    }
+    if (block.ndim() != static_cast<int>(nd)) return std::nullopt;  // broadcast: not a plain sum of blocks
+    std::vector<bool> block_reduced(nd);
+    for (size_t d = 0; d < nd; ++d) {
+      if (block.shape()[static_cast<size_t>(perm[d])] != result[d]) return std::nullopt;
+      block_reduced[static_cast<size_t>(perm[d])] = reduced[d];
+    }
+    const std::vector<int64_t> no_index(nd, 0);
+    ValueList part = array::internal::ReduceBlock(kind, block, block_reduced, 0, no_index);
+    NDArray sum = array::internal::Transpose(part[0].get<NDArray>(), perm);
+    if (total.empty()) {
+      if (term.negative) {
+        VisitDType(sum.dtype(), [&]<class T>(T) {
+          T* s = sum.mutable_data<T>();
+          for (int64_t j = 0; j < sum.size(); ++j) s[j] = -s[j];
+        });
+      }
+      total.push_back(Value::From(std::move(sum)));
+      if (kind == ReduceKind::kMean) total.push_back(part[1]);  // the count: the same for every term
+      continue;
+    }
+    NDArray acc = total[0].get<NDArray>();  // shares the buffer this function made
+    VisitDType(acc.dtype(), [&]<class T>(T) {
+      T* a = acc.mutable_data<T>();
+      const T* b = sum.data<T>();
+      for (int64_t j = 0; j < acc.size(); ++j) a[j] = term.negative ? a[j] - b[j] : a[j] + b[j];
+    });
+  }
+  bool finite = true;
+  const NDArray& acc = total[0].get<NDArray>();
+  VisitDType(acc.dtype(), [&]<class T>(T) {
+    const T* a = acc.data<T>();
+    for (int64_t j = 0; j < acc.size() && finite; ++j) finite = std::isfinite(static_cast<double>(a[j]));
+  });
+  if (!finite) return std::nullopt;
+  return total;
+}
+
 // "array.reduce-chunk" params: [kind, reduced mask, index base, index
 // strides, program (optional)]. Without a program, args[0] is the block;
 // with one, args are the program's input blocks and the block is evaluated
@@ -57,6 +121,23 @@ const OpPtr& ChunkOp() {
     array::internal::Program program = array::internal::Program::Decode(p.at(4).get<std::string>());
     std::vector<const NDArray*> in;
     for (const Value& v : args) in.push_back(&v.get<NDArray>());
+    if (std::optional<ValueList> linear = SignedSumPartial(kind, program, in, reduced)) return Value(std::move(*linear));
+    if (std::all_of(reduced.begin(), reduced.end(), [](bool r) { return r; })) {
+      // A reduction over every axis folds the program's pieces as they come.
+      if (auto all = array::internal::MakeRunReducer(kind, program.nodes.back().dtype)) {
+        Shape result;
+        if (!array::internal::ResultShape(program, in, &result) || result.size() != reduced.size()) {
+          throw Error("reduction: malformed task " + ctx.key.ToString());
+        }
+        array::internal::ElementMap map;
+        if (array::internal::MatchElementMap(program, &map)) {
+          all->ConsumeMapped(in[0]->bytes(), in[0]->size(), map);  // one loop, in registers
+        } else {
+          array::internal::EvaluateInto(program, in, all.get());
+        }
+        return Value(all->Finish(static_cast<int>(reduced.size())));
+      }
+    }
     ValueList partial;
     Shape whole_shape;
     array::internal::EvaluateInSlabs(program, in, kSlabElements, [&](const NDArray& slab, int64_t row) {
