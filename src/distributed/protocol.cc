@@ -8,6 +8,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "distributed/cma_transfer_internal.h"
 #include "skein/core/wire.h"
 
 namespace skein::distributed::internal {
@@ -80,16 +81,25 @@ void ConfigureServer(grpc::ServerBuilder* builder) {
 }
 
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
-                const Value& value, const std::string& shm_inbox, bool* via_shm) {
+                const Value& value, const SameHostOffer& offer, SentVia* via, Serialized* lent) {
   Serialized s = Serialize(value);
   wire::DataChunk first;
   first.set_key(key_bytes);
   first.set_type(s.type);
   first.set_header(s.header);
   for (const Buffer& f : s.frames) first.add_frame_sizes(f.size());
-  if (!shm_inbox.empty() && s.nbytes() >= kShmMinBytes && ShmWrite(shm_inbox, s)) {
+  if (via) *via = SentVia::kStream;
+  const bool large = s.nbytes() >= kShmMinBytes;
+  if (large && lent && offer.cma && CmaEnabled()) {
+    first.set_cma_pid(static_cast<uint32_t>(getpid()));
+    for (const Buffer& f : s.frames) first.add_frame_addresses(reinterpret_cast<uintptr_t>(f.data()));
+    if (via) *via = SentVia::kMemoryRead;
+    *lent = std::move(s);
+    return out->Write(first);
+  }
+  if (large && !offer.shm_inbox.empty() && ShmWrite(offer.shm_inbox, s)) {
     first.set_in_shm(true);
-    if (via_shm) *via_shm = true;
+    if (via) *via = SentVia::kSharedMemory;
     return out->Write(first);
   }
   if (!out->Write(first)) return false;
@@ -121,7 +131,18 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
     }
     frame_ = 0;
     offset_ = 0;
-    if (chunk.in_shm()) {
+    read_memory_ = false;
+    if (chunk.cma_pid() != 0) {
+      if (!cma_ || chunk.in_shm()) {
+        throw CommError("value " + KeyText(key_) + " came as addresses in the sender's memory, which was not offered");
+      }
+      const std::vector<uint64_t> addresses(chunk.frame_addresses().begin(), chunk.frame_addresses().end());
+      s_.frames = CmaRead(static_cast<pid_t>(chunk.cma_pid()), addresses, sizes_, "value " + KeyText(key_), &refused_);
+      cma_ = false;  // one value per offer
+      inbox_ = nullptr;
+      read_memory_ = true;
+      frame_ = sizes_.size();
+    } else if (chunk.in_shm()) {
       if (!inbox_) throw CommError("value " + KeyText(key_) + " came through shared memory that was not offered");
       s_.frames = inbox_->Read(sizes_, "value " + KeyText(key_));
       inbox_ = nullptr;  // one value per inbox
@@ -175,45 +196,70 @@ namespace {
 // inbox (one key), the value may come through it.
 std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                            const std::vector<std::string>& keys, const std::string& token, ShmInbox* inbox) {
-  auto stub = wire::Worker::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
-  wire::GetDataRequest req;
-  req.set_protocol(kProtocolVersion);
-  req.set_token(token);
-  std::unordered_map<std::string, size_t> slot;
-  for (size_t i = 0; i < keys.size(); ++i) {
-    req.add_keys(keys[i]);
-    slot.emplace(keys[i], i);
-  }
-  if (inbox && inbox->valid()) {
-    req.set_shm_host(ShmHostId());
-    req.set_shm_inbox(inbox->name());
-  }
   const std::string what = keys.size() == 1 ? KeyText(keys[0]) : std::to_string(keys.size()) + " values";
-  auto reader = stub->GetData(&ctx, req);
-  ValueAssembler as(inbox);
-  wire::DataChunk chunk;
-  std::vector<std::optional<Value>> got(keys.size());
-  while (reader->Read(&chunk)) {
-    if (!as.Add(chunk)) continue;
-    auto it = slot.find(as.key());
-    if (it == slot.end() || got[it->second]) {
-      ctx.TryCancel();
-      throw CommError("fetching " + what + " from " + address + ": it sent " + KeyText(as.key()) +
-                      (it == slot.end() ? ", which was not asked for" : " twice"));
+  // A second try only when this host refused to read the sender's memory
+  // (memory reads are off from then on).
+  for (int attempt = 0;; ++attempt) {
+    auto stub = wire::Worker::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    wire::GetDataRequest req;
+    req.set_protocol(kProtocolVersion);
+    req.set_token(token);
+    std::unordered_map<std::string, size_t> slot;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      req.add_keys(keys[i]);
+      slot.emplace(keys[i], i);
     }
-    got[it->second] = as.Take();
+    const bool same_host = inbox && inbox->valid();
+    if (same_host) {
+      req.set_shm_host(ShmHostId());
+      req.set_shm_inbox(inbox->name());
+      req.set_cma(CmaEnabled());
+    }
+    auto reader = stub->GetData(&ctx, req);
+    ValueAssembler as(inbox, req.cma());
+    wire::DataChunk chunk;
+    std::vector<std::optional<Value>> got(keys.size());
+    bool lent = false;
+    try {
+      while (reader->Read(&chunk)) {
+        if (!as.Add(chunk)) continue;
+        auto it = slot.find(as.key());
+        if (it == slot.end() || got[it->second]) {
+          throw CommError("fetching " + what + " from " + address + ": it sent " + KeyText(as.key()) +
+                          (it == slot.end() ? ", which was not asked for" : " twice"));
+        }
+        got[it->second] = as.Take();
+        // A value read from the sender's memory is the call's only one: the
+        // sender holds its frames until this cancel says they are read.
+        if (as.read_memory()) {
+          lent = true;
+          break;
+        }
+      }
+    } catch (const CommError&) {
+      ctx.TryCancel();
+      reader->Finish();
+      if (as.memory_read_refused() && attempt == 0) {
+        DisableCma();
+        continue;
+      }
+      throw;
+    }
+    if (lent) ctx.TryCancel();
+    grpc::Status st = reader->Finish();
+    if (!st.ok() && !(lent && st.error_code() == grpc::StatusCode::CANCELLED)) {
+      throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
+    }
+    std::vector<Value> out;
+    out.reserve(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!got[i]) throw CommError("fetching " + what + " from " + address + ": " + KeyText(keys[i]) + " did not come");
+      out.push_back(std::move(*got[i]));
+    }
+    return out;
   }
-  grpc::Status st = reader->Finish();
-  if (!st.ok()) throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
-  std::vector<Value> out;
-  out.reserve(keys.size());
-  for (size_t i = 0; i < keys.size(); ++i) {
-    if (!got[i]) throw CommError("fetching " + what + " from " + address + ": " + KeyText(keys[i]) + " did not come");
-    out.push_back(std::move(*got[i]));
-  }
-  return out;
 }
 
 }  // namespace

@@ -50,28 +50,49 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address, const Tls
 /// Applies our message limits and keepalive settings to a server builder.
 void ConfigureServer(grpc::ServerBuilder* builder);
 
+/// How a receiver on this host offered to take a value other than by the
+/// stream.
+struct SameHostOffer {
+  std::string shm_inbox;  // its inbox file (shm_transfer_internal.h), or empty
+  bool cma = false;       // it may read this process's memory (cma_transfer_internal.h)
+};
+
+/// How WriteValue sent a value.
+enum class SentVia { kStream, kSharedMemory, kMemoryRead };
+
 /// Writes `value` under `key` as DataChunks (first chunk: type, header,
 /// frame sizes; then frame bytes in kChunkBytes pieces). False if the peer
-/// went away. With `shm_inbox` (a same-host receiver's offer), a value of
-/// kShmMinBytes or more goes through that file instead, if it can; then
-/// `*via_shm` (if given) is set.
+/// went away. A value of kShmMinBytes or more goes by the offer instead,
+/// if it can: with `lent` given and memory reads offered and on here, only
+/// its frames' addresses are sent, and `*lent` holds the frames, which the
+/// caller keeps until the receiver ends the call; else through the inbox
+/// file. `*via` (if given) says which way it went.
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
-                const Value& value, const std::string& shm_inbox = "", bool* via_shm = nullptr);
+                const Value& value, const SameHostOffer& offer = {}, SentVia* via = nullptr,
+                Serialized* lent = nullptr);
 
 /// Puts a value back together from its chunks. Every size is checked
 /// against what the first chunk announced; a lie is a CommError.
 class ValueAssembler {
  public:
-  /// `inbox`: the shared-memory file offered for this value, if any.
-  explicit ValueAssembler(ShmInbox* inbox = nullptr) : inbox_(inbox) {}
+  /// `inbox`: the shared-memory file offered for this value, if any;
+  /// `cma`: whether reading the sender's memory was offered.
+  explicit ValueAssembler(ShmInbox* inbox = nullptr, bool cma = false) : inbox_(inbox), cma_(cma) {}
   /// Feeds one chunk; true when a value is complete (then key() and Take()).
   bool Add(const wire::DataChunk& chunk);
   bool in_progress() const { return started_; }
+  /// The last value was read from the sender's memory (the sender then
+  /// waits for the call to be cancelled).
+  bool read_memory() const { return read_memory_; }
+  /// A read of the sender's memory was refused by the kernel.
+  bool memory_read_refused() const { return refused_; }
   const std::string& key() const { return key_; }
   Value Take();
 
  private:
   ShmInbox* inbox_;
+  bool cma_;
+  bool read_memory_ = false, refused_ = false;
   bool started_ = false;
   std::string key_;
   Serialized s_;

@@ -400,7 +400,7 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
         << ",\"spilled\":" << w->spilled << ",\"paused\":" << (w->paused ? "true" : "false")
         << ",\"transfer\":{\"incoming\":" << w->transfers_in_flight << ",\"bytes\":" << w->transfer_bytes
         << ",\"count\":" << w->transfer_count << ",\"served_shared_memory\":" << w->served_shared_memory
-        << ",\"served_streamed\":" << w->served_streamed << "}"
+        << ",\"served_streamed\":" << w->served_streamed << ",\"served_memory_read\":" << w->served_memory_read << "}"
         << ",\"stored_bytes\":" << w->nbytes
         << ",\"processing\":" << w->processing.size() << ",\"keys\":" << w->has_what.size() << ",\"resources\":{";
       bool rf = true;
@@ -469,7 +469,8 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     for (const auto& [id, w] : state_.workers()) {
       const std::string who = "{worker=" + JsonQuote(w->spec.address);
       o << "skein_worker_values_served_total" << who << ",via=\"shared_memory\"} " << w->served_shared_memory << "\n"
-        << "skein_worker_values_served_total" << who << ",via=\"stream\"} " << w->served_streamed << "\n";
+        << "skein_worker_values_served_total" << who << ",via=\"stream\"} " << w->served_streamed << "\n"
+        << "skein_worker_values_served_total" << who << ",via=\"memory_read\"} " << w->served_memory_read << "\n";
     }
     o << "# HELP skein_scheduler_steals_total Tasks moved by work stealing.\n"
       << "# TYPE skein_scheduler_steals_total counter\nskein_scheduler_steals_total " << state_.steals() << "\n";

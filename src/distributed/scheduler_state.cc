@@ -147,6 +147,7 @@ void SchedulerState::Heartbeat(WorkerId id, const wire::Heartbeat& hb, double no
   w->transfer_bytes = hb.transfer_bytes();
   w->transfer_count = hb.transfer_count();
   w->served_shared_memory = hb.served_shared_memory();
+  w->served_memory_read = hb.served_memory_read();
   w->served_streamed = hb.served_streamed();
   if (was_paused && !w->paused) FillWorkers();
 }

@@ -79,7 +79,7 @@ class SchedulerState {
     int transfers_in_flight = 0;         // inputs it is fetching (heartbeat)
     int64_t transfer_bytes = 0;          // bytes it fetched from peers so far
     int64_t transfer_count = 0;
-    int64_t served_shared_memory = 0, served_streamed = 0;
+    int64_t served_shared_memory = 0, served_streamed = 0, served_memory_read = 0;
     int steals_in = 0;                   // steal requests in flight toward it
     int steals_out = 0;                  // ... and away from it
   };

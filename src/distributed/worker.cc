@@ -34,6 +34,7 @@
 
 
 #include "distributed/protocol_internal.h"
+#include "distributed/cma_transfer_internal.h"
 #include "distributed/shm_transfer_internal.h"
 #include "distributed/worker_store_internal.h"
 #include "skein/core/memory_pool.h"
@@ -98,6 +99,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     peers_ = std::make_unique<internal::ChannelCache>(tls_, 1);
     internal::CheckAddressSecurity(options_.scheduler, tls_.get());  // fails early, before serving
     internal::CheckBindAllowed("the worker", options_.host, tls_.get(), options_.allow_insecure);
+    internal::AllowCmaReaders();  // same-host peers read large values out of this process
     if (options_.local_directory.empty()) {
       const char* tmp = std::getenv("TMPDIR");
       std::string base = tmp && *tmp ? tmp : "/tmp";
@@ -171,9 +173,12 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (!options_.token.empty() && req->token() != options_.token) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "data request refused: wrong or missing token");
     }
-    // A one-key request from this host may be answered through its inbox.
+    // A one-key request from this host may be answered through its inbox,
+    // or by letting the requester read the value out of this process.
     const bool shm = req->keys_size() == 1 && !req->shm_inbox().empty() && !internal::ShmHostId().empty() &&
                      req->shm_host() == internal::ShmHostId();
+    internal::SameHostOffer offer;
+    if (shm) offer = {req->shm_inbox(), req->cma()};
     for (const std::string& k : req->keys()) {
       Value v;
       try {
@@ -185,16 +190,36 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
       }
       try {
-        bool via_shm = false;
-        if (!internal::WriteValue(writer, k, v, shm ? req->shm_inbox() : "", &via_shm)) {
+        internal::SentVia via = internal::SentVia::kStream;
+        Serialized lent;
+        if (!internal::WriteValue(writer, k, v, offer, &via, &lent)) {
           return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
         }
-        ++(via_shm ? served_shared_memory_ : served_streamed_);
+        switch (via) {
+          case internal::SentVia::kStream: ++served_streamed_; break;
+          case internal::SentVia::kSharedMemory: ++served_shared_memory_; break;
+          case internal::SentVia::kMemoryRead:
+            ++served_memory_read_;
+            HoldUntilCancelled(ctx);  // `lent` keeps the frames the peer is reading
+            return grpc::Status::OK;
+        }
       } catch (const Error& e) {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
       }
     }
     return grpc::Status::OK;
+  }
+
+  // Waits until the peer reading a lent value cancels the call (done, or
+  // gone), or its deadline or ten minutes pass; polled, as the synchronous
+  // server has no wait for cancellation.
+  static void HoldUntilCancelled(grpc::ServerContext* ctx) {
+    const Clock::time_point limit = Clock::now() + std::chrono::minutes(10);
+    auto pause = std::chrono::microseconds(20);
+    while (!ctx->IsCancelled() && Clock::now() < limit) {
+      std::this_thread::sleep_for(pause);
+      pause = std::min<std::chrono::microseconds>(pause * 2, std::chrono::milliseconds(2));
+    }
   }
 
   grpc::Status PutData(grpc::ServerContext* ctx, grpc::ServerReader<wire::DataChunk>* reader,
@@ -381,6 +406,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     hb->set_transfer_count(transfer_count_);
     hb->set_served_shared_memory(served_shared_memory_);
     hb->set_served_streamed(served_streamed_);
+    hb->set_served_memory_read(served_memory_read_);
   }
 
   // Applies one scheduler message; true if it says to shut down.
@@ -813,7 +839,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
   int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
   int64_t transfer_count_ = 0;  // guarded by mu_
-  std::atomic<int64_t> served_shared_memory_{0}, served_streamed_{0};  // values GetData answered, by way
+  std::atomic<int64_t> served_shared_memory_{0}, served_streamed_{0}, served_memory_read_{0};  // values GetData answered, by way
   bool paused_ = false;         // guarded by mu_
   int executing_ = 0;           // guarded by mu_
   std::condition_variable monitor_cv_;  // the monitor's sleep, cut short by stopping_

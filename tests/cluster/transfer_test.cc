@@ -1,8 +1,12 @@
 // Moving values between processes of one host: worker to worker and worker
-// to client, through shared memory when both ends may (the default), over
-// the stream when the sender's side turns it off (SKEIN_SHM_TRANSFER=0):
-// the same exact bytes either way, counted by way in the status, and no
-// inbox file left behind in /dev/shm.
+// to client, read out of the sender's memory when both ends may (the
+// default), through shared memory when memory reads are off
+// (SKEIN_CMA_TRANSFER=0), over the stream when the sender's side turns
+// shared memory off too (SKEIN_SHM_TRANSFER=0): the same exact bytes every
+// way, counted by way in the status, and no inbox file left behind in
+// /dev/shm.
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -10,6 +14,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -24,7 +29,7 @@ using namespace std::chrono_literals;
 constexpr double kWait = 60;
 
 struct Served {
-  int64_t shared_memory = 0, streamed = 0;
+  int64_t memory_read = 0, shared_memory = 0, streamed = 0;
 };
 
 // Values the workers served so far, by way (their last heartbeats).
@@ -36,6 +41,7 @@ Served ServedSoFar(const LocalCluster& cluster) {
   simdjson::dom::element doc = parser.parse(res->body);
   Served s;
   for (simdjson::dom::element w : doc["workers"].get_array()) {
+    s.memory_read += w["transfer"]["served_memory_read"].get_int64();
     s.shared_memory += w["transfer"]["served_shared_memory"].get_int64();
     s.streamed += w["transfer"]["served_streamed"].get_int64();
   }
@@ -47,7 +53,7 @@ Served WaitForServed(const LocalCluster& cluster, int64_t want) {
   Served s;
   for (auto end = std::chrono::steady_clock::now() + 20s; std::chrono::steady_clock::now() < end;) {
     s = ServedSoFar(cluster);
-    if (s.shared_memory + s.streamed >= want) break;
+    if (s.memory_read + s.shared_memory + s.streamed >= want) break;
     std::this_thread::sleep_for(100ms);
   }
   return s;
@@ -86,9 +92,40 @@ Served MoveAValue() {
   return WaitForServed(cluster, 3);
 }
 
-TEST(SameHostTransfer, GoesThroughSharedMemoryAndLeavesNoFiles) {
+// Whether this process may read a child's memory (no seccomp filter or
+// kernel setting forbids process_vm_readv here).
+bool MemoryReadsWork() {
+  static int probe = 41;
+  pid_t child = fork();
+  if (child == 0) {
+    probe = 42;
+    pause();
+    _exit(0);
+  }
+  int got = 0;
+  iovec local{&got, sizeof(got)}, remote{&probe, sizeof(probe)};
+  const bool ok = process_vm_readv(child, &local, 1, &remote, 1, 0) == sizeof(got);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  return ok;
+}
+
+TEST(SameHostTransfer, IsReadOutOfTheSendersMemoryAndLeavesNoFiles) {
   if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm here";
+  if (!MemoryReadsWork()) GTEST_SKIP() << "process_vm_readv is refused here";
   Served s = MoveAValue();
+  EXPECT_EQ(s.memory_read, 2) << "worker to worker and worker to client";
+  EXPECT_EQ(s.shared_memory, 0);
+  EXPECT_EQ(s.streamed, 1) << "values under kShmMinBytes are streamed";
+  EXPECT_EQ(InboxesLeft(), 0);  // offered, unused, removed
+}
+
+TEST(SameHostTransfer, GoesThroughSharedMemoryWhenMemoryReadsAreOff) {
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm here";
+  ASSERT_EQ(setenv("SKEIN_CMA_TRANSFER", "0", 1), 0);
+  Served s = MoveAValue();
+  unsetenv("SKEIN_CMA_TRANSFER");
+  EXPECT_EQ(s.memory_read, 0);
   EXPECT_EQ(s.shared_memory, 2) << "worker to worker and worker to client";
   EXPECT_EQ(s.streamed, 1) << "values under kShmMinBytes are streamed";
   EXPECT_EQ(InboxesLeft(), 0);
@@ -98,8 +135,11 @@ TEST(SameHostTransfer, StreamsWhenTheWorkersTurnSharedMemoryOff) {
   // The workers inherit the setting; this client still offers its inbox,
   // and the worker answering over the stream instead is the fallback.
   ASSERT_EQ(setenv("SKEIN_SHM_TRANSFER", "0", 1), 0);
+  ASSERT_EQ(setenv("SKEIN_CMA_TRANSFER", "0", 1), 0);
   Served s = MoveAValue();
   unsetenv("SKEIN_SHM_TRANSFER");
+  unsetenv("SKEIN_CMA_TRANSFER");
+  EXPECT_EQ(s.memory_read, 0);
   EXPECT_EQ(s.shared_memory, 0);
   EXPECT_EQ(s.streamed, 3);
   EXPECT_EQ(InboxesLeft(), 0);  // offered, unused, removed all the same

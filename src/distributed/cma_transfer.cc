@@ -1,0 +1,101 @@
+// Reading a same-host sender's frames out of its memory (see
+// cma_transfer_internal.h).
+#include "distributed/cma_transfer_internal.h"
+
+#include <sys/prctl.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "skein/core/error.h"
+
+namespace skein::distributed::internal {
+namespace {
+
+std::atomic<bool>& Enabled() {
+  static std::atomic<bool> on{[] {
+    const char* e = std::getenv("SKEIN_CMA_TRANSFER");
+    return !(e && std::string(e) == "0");
+  }()};
+  return on;
+}
+
+// iovecs per system call (the kernel's UIO_MAXIOV is 1024).
+constexpr size_t kIovecsPerCall = 512;
+
+}  // namespace
+
+bool CmaEnabled() { return Enabled().load(std::memory_order_relaxed); }
+
+void DisableCma() { Enabled().store(false, std::memory_order_relaxed); }
+
+void AllowCmaReaders() {
+#ifdef PR_SET_PTRACER
+  if (CmaEnabled()) prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+#endif
+}
+
+std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
+                            const std::string& what, bool* refused) {
+  if (addresses.size() != sizes.size()) {
+    throw CommError(what + ": the sender named " + std::to_string(addresses.size()) + " frame addresses for " +
+                    std::to_string(sizes.size()) + " frames");
+  }
+  if (pid <= 0) throw CommError(what + ": the sender named no process to read from");
+  std::vector<Buffer> frames(sizes.size());
+  std::vector<iovec> local, remote;
+  // Every non-empty frame as one (local, remote) pair; the kernel may stop
+  // at any iovec boundary or inside one, so what is left is asked again.
+  struct Piece {
+    std::byte* to;
+    uint64_t from, left;
+  };
+  std::vector<Piece> pieces;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] == 0) continue;
+    std::byte* w = nullptr;
+    try {
+      frames[i] = Buffer::AllocateUninitialized(static_cast<size_t>(sizes[i]), &w);
+    } catch (const std::bad_alloc&) {
+      throw CommError(what + ": no memory for a frame of " + std::to_string(sizes[i]) + " bytes");
+    }
+    pieces.push_back({w, addresses[i], sizes[i]});
+  }
+  size_t next = 0;
+  while (next < pieces.size()) {
+    local.clear();
+    remote.clear();
+    for (size_t k = next; k < pieces.size() && local.size() < kIovecsPerCall; ++k) {
+      local.push_back({pieces[k].to, static_cast<size_t>(pieces[k].left)});
+      remote.push_back({reinterpret_cast<void*>(static_cast<uintptr_t>(pieces[k].from)), static_cast<size_t>(pieces[k].left)});
+    }
+    const ssize_t got = process_vm_readv(pid, local.data(), local.size(), remote.data(), remote.size(), 0);
+    if (got < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      if ((err == EPERM || err == ENOSYS) && refused) *refused = true;
+      throw CommError(what + ": could not read the sender's memory (process " + std::to_string(pid) +
+                      "): " + std::strerror(err));
+    }
+    if (got == 0) throw CommError(what + ": the sender's memory ended before its frames did");
+    // Advance past what was read.
+    uint64_t done = static_cast<uint64_t>(got);
+    while (done > 0 && next < pieces.size()) {
+      Piece& p = pieces[next];
+      const uint64_t n = std::min(done, p.left);
+      p.to += n;
+      p.from += n;
+      p.left -= n;
+      done -= n;
+      if (p.left == 0) ++next;
+    }
+  }
+  return frames;
+}
+
+}  // namespace skein::distributed::internal

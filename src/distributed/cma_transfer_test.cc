@@ -1,0 +1,112 @@
+// Same-host transfer by reading the sender's memory: frames come back exact
+// from another process, however many there are, and a sender that names
+// memory it does not have, or no live process, is a CommError naming the
+// value.
+#include "distributed/cma_transfer_internal.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "skein/core/error.h"
+
+namespace skein::distributed::internal {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Text(const Buffer& b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
+
+// A child process that holds `frames` (copies made before the fork, at the
+// same addresses) until the test ends.
+class Sender {
+ public:
+  explicit Sender(const std::vector<std::string>& frames) : frames_(frames) {
+    for (const std::string& f : frames_) {
+      addresses_.push_back(reinterpret_cast<uintptr_t>(f.data()));
+      sizes_.push_back(f.size());
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      pause();
+      _exit(0);
+    }
+  }
+  ~Sender() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  const std::vector<uint64_t>& addresses() const { return addresses_; }
+  const std::vector<uint64_t>& sizes() const { return sizes_; }
+
+ private:
+  std::vector<std::string> frames_;
+  std::vector<uint64_t> addresses_, sizes_;
+  pid_t pid_;
+};
+
+bool ReadsAllowed(pid_t pid) {
+  char c = 0, mine = 1;
+  iovec local{&c, 1}, remote{&mine, 1};
+  return process_vm_readv(pid, &local, 1, &remote, 1, 0) == 1;
+}
+
+TEST(CmaRead, FramesComeBackExactFromAnotherProcess) {
+  std::vector<std::string> frames = {std::string(3 << 20, 'a'), "", "header bytes", std::string(100000, 'z')};
+  frames[0][12345] = 'q';
+  Sender sender(frames);
+  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+  std::vector<Buffer> got = CmaRead(sender.pid(), sender.addresses(), sender.sizes(), "value x");
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(Text(got[i]), frames[i]) << "frame " << i;
+}
+
+TEST(CmaRead, ManyFramesAreReadInSeveralCalls) {
+  std::vector<std::string> frames;
+  for (int i = 0; i < 1300; ++i) frames.push_back("frame " + std::to_string(i) + std::string(static_cast<size_t>(i % 7), '.'));
+  Sender sender(frames);
+  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+  std::vector<Buffer> got = CmaRead(sender.pid(), sender.addresses(), sender.sizes(), "value y");
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) ASSERT_EQ(Text(got[i]), frames[i]) << "frame " << i;
+}
+
+TEST(CmaRead, ASenderNamingMemoryItLacksOrNoProcessIsRefusedByName) {
+  std::vector<std::string> frames = {std::string(4096, 'b')};
+  Sender sender(frames);
+  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+  // An address nothing is mapped at.
+  std::vector<uint64_t> nowhere = {4096};
+  try {
+    CmaRead(sender.pid(), nowhere, sender.sizes(), "value z");
+    ADD_FAILURE() << "read from an unmapped address";
+  } catch (const CommError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("value z"));
+  }
+  // A frame that runs past the end of what is mapped: the read stops short.
+  std::vector<uint64_t> too_long = {sender.sizes()[0] + (uint64_t{256} << 20)};
+  EXPECT_THROW(CmaRead(sender.pid(), sender.addresses(), too_long, "value z"), CommError);
+  // Addresses and sizes that do not pair up, and no process at all.
+  EXPECT_THROW(CmaRead(sender.pid(), {}, sender.sizes(), "value z"), CommError);
+  EXPECT_THROW(CmaRead(0, sender.addresses(), sender.sizes(), "value z"), CommError);
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  waitpid(gone, nullptr, 0);
+  try {
+    CmaRead(gone, sender.addresses(), sender.sizes(), "value w");
+    ADD_FAILURE() << "read from a process that exited";
+  } catch (const CommError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("value w"));
+  }
+}
+
+}  // namespace
+}  // namespace skein::distributed::internal
