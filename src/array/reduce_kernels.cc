@@ -210,13 +210,25 @@ struct ExtremeLanes {
       if (vectors) {
         // Four independent lanes: one would wait on its own compare-and-blend
         // every step (a chain of latencies, not of throughput).
-        V l[4], v[4];
-        std::memcpy(l, lane, sizeof(l));
+        // Named vectors, loaded one by one: GCC keeps them in registers (an
+        // array filled by one memcpy lived on the stack, every lane stored
+        // and reloaded each step).
+        V l0 = lane[0], l1 = lane[1], l2 = lane[2], l3 = lane[3];
         for (; i + kStep <= n; i += kStep) {
-          std::memcpy(v, x + i, sizeof(v));
-          for (int u = 0; u < 4; ++u) l[u] = Take(f(v[u]), l[u]);
+          V v0, v1, v2, v3;
+          std::memcpy(&v0, x + i, sizeof(V));
+          std::memcpy(&v1, x + i + kLanes, sizeof(V));
+          std::memcpy(&v2, x + i + 2 * kLanes, sizeof(V));
+          std::memcpy(&v3, x + i + 3 * kLanes, sizeof(V));
+          l0 = Take(f(v0), l0);
+          l1 = Take(f(v1), l1);
+          l2 = Take(f(v2), l2);
+          l3 = Take(f(v3), l3);
         }
-        std::memcpy(lane, l, sizeof(l));
+        lane[0] = l0;
+        lane[1] = l1;
+        lane[2] = l2;
+        lane[3] = l3;
       }
     }
     for (; i < n; ++i) m = Take(f(x[i]), m);
@@ -258,20 +270,25 @@ struct ShiftedLanes {
   void Add(const T* x, int64_t n, F f = {}) {
     int64_t k = 0;
     if constexpr (std::is_same_v<T, double>) {
-      V pv[kInFlight], qv[kInFlight], v[kInFlight];
-      std::memcpy(pv, p, sizeof(pv));
-      std::memcpy(qv, q, sizeof(qv));
+      // Named vectors, loaded one by one, so that they stay in registers
+      // (see ExtremeLanes).
+      V p0 = p[0], p1 = p[1], p2 = p[2], p3 = p[3], q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
       const V shift = V{} + k0;
+      auto step = [&](const double* at, V& ps_, V& qs_) {
+        V v;
+        std::memcpy(&v, at, sizeof(V));
+        const V d = f(v) - shift;
+        ps_ += d;
+        qs_ += d * d;
+      };
       for (; k + kInFlight * kLanes <= n; k += kInFlight * kLanes) {
-        std::memcpy(v, x + k, sizeof(v));
-        for (int u = 0; u < kInFlight; ++u) {
-          const V d = f(v[u]) - shift;
-          pv[u] += d;
-          qv[u] += d * d;
-        }
+        step(x + k, p0, q0);
+        step(x + k + kLanes, p1, q1);
+        step(x + k + 2 * kLanes, p2, q2);
+        step(x + k + 3 * kLanes, p3, q3);
       }
-      std::memcpy(p, pv, sizeof(pv));
-      std::memcpy(q, qv, sizeof(qv));
+      p[0] = p0, p[1] = p1, p[2] = p2, p[3] = p3;
+      q[0] = q0, q[1] = q1, q[2] = q2, q[3] = q3;
     } else {
       double pl[4] = {}, ql[4] = {};
       for (; k + 4 <= n; k += 4) {
