@@ -2,6 +2,8 @@
 // what a request for several values accepts from the peer.
 #include "distributed/protocol_internal.h"
 
+#include <unistd.h>
+
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -99,6 +101,45 @@ TEST_F(FetchValuesTest, APeerThatSendsTooMuchTooLittleOrTwiceIsRefused) {
   // A failed call names the peer.
   EXPECT_THAT([&] { FetchValues(channel_, address_, {}, ""); },
               ThrowsMessage<CommError>(AllOf(HasSubstr(address_), HasSubstr("no keys"))));
+}
+
+// The first chunk of a value lent by memory read: its frames' sizes and
+// addresses in process `pid`.
+wire::DataChunk LentChunk(const std::string& key, const Serialized& s, uint32_t pid) {
+  wire::DataChunk c;
+  c.set_key(key);
+  c.set_type(s.type);
+  c.set_header(s.header);
+  for (const Buffer& f : s.frames) {
+    c.add_frame_sizes(f.size());
+    c.add_frame_addresses(reinterpret_cast<uintptr_t>(f.data()));
+  }
+  c.set_cma_pid(pid);
+  return c;
+}
+
+TEST(ValueAssembler, AValueLentByAddressIsReadOnlyWhenThatWasOffered) {
+  std::string text(3 << 20, 'q');
+  text[12345] = 'z';
+  const Value v(text);
+  const Serialized s = Serialize(v);
+  ASSERT_FALSE(s.frames.empty()) << "a large string travels as a frame";
+  const std::string key = EncodeKey(Key("lent"));
+  // Offered: the frames are read out of the (here: this) process.
+  ValueAssembler offered(nullptr, /*cma=*/true);
+  ASSERT_TRUE(offered.Add(LentChunk(key, s, static_cast<uint32_t>(getpid()))));
+  EXPECT_TRUE(offered.read_memory());
+  EXPECT_EQ(offered.Take().get<std::string>(), text);
+  // Not offered: a peer that answers with addresses anyway is refused.
+  ValueAssembler plain;
+  EXPECT_THAT([&] { plain.Add(LentChunk(key, s, static_cast<uint32_t>(getpid()))); },
+              ThrowsMessage<CommError>(HasSubstr("not offered")));
+  // Offered, but the addresses lie: the read fails, naming the value.
+  wire::DataChunk lying = LentChunk(key, s, static_cast<uint32_t>(getpid()));
+  for (int i = 0; i < lying.frame_addresses_size(); ++i) lying.set_frame_addresses(i, 4096);
+  ValueAssembler fooled(nullptr, /*cma=*/true);
+  EXPECT_THAT([&] { fooled.Add(lying); }, ThrowsMessage<CommError>(HasSubstr("lent")));
+  EXPECT_FALSE(fooled.memory_read_refused());  // a bad address, not a refusal
 }
 
 }  // namespace
