@@ -107,6 +107,69 @@ TEST_F(DataFrameTest, ReadFilterAssignGroupByMatchesReference) {
   }
 }
 
+// min/max of numbers per group: nulls and NaN skipped, a group with none
+// gives a null, every numeric width, across partitions (the partials' own
+// min/max), with as many groups as rows nearly.
+TEST(GroupByMinMax, SkipNullsAndNaNAndGiveNullForEmptyGroups) {
+  const int64_t n = 5000;
+  std::vector<int64_t> key(n), i64(n);
+  std::vector<int32_t> i32(n);
+  std::vector<double> f64(n);
+  std::vector<bool> valid(n);
+  for (int64_t r = 0; r < n; ++r) {
+    key[r] = (r * 7919) % 1700;  // 1700 groups, about 3 rows each
+    i64[r] = (r * 104729) % 10007 - 5000;
+    i32[r] = static_cast<int32_t>((r * 31) % 977) - 400;
+    f64[r] = (r % 11 == 0) ? std::nan("") : std::sin(static_cast<double>(r)) * 100;
+    valid[r] = r % 5 != 0;
+  }
+  for (int64_t r = 0; r < n; ++r) {
+    if (key[r] == 3) valid[r] = false;  // group 3: no valid value at all
+  }
+  Table t({{"k", Column::FromVector<int64_t>(key)},
+           {"a", Column::FromVector<int64_t>(i64, valid)},
+           {"b", Column::FromVector<int32_t>(i32, valid)},
+           {"c", Column::FromVector<double>(f64, valid)},
+           {"f", Column::FromVector<float>(std::vector<float>(f64.begin(), f64.end()), valid)}});
+  Table r = from_table(t, 4)
+                .groupby({"k"})
+                .agg({{"a", "min"}, {"a", "max"}, {"b", "min"}, {"b", "max"}, {"c", "min"}, {"c", "max"}, {"f", "max"}})
+                .compute();
+  r = dataframe::internal::SortTable(r, {"k"});
+  ASSERT_EQ(r.num_rows(), 1700);
+  for (int64_t g = 0; g < 1700; ++g) {
+    ASSERT_EQ(r.column("k").data<int64_t>()[g], g);
+    std::optional<int64_t> amin, amax;
+    std::optional<int32_t> bmin, bmax;
+    std::optional<double> cmin, cmax;
+    std::optional<float> fmax;
+    for (int64_t row = 0; row < n; ++row) {
+      if (key[row] != g || !valid[row]) continue;
+      amin = std::min(amin.value_or(i64[row]), i64[row]);
+      amax = std::max(amax.value_or(i64[row]), i64[row]);
+      bmin = std::min(bmin.value_or(i32[row]), i32[row]);
+      bmax = std::max(bmax.value_or(i32[row]), i32[row]);
+      if (std::isnan(f64[row])) continue;
+      cmin = std::min(cmin.value_or(f64[row]), f64[row]);
+      cmax = std::max(cmax.value_or(f64[row]), f64[row]);
+      fmax = std::max(fmax.value_or(static_cast<float>(f64[row])), static_cast<float>(f64[row]));
+    }
+    auto check = [&](const char* name, auto want) {
+      const Column& c = r.column(name);
+      ASSERT_EQ(c.IsValid(g), want.has_value()) << name << " group " << g;
+      if (want) EXPECT_EQ(c.NumberAt(g), static_cast<double>(*want)) << name << " group " << g;
+    };
+    check("a_min", amin);
+    check("a_max", amax);
+    check("b_min", bmin);
+    check("b_max", bmax);
+    check("c_min", cmin);
+    check("c_max", cmax);
+    check("f", fmax);  // one aggregation of a column keeps its name
+  }
+  EXPECT_TRUE(r.column("a_min").IsNull(3));
+}
+
 TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
   DataFrame df = read_csv(WriteData(2000), [] {
     CsvOptions o;
