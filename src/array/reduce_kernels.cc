@@ -365,9 +365,39 @@ class RunReducerT final : public RunReducer {
     throw Error("reduction: no fused form of this element map for dtype " + std::string(DTypeName(DTypeOf<T>())));
   }
 
+  ValueList Finish(int ndim) override {
+    const DType acc = DTypeOf<A>();
+    switch (kind_) {
+      case ReduceKind::kSum: return {Value::From(Single(acc, ndim, sum_.Total()))};
+      case ReduceKind::kNanSum: return {Value::From(Single(acc, ndim, nansum_.Total()))};
+      case ReduceKind::kMean:
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(sum_.Total()))),
+                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_)))};
+      case ReduceKind::kNanMean:
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(nansum_.Total()))),
+                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(valid_)))};
+      case ReduceKind::kProd: return {Value::From(Single(acc, ndim, prod_))};
+      case ReduceKind::kMin:
+      case ReduceKind::kMax:
+        if (count_ == 0) throw Error(EmptyMessage(kind_));
+        return {Value::From(Single(DTypeOf<T>(), ndim, kind_ == ReduceKind::kMin ? min_.Result() : max_.Result()))};
+      case ReduceKind::kAny: return {Value::From(Single(DType::kBool, ndim, flag_))};
+      case ReduceKind::kAll: return {Value::From(Single(DType::kBool, ndim, !flag_))};
+      case ReduceKind::kVar:
+      case ReduceKind::kStd: {
+        double mean = 0, m2 = 0;
+        VarianceParts(static_cast<double>(count_), shifted_.k0, shifted_.P(), shifted_.Q(), &mean, &m2);
+        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_))),
+                Value::From(Single(DType::kFloat64, ndim, mean)), Value::From(Single(DType::kFloat64, ndim, m2))};
+      }
+      default: throw Error("reduction: no streaming form for this reduction");
+    }
+  }
+
  private:
   // Folds f(x[0..n)). Sums, extremes and variances apply f in their own
-  // loops; the rest take the mapped values from a small buffer.
+  // loops; the other kinds get mapped values from a small buffer, so below
+  // the switch they only ever see Identity.
   template <class F>
   void ConsumeWith(const T* x, int64_t n, F f) {
     if (n <= 0) return;
@@ -417,38 +447,6 @@ class RunReducerT final : public RunReducer {
     count_ += n;
   }
 
-
- public:
-  ValueList Finish(int ndim) override {
-    const DType acc = DTypeOf<A>();
-    switch (kind_) {
-      case ReduceKind::kSum: return {Value::From(Single(acc, ndim, sum_.Total()))};
-      case ReduceKind::kNanSum: return {Value::From(Single(acc, ndim, nansum_.Total()))};
-      case ReduceKind::kMean:
-        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(sum_.Total()))),
-                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_)))};
-      case ReduceKind::kNanMean:
-        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(nansum_.Total()))),
-                Value::From(Single(DType::kFloat64, ndim, static_cast<double>(valid_)))};
-      case ReduceKind::kProd: return {Value::From(Single(acc, ndim, prod_))};
-      case ReduceKind::kMin:
-      case ReduceKind::kMax:
-        if (count_ == 0) throw Error(EmptyMessage(kind_));
-        return {Value::From(Single(DTypeOf<T>(), ndim, kind_ == ReduceKind::kMin ? min_.Result() : max_.Result()))};
-      case ReduceKind::kAny: return {Value::From(Single(DType::kBool, ndim, flag_))};
-      case ReduceKind::kAll: return {Value::From(Single(DType::kBool, ndim, !flag_))};
-      case ReduceKind::kVar:
-      case ReduceKind::kStd: {
-        double mean = 0, m2 = 0;
-        VarianceParts(static_cast<double>(count_), shifted_.k0, shifted_.P(), shifted_.Q(), &mean, &m2);
-        return {Value::From(Single(DType::kFloat64, ndim, static_cast<double>(count_))),
-                Value::From(Single(DType::kFloat64, ndim, mean)), Value::From(Single(DType::kFloat64, ndim, m2))};
-      }
-      default: throw Error("reduction: no streaming form for this reduction");
-    }
-  }
-
- private:
   using A = SumType<T>;
   ReduceKind kind_;
   int64_t count_ = 0, valid_ = 0;
