@@ -1183,13 +1183,27 @@ std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>&
   std::vector<const Column*> cols;
   for (const auto& k : keys) cols.push_back(&t.column(k));
   PoolVector<uint64_t> h = HashRows(cols);
-  std::vector<std::vector<int64_t>> idx(static_cast<size_t>(parts));
-  for (int64_t i = 0; i < t.num_rows(); ++i) {
-    // The high bits: the low ones choose slots in the groupby hash tables.
-    idx[static_cast<size_t>((h[static_cast<size_t>(i)] >> 32) % static_cast<uint64_t>(parts))].push_back(i);
+  // Each row's part (the hash's high bits: the low ones choose slots in the
+  // groupby hash tables), counted first so every part's row list is
+  // allocated once, from the pool: lists grown by push_back were copied at
+  // every doubling into fresh pages (a tenth of q6's time in page faults).
+  const int64_t n = t.num_rows();
+  const auto p = static_cast<uint64_t>(parts);
+  std::vector<int64_t> count(static_cast<size_t>(parts), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t& hi = h[static_cast<size_t>(i)];
+    hi = (hi >> 32) % p;
+    ++count[static_cast<size_t>(hi)];
+  }
+  std::vector<PoolVector<int64_t>> idx(static_cast<size_t>(parts));
+  for (size_t k = 0; k < idx.size(); ++k) idx[k].resize(static_cast<size_t>(count[k]));
+  std::vector<int64_t> at(static_cast<size_t>(parts), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const auto part = static_cast<size_t>(h[static_cast<size_t>(i)]);
+    idx[part][static_cast<size_t>(at[part]++)] = i;
   }
   std::vector<Table> out;
-  for (auto& rows : idx) out.push_back(t.Take(rows));
+  for (auto& rows : idx) out.push_back(t.Take(std::span<const int64_t>(rows.data(), rows.size())));
   return out;
 }
 
