@@ -9,7 +9,10 @@
 //      dependencies, malformed keys, releases and cancels of anything)
 //   4  DataChunks (each prefixed by a 2-byte length) into a ValueAssembler,
 //      with an empty shared-memory inbox offered when the input's length is
-//      odd (a chunk claiming frames in it must be refused, not mapped blind)
+//      odd (a chunk claiming frames in it must be refused, not mapped blind);
+//      reading the sender's memory is never offered here, so a chunk naming
+//      a pid and frame addresses must be refused (what a read of lying
+//      addresses does is cma_transfer_test's and protocol_test's)
 // Any input must be handled or raise skein::Error; never crash or hang.
 #include <cstddef>
 #include <cstdint>
