@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../src/array/expr_internal.h"
+#include "../src/array/reduce_internal.h"
 #include "skein/core/error.h"
 
 namespace ai = skein::array::internal;
@@ -40,6 +41,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)ai::Evaluate(p, in);
     (void)ai::Evaluate(p, in, 1, 2);
   } catch (const skein::Error&) {
+  }
+  // The reductions' fused paths: the pieces into a reducer, the one-loop
+  // element map, and the signed-sum match (its walk must end).
+  for (auto kind : {ai::ReduceKind::kSum, ai::ReduceKind::kMax, ai::ReduceKind::kStd, ai::ReduceKind::kAll}) {
+    try {
+      auto reducer = ai::MakeRunReducer(kind, p.nodes.back().dtype);
+      ai::EvaluateInto(p, in, reducer.get());
+      (void)reducer->Finish(2);
+      ai::ElementMap map;
+      if (ai::MatchElementMap(p, &map)) {
+        auto mapped = ai::MakeRunReducer(kind, p.nodes.back().dtype);
+        mapped->ConsumeMapped(in[0]->bytes(), in[0]->size(), map);
+        (void)mapped->Finish(2);
+      }
+    } catch (const skein::Error&) {
+    }
+  }
+  std::vector<ai::SignedTerm> terms;
+  if (ai::MatchSignedSum(p, &terms)) {
+    for (const ai::SignedTerm& t : terms) {
+      if (t.input < 0 || t.input >= p.num_inputs) __builtin_trap();
+    }
   }
   // Whatever decodes must re-encode to the same bytes.
   if (p.Encode() != bytes) __builtin_trap();

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <numeric>
 
 #include "expr_internal.h"
@@ -420,6 +421,22 @@ TEST(ArrayLinearReduction, SignedSumsOfTransposesMatchDenseLoops) {
   double col0 = 0;
   for (int r = 0; r < n; ++r) col0 += at(iv, r, 0) - at(iv, 0, r);
   EXPECT_NEAR(d.at<double>({0}), col0, 1e-9);
+}
+
+// Integer arithmetic wraps around as NumPy's does (two's complement), in
+// elementwise programs, sums, products and running sums alike; under UBSan
+// a signed overflow here was undefined behaviour.
+TEST(ArrayIntegerOverflow, WrapsAroundLikeNumPy) {
+  const int64_t big = std::numeric_limits<int64_t>::max();
+  Array x = from_vector<int64_t>({big, 1, big, 2}, {4}, 2);
+  EXPECT_EQ(x.sum().compute().item<int64_t>(0), static_cast<int64_t>(uint64_t(big) * 2 + 3));
+  EXPECT_EQ((x + big).compute().ToVector<int64_t>()[0], -2);
+  EXPECT_EQ((x - (-big)).compute().ToVector<int64_t>()[1], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ((x * 2).compute().ToVector<int64_t>()[2], -2);
+  EXPECT_EQ(x.prod().compute().item<int64_t>(0), static_cast<int64_t>(uint64_t(big) * uint64_t(big) * 2));
+  EXPECT_EQ(x.cumsum().compute().ToVector<int64_t>()[1], std::numeric_limits<int64_t>::min());
+  Array y = from_vector<int32_t>({std::numeric_limits<int32_t>::max(), 1}, {2}, 2);
+  EXPECT_EQ((y + 1).compute().ToVector<int32_t>()[0], std::numeric_limits<int32_t>::min());
 }
 
 TEST(ArrayCumulative, CumsumAndCumprodAcrossBlocks) {

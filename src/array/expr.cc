@@ -2,6 +2,7 @@
 // expr_internal.h).
 #include "expr_internal.h"
 #include "pack_rows_internal.h"
+#include "wrap_internal.h"
 
 #include <algorithm>
 #include <bit>
@@ -375,9 +376,9 @@ enum Form { kArrays, kScalarRight, kScalarLeft };
       }                                                                               \
     }                                                                                 \
   }
-SKEIN_BINARY_KERNEL(KAdd, T, std::is_same_v<T, bool> ? (a || b) : a + b)
-SKEIN_BINARY_KERNEL(KSub, T, a - b)
-SKEIN_BINARY_KERNEL(KMul, T, std::is_same_v<T, bool> ? (a && b) : a * b)
+SKEIN_BINARY_KERNEL(KAdd, T, std::is_same_v<T, bool> ? (a || b) : WrapAdd(a, b))
+SKEIN_BINARY_KERNEL(KSub, T, WrapSub(a, b))
+SKEIN_BINARY_KERNEL(KMul, T, std::is_same_v<T, bool> ? (a && b) : WrapMul(a, b))
 SKEIN_BINARY_KERNEL(KDiv, T, a / b)
 SKEIN_BINARY_KERNEL(KFloorDiv, T, FloorDiv<T>(a, b))
 SKEIN_BINARY_KERNEL(KMod, T, Mod<T>(a, b))

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "reduce_internal.h"
+#include "wrap_internal.h"
 
 namespace skein::array::internal {
 namespace {
@@ -136,18 +137,19 @@ struct SumLanes {
       for (int k = 0; k < 8; ++k) {
         A v = static_cast<A>(f(x[i + k]));
         if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
-        acc[k] += v;
+        acc[k] = WrapAdd(acc[k], v);
       }
     }
     for (int k = 0; i < n; ++i, ++k) {
       A v = static_cast<A>(f(x[i]));
       if constexpr (kSkipNan) v = IsNan(v) ? A(0) : v;
-      acc[k] += v;
+      acc[k] = WrapAdd(acc[k], v);
     }
     std::copy_n(acc, 8, lanes);
   }
   A Total() const {
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    return WrapAdd(WrapAdd(WrapAdd(lanes[0], lanes[1]), WrapAdd(lanes[2], lanes[3])),
+                   WrapAdd(WrapAdd(lanes[4], lanes[5]), WrapAdd(lanes[6], lanes[7])));
   }
 };
 
@@ -427,7 +429,7 @@ class RunReducerT final : public RunReducer {
         }
         break;
       case ReduceKind::kProd:
-        for (int64_t k = 0; k < n; ++k) prod_ *= static_cast<A>(x[k]);
+        for (int64_t k = 0; k < n; ++k) prod_ = WrapMul(prod_, static_cast<A>(x[k]));
         break;
       case ReduceKind::kMin: min_.Add(x, n, f); break;
       case ReduceKind::kMax: max_.Add(x, n, f); break;
@@ -496,7 +498,7 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
         if (empty) return;
         Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
           if (red) {
-            o[j] += static_cast<S>(skip ? SumRun<A, T, true>(x + i, n) : SumRun<A, T, false>(x + i, n));
+            o[j] = WrapAdd(o[j], static_cast<S>(skip ? SumRun<A, T, true>(x + i, n) : SumRun<A, T, false>(x + i, n)));
             if (mean) {
               if (skip) {
                 int64_t valid = 0;
@@ -509,7 +511,7 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
           } else if (!skip) {
             // Separate loops without branches vectorize.
             S* __restrict dst = o + j;
-            for (int64_t k = 0; k < n; ++k) dst[k] += static_cast<S>(x[i + k]);
+            for (int64_t k = 0; k < n; ++k) dst[k] = WrapAdd(dst[k], static_cast<S>(x[i + k]));
             if (mean) {
               double* __restrict cnt = c + j;
               for (int64_t k = 0; k < n; ++k) cnt[k] += 1;
@@ -518,7 +520,7 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
             for (int64_t k = 0; k < n; ++k) {
               S v = static_cast<S>(x[i + k]);
               if (IsNan(v)) continue;
-              o[j + k] += v;
+              o[j + k] = WrapAdd(o[j + k], v);
               if (mean) c[j + k] += 1;
             }
           }
@@ -540,10 +542,10 @@ ValueList ReduceTyped(ReduceKind kind, const NDArray& block, const std::vector<b
         Traverse(l, false, [&](int64_t i, int64_t j, int64_t n, bool red) {
           if (red) {
             A p = 1;
-            for (int64_t k = 0; k < n; ++k) p *= static_cast<A>(x[i + k]);
-            o[j] *= p;
+            for (int64_t k = 0; k < n; ++k) p = WrapMul(p, static_cast<A>(x[i + k]));
+            o[j] = WrapMul(o[j], p);
           } else {
-            for (int64_t k = 0; k < n; ++k) o[j + k] *= static_cast<A>(x[i + k]);
+            for (int64_t k = 0; k < n; ++k) o[j + k] = WrapMul(o[j + k], static_cast<A>(x[i + k]));
           }
         });
       }
@@ -772,12 +774,12 @@ ValueList CombinePartials(ReduceKind kind, std::span<const Value> partials) {
             const T* b = Part(partials[p], k).data<T>();
             for (int64_t j = 0; j < n; ++j) {
               switch (kind) {
-                case ReduceKind::kProd: a[j] = static_cast<T>(a[j] * b[j]); break;
+                case ReduceKind::kProd: a[j] = WrapMul(a[j], b[j]); break;
                 case ReduceKind::kMin: a[j] = MinOf(a[j], b[j]); break;
                 case ReduceKind::kMax: a[j] = MaxOf(a[j], b[j]); break;
                 case ReduceKind::kAny: a[j] = a[j] || b[j]; break;
                 case ReduceKind::kAll: a[j] = a[j] && b[j]; break;
-                default: a[j] = static_cast<T>(a[j] + b[j]); break;
+                default: a[j] = WrapAdd(a[j], b[j]); break;
               }
             }
           });
@@ -847,7 +849,9 @@ NDArray Cumulative(const NDArray& block, int axis, bool product, DType out_type)
         for (int64_t i = 0; i < inner && n > 0; ++i) o[base + i] = x[base + i];
         for (int64_t k = 1; k < n; ++k) {
           const int64_t row = base + k * inner, prev = row - inner;
-          for (int64_t i = 0; i < inner; ++i) o[row + i] = product ? o[prev + i] * x[row + i] : o[prev + i] + x[row + i];
+          for (int64_t i = 0; i < inner; ++i) {
+            o[row + i] = product ? WrapMul(o[prev + i], x[row + i]) : WrapAdd(o[prev + i], x[row + i]);
+          }
         }
       }
     }
@@ -874,7 +878,9 @@ NDArray ApplyCarry(const NDArray& block, const NDArray& previous, int axis, bool
         const T* carry = c + (a * pn + pn - 1) * inner;
         for (int64_t k = 0; k < n; ++k) {
           const int64_t row = (a * n + k) * inner;
-          for (int64_t i = 0; i < inner; ++i) o[row + i] = product ? x[row + i] * carry[i] : x[row + i] + carry[i];
+          for (int64_t i = 0; i < inner; ++i) {
+            o[row + i] = product ? WrapMul(x[row + i], carry[i]) : WrapAdd(x[row + i], carry[i]);
+          }
         }
       }
     }
