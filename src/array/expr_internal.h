@@ -108,7 +108,8 @@ struct SignedTerm {
 
 /// True, with `terms`, when `program` is a signed sum of its inputs (in0 +
 /// in1 - in0 ..., each read through its permutation) with every node of one
-/// float dtype. A sum or mean of such a program is the signed sum of its
+/// float dtype. Terms come in left-to-right order, so the first is never
+/// negative. A sum or mean of such a program is the signed sum of its
 /// inputs' own sums, and each of those reads its input in the input's own
 /// layout: (x + x.T).sum(0) reads no block across its rows.
 bool MatchSignedSum(const Program& program, std::vector<SignedTerm>* terms);

@@ -75,14 +75,11 @@ std::optional<ValueList> SignedSumPartial(ReduceKind kind, const array::internal
     }
     const std::vector<int64_t> no_index(nd, 0);
     ValueList part = array::internal::ReduceBlock(kind, block, block_reduced, 0, no_index);
-    NDArray sum = array::internal::Transpose(part[0].get<NDArray>(), perm);
+    const bool in_place = std::is_sorted(perm.begin(), perm.end());  // no permutation: no copy
+    NDArray sum = in_place ? part[0].get<NDArray>() : array::internal::Transpose(part[0].get<NDArray>(), perm);
     if (total.empty()) {
-      if (term.negative) {
-        VisitDType(sum.dtype(), [&]<class T>(T) {
-          T* s = sum.mutable_data<T>();
-          for (int64_t j = 0; j < sum.size(); ++j) s[j] = -s[j];
-        });
-      }
+      // The first term is the leftmost leaf, reached through left operands
+      // only: never negative.
       total.push_back(Value::From(std::move(sum)));
       if (kind == ReduceKind::kMean) total.push_back(part[1]);  // the count: the same for every term
       continue;

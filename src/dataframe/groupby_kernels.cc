@@ -634,7 +634,7 @@ std::vector<int64_t> PickRows(const Column& c, const PoolVector<int32_t>& group,
       T value;
       int64_t row;  // -1: none yet
     };
-    std::vector<Slot> slots(static_cast<size_t>(groups), Slot{T{}, -1});
+    PoolVector<Slot> slots(static_cast<size_t>(groups), Slot{T{}, -1});  // pool memory: reused, not faulted in per run
     const bool nulls = c.has_nulls();
     for (int64_t i = 0; i < n; ++i) {
       const int32_t g = group[static_cast<size_t>(i)];
