@@ -185,15 +185,18 @@ int main(int argc, char** argv) {
     wo.allow_insecure = worker_tls.insecure;
     wo.memory_limit = skein::config::ParseBytes(memory, "--memory-limit");
     if (!resources.empty()) wo.resources = ParseResources(resources);
-    // For what does not come from the memory pool (which the memory monitor
-    // empties itself before spilling): large blocks straight from and back
-    // to the OS. glibc otherwise raises its mmap threshold after the first
-    // large free (up to 32 MiB), and freed results then stay in the heap,
-    // counted in RSS, where spilling cannot bring process memory down (Dask
-    // sets MALLOC_TRIM_THRESHOLD_ for the same reason). 8 MiB keeps the 4 MiB transfer chunks on the
-    // heap, reused: at 1 MiB each chunk was a fresh mmap and a 1 GiB
-    // transfer fell from ~1.1 to ~0.65 GB/s.
-    mallopt(M_MMAP_THRESHOLD, 8 << 20);
+    // For what does not come from the memory pool: a fixed mmap threshold
+    // at glibc's largest (32 MiB), so temporaries below it (a kernel's row
+    // lists, the 4 MiB transfer chunks) are reused from the heap. At 8 MiB
+    // every vector of a million rows was a fresh mapping, zeroed page by
+    // page: q10 on a 2-worker cluster spent 13% of its time in page faults
+    // and 9% in memset, and took 3.1-4.4 s against 2.6-2.8 s at 32 MiB
+    // (A/B, same minutes). Freed heap above 64 MiB at the top goes back
+    // (trim threshold), and the memory monitor trims the rest before it
+    // spills, pauses or restarts, so freed blocks never make RSS look like
+    // data. (Left to itself glibc raises the threshold after each large
+    // free, which moves these costs around from run to run.)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     // Over the terminate threshold: become a fresh copy of this same worker
     // (Dask's nanny restarts it). The pid and arguments stay, so whoever

@@ -90,7 +90,7 @@ bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std
   for (const Buffer& f : s.frames) first.add_frame_sizes(f.size());
   if (via) *via = SentVia::kStream;
   const bool large = s.nbytes() >= kShmMinBytes;
-  if (large && lent && offer.cma && CmaEnabled()) {
+  if (s.nbytes() >= kCmaMinBytes && lent && offer.cma && CmaEnabled()) {
     first.set_cma_pid(static_cast<uint32_t>(getpid()));
     for (const Buffer& f : s.frames) first.add_frame_addresses(reinterpret_cast<uintptr_t>(f.data()));
     if (via) *via = SentVia::kMemoryRead;
@@ -138,9 +138,7 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
       }
       const std::vector<uint64_t> addresses(chunk.frame_addresses().begin(), chunk.frame_addresses().end());
       s_.frames = CmaRead(static_cast<pid_t>(chunk.cma_pid()), addresses, sizes_, "value " + KeyText(key_), &refused_);
-      cma_ = false;  // one value per offer
-      inbox_ = nullptr;
-      read_memory_ = true;
+      read_memory_ = true;  // the offer stands for every value of the call
       frame_ = sizes_.size();
     } else if (chunk.in_shm()) {
       if (!inbox_) throw CommError("value " + KeyText(key_) + " came through shared memory that was not offered");
@@ -192,8 +190,9 @@ std::string KeyText(const std::string& key_bytes) {
 
 namespace {
 
-// One Worker.GetData call for `keys`; the values in the order asked. With an
-// inbox (one key), the value may come through it.
+// One Worker.GetData call for `keys`; the values in the order asked. From a
+// peer on this host, values of kCmaMinBytes or more may be read out of its
+// memory; with an inbox (one key), the value may also come through it.
 std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                            const std::vector<std::string>& keys, const std::string& token, ShmInbox* inbox) {
   const std::string what = keys.size() == 1 ? KeyText(keys[0]) : std::to_string(keys.size()) + " values";
@@ -211,16 +210,16 @@ std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const 
       req.add_keys(keys[i]);
       slot.emplace(keys[i], i);
     }
-    const bool same_host = inbox && inbox->valid();
-    if (same_host) {
+    if (!ShmHostId().empty()) {  // the peer compares it with its own
       req.set_shm_host(ShmHostId());
-      req.set_shm_inbox(inbox->name());
       req.set_cma(CmaEnabled());
+      if (inbox && inbox->valid()) req.set_shm_inbox(inbox->name());
     }
     auto reader = stub->GetData(&ctx, req);
     ValueAssembler as(inbox, req.cma());
     wire::DataChunk chunk;
     std::vector<std::optional<Value>> got(keys.size());
+    size_t received = 0;
     bool lent = false;
     try {
       while (reader->Read(&chunk)) {
@@ -231,12 +230,11 @@ std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const 
                           (it == slot.end() ? ", which was not asked for" : " twice"));
         }
         got[it->second] = as.Take();
-        // A value read from the sender's memory is the call's only one: the
-        // sender holds its frames until this cancel says they are read.
-        if (as.read_memory()) {
-          lent = true;
-          break;
-        }
+        ++received;
+        lent = lent || as.read_memory();
+        // A sender that lent any value holds its frames until this call is
+        // cancelled, which says they are all read.
+        if (lent && received == keys.size()) break;
       }
     } catch (const CommError&) {
       ctx.TryCancel();

@@ -62,11 +62,12 @@ enum class SentVia { kStream, kSharedMemory, kMemoryRead };
 
 /// Writes `value` under `key` as DataChunks (first chunk: type, header,
 /// frame sizes; then frame bytes in kChunkBytes pieces). False if the peer
-/// went away. A value of kShmMinBytes or more goes by the offer instead,
-/// if it can: with `lent` given and memory reads offered and on here, only
-/// its frames' addresses are sent, and `*lent` holds the frames, which the
-/// caller keeps until the receiver ends the call; else through the inbox
-/// file. `*via` (if given) says which way it went.
+/// went away. A value may go by the offer instead: with `lent` given,
+/// memory reads offered and on here, and kCmaMinBytes or more, only its
+/// frames' addresses are sent, and `*lent` holds the frames, which the
+/// caller keeps until the receiver ends the call; else, with kShmMinBytes
+/// or more, through the inbox file. `*via` (if given) says which way it
+/// went.
 bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std::string& key_bytes,
                 const Value& value, const SameHostOffer& offer = {}, SentVia* via = nullptr,
                 Serialized* lent = nullptr);
@@ -116,7 +117,8 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
 /// Reads several values from the worker at `address` in one Worker.GetData
 /// call, in the order of `keys` (one round trip instead of one per value:
 /// for the small partials a tree reduction gathers, the round trips are
-/// what costs). Always streamed, never through shared memory. CommError if
+/// what costs). Never through the shared-memory file; from a peer on this
+/// host, values of kCmaMinBytes or more are read out of its memory. CommError if
 /// the call fails, or the peer sends a key twice, one not asked for, or not
 /// all of them.
 std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,

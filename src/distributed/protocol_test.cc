@@ -2,7 +2,12 @@
 // what a request for several values accepts from the peer.
 #include "distributed/protocol_internal.h"
 
+#include "distributed/cma_transfer_internal.h"
+#include "distributed/shm_transfer_internal.h"
+
 #include <unistd.h>
+
+#include <atomic>
 
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
@@ -45,11 +50,32 @@ class FakePeer final : public wire::Worker::Service {
   std::vector<std::pair<std::string, int64_t>> serve;
   int requests = 0;
 
-  grpc::Status GetData(grpc::ServerContext*, const wire::GetDataRequest* req,
+  // Lend values by address when the request offers memory reads (as a
+  // worker does), holding their frames until the caller cancels.
+  std::vector<std::pair<std::string, Value>> lend;
+  std::vector<SentVia> sent;
+  bool offered_cma = false;
+  std::atomic<bool> done{false}, saw_cancel{false};  // set last by the handler
+
+  grpc::Status GetData(grpc::ServerContext* ctx, const wire::GetDataRequest* req,
                        grpc::ServerWriter<wire::DataChunk>* writer) override {
     ++requests;
     if (req->keys_size() == 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no keys");
     for (const auto& [name, v] : serve) WriteValue(writer, EncodeKey(Key(name)), Value(v));
+    offered_cma = req->cma() && req->shm_host() == ShmHostId();
+    std::vector<Serialized> held;
+    for (const auto& [name, v] : lend) {
+      SentVia via = SentVia::kStream;
+      Serialized frames;
+      WriteValue(writer, EncodeKey(Key(name)), v, SameHostOffer{"", offered_cma}, &via, &frames);
+      sent.push_back(via);
+      if (via == SentVia::kMemoryRead) held.push_back(std::move(frames));
+    }
+    if (!held.empty()) {
+      for (int i = 0; i < 5000 && !ctx->IsCancelled(); ++i) usleep(1000);  // at most 5 s
+      saw_cancel = ctx->IsCancelled();
+    }
+    done = true;
     return grpc::Status::OK;
   }
 };
@@ -101,6 +127,28 @@ TEST_F(FetchValuesTest, APeerThatSendsTooMuchTooLittleOrTwiceIsRefused) {
   // A failed call names the peer.
   EXPECT_THAT([&] { FetchValues(channel_, address_, {}, ""); },
               ThrowsMessage<CommError>(AllOf(HasSubstr(address_), HasSubstr("no keys"))));
+}
+
+TEST_F(FetchValuesTest, ASameHostPeerLendsEveryLargeEnoughValueOfABatch) {
+  if (ShmHostId().empty() || !CmaEnabled()) GTEST_SKIP() << "no host id or memory reads off here";
+  // Two values over kCmaMinBytes and one under it, in one call: the large
+  // ones are read out of the peer's memory (here: this process), the small
+  // one streamed, and the call ends by the fetcher's cancel.
+  std::string big1(kCmaMinBytes + 100, 'x'), big2(3 * kCmaMinBytes, 'y');
+  big1[77] = '1';
+  big2[big2.size() - 1] = '2';
+  peer_.lend = {{"big1", Value(big1)}, {"small", Value(std::string(100, 's'))}, {"big2", Value(big2)}};
+  std::vector<Value> got = Fetch({"big2", "small", "big1"});
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].get<std::string>(), big2);
+  EXPECT_EQ(got[1].get<std::string>(), std::string(100, 's'));
+  EXPECT_EQ(got[2].get<std::string>(), big1);
+  // The peer's hold ends (polled up to 5 s) once the fetcher has cancelled.
+  for (int i = 0; i < 600 && !peer_.done; ++i) usleep(10000);
+  ASSERT_TRUE(peer_.done);
+  EXPECT_TRUE(peer_.saw_cancel);
+  EXPECT_TRUE(peer_.offered_cma);
+  EXPECT_EQ(peer_.sent, (std::vector<SentVia>{SentVia::kMemoryRead, SentVia::kStream, SentVia::kMemoryRead}));
 }
 
 // The first chunk of a value lent by memory read: its frames' sizes and

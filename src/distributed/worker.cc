@@ -173,12 +173,13 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     if (!options_.token.empty() && req->token() != options_.token) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "data request refused: wrong or missing token");
     }
-    // A one-key request from this host may be answered through its inbox,
-    // or by letting the requester read the value out of this process.
-    const bool shm = req->keys_size() == 1 && !req->shm_inbox().empty() && !internal::ShmHostId().empty() &&
-                     req->shm_host() == internal::ShmHostId();
+    // A request from this host may be answered by letting the requester
+    // read values out of this process, and a one-key request through its
+    // inbox.
+    const bool same_host = !internal::ShmHostId().empty() && req->shm_host() == internal::ShmHostId();
     internal::SameHostOffer offer;
-    if (shm) offer = {req->shm_inbox(), req->cma()};
+    if (same_host) offer = {req->keys_size() == 1 ? req->shm_inbox() : std::string(), req->cma()};
+    std::vector<Serialized> lent;  // frames the requester reads, kept until it cancels the call
     for (const std::string& k : req->keys()) {
       Value v;
       try {
@@ -191,8 +192,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       }
       try {
         internal::SentVia via = internal::SentVia::kStream;
-        Serialized lent;
-        if (!internal::WriteValue(writer, k, v, offer, &via, &lent)) {
+        Serialized frames;
+        if (!internal::WriteValue(writer, k, v, offer, &via, &frames)) {
           return grpc::Status(grpc::StatusCode::CANCELLED, "peer left");
         }
         switch (via) {
@@ -200,13 +201,14 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
           case internal::SentVia::kSharedMemory: ++served_shared_memory_; break;
           case internal::SentVia::kMemoryRead:
             ++served_memory_read_;
-            HoldUntilCancelled(ctx);  // `lent` keeps the frames the peer is reading
-            return grpc::Status::OK;
+            lent.push_back(std::move(frames));
+            break;
         }
       } catch (const Error& e) {
         return grpc::Status(grpc::StatusCode::INTERNAL, KeyText(k) + ": " + e.what());
       }
     }
+    if (!lent.empty()) HoldUntilCancelled(ctx);
     return grpc::Status::OK;
   }
 
@@ -584,11 +586,14 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
       int64_t rss = internal::ProcessRss();
       lock.lock();
       internal::MemoryDecision d = store_->Decide(rss);
-      if ((d.spill_bytes > 0 || d.pause || d.terminate) && MemoryPool::Default().stats().cached_bytes > 0) {
-        // Blocks the memory pool keeps for reuse count in RSS but are no
-        // one's data: give them back before spilling, pausing or restarting.
+      if (d.spill_bytes > 0 || d.pause || d.terminate) {
+        // Blocks the memory pool keeps for reuse, and freed blocks the C
+        // heap keeps (under the mmap threshold, see the worker command),
+        // count in RSS but are no one's data: give them back before
+        // spilling, pausing or restarting.
         lock.unlock();
         MemoryPool::Default().Release();
+        malloc_trim(0);
         rss = internal::ProcessRss();
         lock.lock();
         d = store_->Decide(rss);
