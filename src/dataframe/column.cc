@@ -455,7 +455,7 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     const Column& dict = *c->dictionary();
     if (&dict != last_dict) {
       remap.resize(static_cast<size_t>(dict.length()));
-      for (int64_t k = 0; k < dict.length(); ++k) remap[static_cast<size_t>(k)] = labels.Intern(dict.StringAt(k));
+      labels.InternAll(dict, remap.data());
       last_dict = &dict;
     }
     const int32_t* codes = c->data<int32_t>();
@@ -619,8 +619,35 @@ inline bool SameBytes(const char* a, const char* b, size_t n) {
 }
 }  // namespace
 
-int32_t CategoryBuilder::Intern(std::string_view s) {
-  const uint32_t h = HashLabel(s);
+int32_t CategoryBuilder::Intern(std::string_view s) { return InternHashed(s, HashLabel(s)); }
+
+void CategoryBuilder::InternAll(const Column& dict, int32_t* codes) {
+  const int64_t n = dict.length();
+  if (n == 0) return;
+  std::vector<uint32_t> hashes(static_cast<size_t>(n));
+  for (int64_t k = 0; k < n; ++k) hashes[static_cast<size_t>(k)] = HashLabel(dict.StringAt(k));
+  // Two stages ahead: the slot a label hashes to, then (once that slot is
+  // likely in cache) the offset of the label it holds. A rehash on the way
+  // only makes some prefetches useless, never wrong.
+  constexpr int64_t kSlotAhead = 16, kLabelAhead = 8;
+  for (int64_t k = 0; k < n; ++k) {
+    if (k + kSlotAhead < n) {
+      const size_t mask = slots_.size() - 1;
+      __builtin_prefetch(&slots_[hashes[static_cast<size_t>(k + kSlotAhead)] & mask]);
+    }
+    if (k + kLabelAhead < n) {
+      const uint32_t h = hashes[static_cast<size_t>(k + kLabelAhead)];
+      const uint64_t slot = slots_[h & (slots_.size() - 1)];
+      if (slot != 0 && static_cast<uint32_t>(slot >> 32) == h) {
+        const size_t code = static_cast<size_t>((slot & 0xffffffffu) - 1);
+        __builtin_prefetch(&offsets_[code]);
+      }
+    }
+    codes[k] = InternHashed(dict.StringAt(k), hashes[static_cast<size_t>(k)]);
+  }
+}
+
+int32_t CategoryBuilder::InternHashed(std::string_view s, uint32_t h) {
   size_t mask = slots_.size() - 1, p = h & mask;
   for (;; p = (p + 1) & mask) {
     const uint64_t slot = slots_[p];

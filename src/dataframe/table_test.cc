@@ -144,6 +144,39 @@ TEST(Column, TakeOfCategoriesKeepsOnlyTheLabelsItUsesWhenFew) {
   EXPECT_TRUE(holes.IsNull(2));
 }
 
+TEST(Column, ConcatOfCategoriesMergesDictionariesOfManyLabels) {
+  // Parts with their own large dictionaries, in different orders and only
+  // partly overlapping: the merged dictionary holds each label once, and
+  // every row keeps its label (the merge interns labels many at a time,
+  // ahead of the table growing under it).
+  std::vector<Column> parts;
+  for (int part = 0; part < 3; ++part) {
+    std::vector<std::optional<std::string>> names;
+    for (int64_t k = 0; k < 3000; ++k) {
+      const int64_t label = part == 1 ? 2999 - k : k + part * 1000;  // reversed; shifted
+      names.push_back("label-" + std::to_string(label));
+    }
+    auto dict = std::make_shared<const Column>(Column::FromStrings(names));
+    ColumnBuilder codes(TypeId::kCategory);
+    for (int64_t i = 0; i < 5000; ++i) {
+      if ((i + part) % 11 == 0) codes.AppendNull();
+      else codes.Append(static_cast<int32_t>((i * 7919 + part) % 3000));
+    }
+    Column c = codes.Finish();
+    parts.push_back(Column::Make(TypeId::kCategory, 5000, c.validity(), c.values(), {}, dict));
+  }
+  const Column all = Column::Concat({&parts[0], &parts[1], &parts[2]});
+  ASSERT_EQ(all.length(), 15000);
+  EXPECT_EQ(all.dictionary()->length(), 5000);  // labels 0..4999, each once
+  int64_t row = 0;
+  for (const Column& p : parts) {
+    for (int64_t i = 0; i < p.length(); ++i, ++row) {
+      ASSERT_EQ(all.IsNull(row), p.IsNull(i)) << "row " << row;
+      if (!p.IsNull(i)) ASSERT_EQ(all.StringAt(row), p.StringAt(i)) << "row " << row;
+    }
+  }
+}
+
 TEST(Table, PrintsLikePandas) {
   Table t({{"a", Column::FromVector<int64_t>({1, 20})}, {"name", Column::FromStrings({"x", std::nullopt})}});
   EXPECT_EQ(t.ToString(), "    a  name\n0   1     x\n1  20  <NA>\n");

@@ -184,6 +184,12 @@ class CategoryBuilder {
   int64_t length() const { return codes_.length(); }
   /// The code of `s` in the dictionary, adding it if new (no row appended).
   int32_t Intern(std::string_view s);
+  /// Interns every label of the string column `dict`, writing its codes
+  /// to `codes` (dict.length() of them). Same result as
+  /// Intern per label, with the table's cache misses overlapped: merging
+  /// the 80k-label dictionaries of a shuffle's pieces spent ~260 ns per
+  /// label waiting on memory.
+  void InternAll(const Column& dict, int32_t* codes);
   /// Room for `labels` distinct labels of `bytes` bytes in all, so that
   /// interning that many grows no table on the way.
   void ReserveLabels(int64_t labels, int64_t bytes);
@@ -198,6 +204,7 @@ class CategoryBuilder {
   }
 
   void Rehash(size_t size);  // `size` slots (a power of two), entries kept
+  int32_t InternHashed(std::string_view s, uint32_t h);
 
   ColumnBuilder codes_;
   std::string bytes_;                 // the labels, back to back
