@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <unordered_map>
 #include <random>
 #include <set>
 
@@ -305,6 +306,34 @@ TEST_F(DataFrameTest, ErrorsNameTheColumnOrFile) {
               ThrowsMessage<TaskError>(AllOf(HasSubstr("bad.csv"), HasSubstr("line 4"))));
 }
 
+
+// Wide int64 keys, many rows: whether the table starts sized for every row
+// (a sample of nearly distinct keys) or grows from a guess (a sample of
+// repeats followed by many distinct keys), ids are first-seen and exact.
+TEST(GroupRows, WideIntegerKeysGroupExactlyWhetherPresizedOrGrown) {
+  using dataframe::internal::GroupRows;
+  const int64_t rows = 60000;
+  std::mt19937_64 rng(5);
+  std::vector<int64_t> distinct_first, repeats_first;
+  for (int64_t i = 0; i < rows; ++i) {
+    const auto wide = static_cast<int64_t>(rng() >> 1);
+    distinct_first.push_back(i < 30000 ? wide : distinct_first[static_cast<size_t>(i % 1000)]);
+    repeats_first.push_back(i < 8000 ? (i % 3) * 1'000'000'007LL : wide);
+  }
+  for (const auto* keys : {&distinct_first, &repeats_first}) {
+    const Column c = Column::FromVector(*keys);
+    const auto g = GroupRows({&c}, /*dropna=*/true);
+    std::unordered_map<int64_t, int32_t> seen;
+    std::vector<int64_t> first;
+    ASSERT_EQ(g.group.size(), static_cast<size_t>(rows));
+    for (int64_t i = 0; i < rows; ++i) {
+      auto [it, fresh] = seen.emplace((*keys)[static_cast<size_t>(i)], static_cast<int32_t>(seen.size()));
+      if (fresh) first.push_back(i);
+      ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i;
+    }
+    EXPECT_EQ(g.first_row, first);
+  }
+}
 
 // GroupRows against a row-by-row reference: category keys whose dictionary
 // holds unused labels, small-range integers (negative ones included) of both
