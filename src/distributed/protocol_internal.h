@@ -22,7 +22,7 @@
 namespace skein::distributed::internal {
 
 /// Bumped on any incompatible change; peers with another version are refused.
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kProtocolVersion = 2;  // 2: frame bytes may start in a value's first chunk
 /// Bytes of frame data per DataChunk.
 constexpr size_t kChunkBytes = size_t{4} << 20;
 /// Largest control message accepted (task specs carry literals).
@@ -61,8 +61,9 @@ struct SameHostOffer {
 enum class SentVia { kStream, kSharedMemory, kMemoryRead };
 
 /// Writes `value` under `key` as DataChunks (first chunk: type, header,
-/// frame sizes; then frame bytes in kChunkBytes pieces). False if the peer
-/// went away. A value may go by the offer instead: with `lent` given,
+/// frame sizes; the frames' bytes back to back in chunks of kChunkBytes,
+/// the first of them in the first chunk). False if the peer went away.
+/// A value may go by the offer instead: with `lent` given,
 /// memory reads offered and on here, and kCmaMinBytes or more, only its
 /// frames' addresses are sent, and `*lent` holds the frames, which the
 /// caller keeps until the receiver ends the call; else, with kShmMinBytes

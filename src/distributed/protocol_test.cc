@@ -166,6 +166,42 @@ wire::DataChunk LentChunk(const std::string& key, const Serialized& s, uint32_t 
   return c;
 }
 
+// Keeps what WriteValue writes.
+class Recorder final : public grpc::internal::WriterInterface<wire::DataChunk> {
+ public:
+  std::vector<wire::DataChunk> chunks;
+  bool Write(const wire::DataChunk& c, grpc::WriteOptions) override {
+    chunks.push_back(c);
+    return true;
+  }
+};
+
+TEST(WriteValue, FrameBytesFillChunksFromTheFirstOn) {
+  const std::string key = EncodeKey(Key("v"));
+  for (const size_t size : {size_t{3} << 20, 2 * kChunkBytes + 5}) {
+    std::string text(size, 'a');
+    text[size / 2] = 'm';
+    const Serialized s = Serialize(Value(text));
+    ASSERT_FALSE(s.frames.empty());
+    Recorder out;
+    ASSERT_TRUE(WriteValue(&out, key, Value(text)));
+    // One message per kChunkBytes of frames, the first one included.
+    EXPECT_EQ(out.chunks.size(), (s.nbytes() - s.header.size() + kChunkBytes - 1) / kChunkBytes) << size;
+    ValueAssembler as;
+    for (size_t i = 0; i < out.chunks.size(); ++i) EXPECT_EQ(as.Add(out.chunks[i]), i + 1 == out.chunks.size());
+    EXPECT_EQ(as.Take().get<std::string>(), text);
+  }
+  // A value said to come through shared memory or by address carries no
+  // bytes of its own.
+  Recorder out;
+  ASSERT_TRUE(WriteValue(&out, key, Value(std::string(100, 'z'))));
+  wire::DataChunk both = out.chunks[0];
+  both.set_in_shm(true);
+  both.set_data("zz");
+  ValueAssembler as;
+  EXPECT_THAT([&] { as.Add(both); }, ThrowsMessage<CommError>(HasSubstr("both by the stream and outside it")));
+}
+
 TEST(ValueAssembler, AValueLentByAddressIsReadOnlyWhenThatWasOffered) {
   std::string text(3 << 20, 'q');
   text[12345] = 'z';

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "distributed/protocol_internal.h"
 #include "distributed/skein.grpc.pb.h"
 #include "skein/api/client.h"
 #include "skein/deploy/local_cluster.h"
@@ -198,7 +199,7 @@ TEST_F(ClusterTest, WrongProtocolVersionIsRefusedAndSchedulerKeepsRunning) {
   grpc::ClientContext wctx;
   auto ws = stub->WorkerStream(&wctx);
   wire::WorkerToScheduler wh;
-  wh.mutable_hello()->set_protocol(1);
+  wh.mutable_hello()->set_protocol(distributed::internal::kProtocolVersion);
   wh.mutable_hello()->set_address("tcp://127.0.0.1:1");
   wh.mutable_hello()->set_nthreads(1);
   ASSERT_TRUE(ws->Write(wh));
@@ -224,7 +225,7 @@ TEST_F(ClusterTest, OversizedMessagesAreRefusedAndNothingElseIsLost) {
     grpc::ClientContext ctx;
     auto stream = stub->ClientStream(&ctx);
     wire::ClientToScheduler hello;
-    hello.mutable_hello()->set_protocol(1);
+    hello.mutable_hello()->set_protocol(distributed::internal::kProtocolVersion);
     ASSERT_TRUE(stream->Write(hello));
     wire::ClientToScheduler huge;
     huge.mutable_upload()->set_name("huge.so");
@@ -242,7 +243,7 @@ TEST_F(ClusterTest, OversizedMessagesAreRefusedAndNothingElseIsLost) {
     auto channel = grpc::CreateCustomChannel(worker.substr(6), grpc::InsecureChannelCredentials(), args);
     auto stub = wire::Worker::NewStub(channel);
     grpc::ClientContext ctx;
-    ctx.AddMetadata("skein-protocol", "1");
+    ctx.AddMetadata("skein-protocol", std::to_string(distributed::internal::kProtocolVersion));
     wire::PutDataReply reply;
     auto writer = stub->PutData(&ctx, &reply);
     wire::DataChunk chunk;
