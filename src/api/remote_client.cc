@@ -162,4 +162,9 @@ std::vector<distributed::WorkerInfo> Client::workers() const {
   return session_->Workers();
 }
 
+int64_t Client::rebalance(Duration timeout) {
+  if (!session_) return 0;
+  return session_->Rebalance(std::chrono::duration<double>(timeout).count());
+}
+
 }  // namespace skein

@@ -343,6 +343,8 @@ class SchedulerImpl final : public Scheduler, public wire::Scheduler::Service {
     if (m.has_heartbeat()) state_.Heartbeat(id, m.heartbeat(), Now());
     for (const std::string& k : m.released()) state_.WorkerReleased(id, k);
     for (const wire::StealResponse& r : m.steal_responses()) state_.StealAnswered(id, r);
+    for (const wire::TaskDone& d : m.acquired()) state_.Acquired(id, d);
+    for (const std::string& k : m.acquire_failed()) state_.AcquireFailed(id, k);
   }
 
   void OnClientMessage(ClientId id, const wire::ClientToScheduler& m) {

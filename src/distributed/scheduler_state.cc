@@ -2,6 +2,7 @@
 #include "distributed/scheduler_state_internal.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 
 #include "distributed/protocol_internal.h"
@@ -81,6 +82,13 @@ WorkerId SchedulerState::AddWorker(WorkerSpec spec, double now) {
 void SchedulerState::RemoveWorker(WorkerId id, const std::string& why) {
   auto it = workers_.find(id);
   if (it == workers_.end()) return;
+  // Moves to or from it are abandoned (a copy the receiver already holds
+  // is reported and counted as usual, or dropped with the worker).
+  for (auto m = moves_.begin(); m != moves_.end();) {
+    auto next = std::next(m);
+    if (m->first.second == id || m->second.from == id) FinishMove(m, false);
+    m = next;
+  }
   std::unique_ptr<Worker> w = std::move(it->second);
   workers_.erase(it);
   if (auto a = by_address_.find(w->spec.address); a != by_address_.end() && a->second == w.get()) {
@@ -660,6 +668,8 @@ void SchedulerState::MaybeForget(Task* t) {
 
 void SchedulerState::RemoveClient(ClientId id) {
   out_->clients.erase(id);
+  // Its rebalances go on, unanswered.
+  for (auto r = rebalances_.begin(); r != rebalances_.end();) r = r->first.first == id ? rebalances_.erase(r) : std::next(r);
   std::vector<Task*> wanted;
   for (auto& [k, t] : tasks_) {
     if (t->who_wants.erase(id)) wanted.push_back(t.get());
@@ -832,7 +842,122 @@ void SchedulerState::UploadLibrary(const wire::Library& lib) {
   for (auto& [id, w] : workers_) *out_->workers[id].add_libraries() = lib;
 }
 
+void SchedulerState::Rebalance(ClientId client, uint64_t request) {
+  // Simulated bytes per worker; results with one holder, no move pending
+  // and a known size are what can move, largest first.
+  struct Load {
+    Worker* w;
+    int64_t bytes;
+    std::vector<Task*> movable;
+  };
+  std::vector<Load> loads;
+  for (auto& [id, w] : workers_) {
+    Load l{w.get(), w->nbytes, {}};
+    for (Task* t : w->has_what) {
+      if (t->status == TaskStatus::kMemory && t->who_has.size() == 1 && t->nbytes > 0) l.movable.push_back(t);
+    }
+    std::sort(l.movable.begin(), l.movable.end(), [](const Task* a, const Task* b) {
+      return a->nbytes != b->nbytes ? a->nbytes > b->nbytes : a->key_bytes < b->key_bytes;
+    });
+    loads.push_back(std::move(l));
+  }
+  std::map<WorkerId, std::vector<std::pair<Task*, WorkerId>>> plan;  // receiver -> (task, sender)
+  int64_t planned = 0;
+  constexpr int64_t kMaxMoves = 100000;
+  while (loads.size() >= 2 && planned < kMaxMoves) {
+    Load* full = nullptr;
+    Load* empty = nullptr;
+    for (Load& l : loads) {
+      if (!full || l.bytes > full->bytes) full = &l;
+      if (!l.w->paused && (!empty || l.bytes < empty->bytes)) empty = &l;
+    }
+    if (!empty || full == empty) break;
+    const int64_t gap = full->bytes - empty->bytes;
+    // The key that leaves the smallest gap (|gap - 2 size|); only a key
+    // smaller than the gap makes it smaller at all.
+    auto best = full->movable.end();
+    for (auto t = full->movable.begin(); t != full->movable.end(); ++t) {
+      const int64_t size = (*t)->nbytes;
+      if (size >= gap) continue;
+      if (best == full->movable.end() || std::llabs(gap - 2 * size) < std::llabs(gap - 2 * (*best)->nbytes)) best = t;
+    }
+    if (best == full->movable.end()) break;
+    Task* t = *best;
+    full->movable.erase(best);
+    full->bytes -= t->nbytes;
+    empty->bytes += t->nbytes;
+    plan[empty->w->id].push_back({t, full->w->id});
+    ++planned;
+  }
+  if (planned == 0) {
+    wire::Reply* r = out_->clients[client].add_replies();
+    r->set_request(request);
+    r->set_ok(true);
+    return;
+  }
+  rebalances_[{client, request}].pending = static_cast<int>(planned);
+  for (auto& [to, moves] : plan) {
+    for (auto& [t, from] : moves) {
+      moves_[{t->key_bytes, to}] = Move{from, client, request};
+      wire::DepLocation* loc = out_->workers[to].add_acquire();
+      loc->set_key(t->key_bytes);
+      loc->set_nbytes(t->nbytes);
+      for (Worker* h : t->who_has) loc->add_workers(h->spec.address);
+    }
+  }
+}
+
+void SchedulerState::Acquired(WorkerId id, const wire::TaskDone& done) {
+  Worker* w = FindWorker(id);
+  if (!w) return;
+  auto it = moves_.find({done.key(), id});
+  Task* t = Find(done.key());
+  const bool wanted_here = it != moves_.end() && t && t->status == TaskStatus::kMemory;
+  if (!wanted_here) {
+    // Not asked for, or released meanwhile: a copy nobody tracks is dropped.
+    if (!t || !t->who_has.count(w)) out_->workers[id].add_free_keys(done.key());
+    if (it != moves_.end()) FinishMove(it, false);
+    return;
+  }
+  if (t->who_has.insert(w).second) {
+    w->has_what.insert(t);
+    w->nbytes += std::max<int64_t>(0, t->nbytes);
+  }
+  // The sender's copy goes, unless a task running there reads it (the
+  // worker would drop it before taking that task's inputs).
+  Worker* from = FindWorker(it->second.from);
+  bool read_there = false;
+  for (const Task* d : t->dependents) read_there = read_there || (from && d->processing_on == from);
+  if (from && !read_there && t->who_has.count(from)) {
+    t->who_has.erase(from);
+    from->has_what.erase(t);
+    from->nbytes -= std::max<int64_t>(0, t->nbytes);
+    out_->workers[from->id].add_free_keys(t->key_bytes);
+  }
+  FinishMove(it, true);
+}
+
+void SchedulerState::AcquireFailed(WorkerId id, const std::string& key_bytes) {
+  auto it = moves_.find({key_bytes, id});
+  if (it != moves_.end()) FinishMove(it, false);
+}
+
+void SchedulerState::FinishMove(MoveMap::iterator it, bool moved) {
+  const Move m = it->second;
+  moves_.erase(it);
+  auto r = rebalances_.find({m.client, m.request});
+  if (r == rebalances_.end()) return;
+  r->second.moved += moved ? 1 : 0;
+  if (--r->second.pending > 0) return;
+  wire::Reply* reply = out_->clients[m.client].add_replies();
+  reply->set_request(m.request);
+  reply->set_ok(true);
+  reply->set_moved(r->second.moved);
+  rebalances_.erase(r);
+}
+
 void SchedulerState::Answer(ClientId client, const wire::ClientToScheduler& request) {
+  if (request.rebalance()) return Rebalance(client, request.request());  // answered when done
   wire::Reply* r = out_->clients[client].add_replies();
   r->set_request(request.request());
   if (request.workers()) {

@@ -138,6 +138,20 @@ class SchedulerState {
   void StealAnswered(WorkerId id, const wire::StealResponse& r);
   int64_t steals() const { return steals_; }
 
+  // ---- rebalancing (Dask's Client.rebalance) ----
+  /// A client's request: plans moves of results from workers holding more
+  /// than their share of the bytes to ones holding less (each move makes
+  /// the gap between the fullest and the emptiest worker smaller) and asks
+  /// the receivers to fetch them; answered (Reply.moved) once every move is
+  /// acknowledged or its worker left. Right away when there is nothing to do.
+  void Rebalance(ClientId client, uint64_t request);
+  /// A receiver holds a key it was asked to acquire: it becomes a holder,
+  /// and the sender's copy is freed unless a task there is reading it.
+  void Acquired(WorkerId id, const wire::TaskDone& done);
+  /// A receiver could not fetch a key it was asked to acquire.
+  void AcquireFailed(WorkerId id, const std::string& key_bytes);
+  size_t moves_in_flight() const { return moves_.size(); }
+
   // ---- clients ----
   /// A client left: everything only it wanted is released.
   void RemoveClient(ClientId id);
@@ -196,6 +210,16 @@ class SchedulerState {
   void MaybeForget(Task* t);
   void DropFromQueue(Task* t);
   void ReleaseDataOn(Task* t);
+  // A move of a key's result (key bytes, receiver) for a rebalance request.
+  struct Move {
+    WorkerId from = 0;
+    ClientId client = 0;
+    uint64_t request = 0;
+  };
+  using MoveMap = std::map<std::pair<std::string, WorkerId>, Move>;
+  /// Ends a move (done or abandoned) and answers its request when it was
+  /// the last.
+  void FinishMove(MoveMap::iterator it, bool moved);
 
   Outbox* out_;
   int allowed_failures_;
@@ -211,6 +235,12 @@ class SchedulerState {
   int64_t tasks_done_ = 0;
   int64_t tasks_failed_ = 0;
   int64_t steals_ = 0;
+  MoveMap moves_;
+  struct RebalanceRequest {
+    int pending = 0;
+    int64_t moved = 0;
+  };
+  std::map<std::pair<ClientId, uint64_t>, RebalanceRequest> rebalances_;
 };
 
 const char* TaskStatusName(SchedulerState::TaskStatus s);

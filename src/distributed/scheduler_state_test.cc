@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "skein/core/wire.h"
 
 namespace skein::distributed::internal {
@@ -443,6 +445,122 @@ TEST_F(StateTest, StealFromAVictimThatDiesIsRescheduled) {
   // Everything still wanted is recomputed on b; no steal is left pending.
   for (const auto& [k, t] : state_.tasks()) EXPECT_EQ(t->steal_to, 0u) << t->key.ToString();
   EXPECT_FALSE(Computed(b).empty());
+}
+
+// Rebalance (Dask's client.rebalance): worker a computed all eight 10 MiB
+// results before b joined; four move, after which each holds 40 MiB.
+class RebalanceTest : public StateTest {
+ protected:
+  void SetUp() override {
+    a_ = AddWorker("tcp://a:1", 1);
+    std::vector<std::pair<std::string, std::vector<std::string>>> parts;
+    std::vector<std::string> names;
+    for (int i = 0; i < 8; ++i) {
+      parts.push_back({"part-" + std::to_string(i), {}});
+      names.push_back(parts.back().first);
+    }
+    Submit(1, parts, names);
+    int done = 0;
+    for (int round = 0; round < 8 && done < 8; ++round) {
+      for (const std::string& k : Computed(a_)) Finish(a_, k, 10 << 20), ++done;
+    }
+    ASSERT_EQ(done, 8);
+    b_ = AddWorker("tcp://b:1", 1);
+  }
+  std::vector<wire::DepLocation> Acquires(WorkerId w) {
+    std::vector<wire::DepLocation> out(out_.workers[w].acquire().begin(), out_.workers[w].acquire().end());
+    out_.workers[w].clear_acquire();
+    return out;
+  }
+  std::vector<wire::Reply> Replies(ClientId c) {
+    std::vector<wire::Reply> out(out_.clients[c].replies().begin(), out_.clients[c].replies().end());
+    out_.clients[c].clear_replies();
+    return out;
+  }
+  void Acquired(WorkerId w, const std::string& key) {
+    wire::TaskDone d;
+    d.set_key(key);
+    d.set_nbytes(10 << 20);
+    state_.Acquired(w, d);
+  }
+  int64_t Holds(WorkerId w) { return state_.FindWorker(w)->nbytes; }
+  WorkerId a_ = 0, b_ = 0;
+};
+
+TEST_F(RebalanceTest, MovesResultsToTheEmptierWorkerAndFreesTheSendersCopies) {
+  ASSERT_EQ(Holds(a_), 80 << 20);
+  ASSERT_EQ(Holds(b_), 0);
+  state_.Rebalance(1, 7);
+  EXPECT_TRUE(Replies(1).empty()) << "answered before the moves";
+  std::vector<wire::DepLocation> asked = Acquires(b_);
+  ASSERT_EQ(asked.size(), 4u);
+  EXPECT_TRUE(Acquires(a_).empty());
+  std::vector<std::string> moved;
+  for (const wire::DepLocation& d : asked) {
+    ASSERT_EQ(d.workers_size(), 1);
+    EXPECT_EQ(d.workers(0), "tcp://a:1");
+    EXPECT_EQ(d.nbytes(), 10 << 20);
+    moved.push_back(DecodeKey(d.key(), "k").ToString());
+  }
+  for (const wire::DepLocation& d : asked) Acquired(b_, d.key());
+  for (const wire::DepLocation& d : asked) {
+    const SchedulerState::Task* t = state_.FindTask(d.key());
+    ASSERT_EQ(t->who_has.size(), 1u);
+    EXPECT_EQ((*t->who_has.begin())->id, b_);
+  }
+  EXPECT_EQ(Freed(a_), moved);
+  EXPECT_EQ(Holds(a_), 40 << 20);
+  EXPECT_EQ(Holds(b_), 40 << 20);
+  std::vector<wire::Reply> r = Replies(1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].request(), 7u);
+  EXPECT_EQ(r[0].moved(), 4);
+  // Balanced now: answered at once, nothing asked of anyone.
+  state_.Rebalance(1, 8);
+  r = Replies(1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].moved(), 0);
+  EXPECT_TRUE(Acquires(a_).empty());
+  EXPECT_TRUE(Acquires(b_).empty());
+}
+
+TEST_F(RebalanceTest, ACopyReadByATaskRunningOnTheSenderIsKept) {
+  state_.Rebalance(1, 1);
+  std::vector<wire::DepLocation> asked = Acquires(b_);
+  ASSERT_EQ(asked.size(), 4u);
+  const std::string read = DecodeKey(asked[0].key(), "k").ToString();
+  Submit(1, {{"reader", {read}}}, {"reader"});
+  ASSERT_EQ(Computed(a_), std::vector<std::string>{"reader"});  // its input is on a
+  for (const wire::DepLocation& d : asked) Acquired(b_, d.key());
+  std::vector<std::string> freed = Freed(a_);
+  EXPECT_EQ(freed.size(), 3u);
+  EXPECT_EQ(std::count(freed.begin(), freed.end(), read), 0);
+  EXPECT_EQ(state_.FindTask(asked[0].key())->who_has.size(), 2u);
+  EXPECT_EQ(Replies(1).at(0).moved(), 4);
+}
+
+TEST_F(RebalanceTest, MovesWhoseWorkerLeavesOrFailsAreAnsweredAndForgotten) {
+  state_.Rebalance(1, 1);
+  ASSERT_EQ(Acquires(b_).size(), 4u);
+  state_.RemoveWorker(b_, "test");
+  EXPECT_EQ(state_.moves_in_flight(), 0u);
+  std::vector<wire::Reply> r = Replies(1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].moved(), 0);
+  // A late report of a move nobody waits for: the copy is dropped.
+  WorkerId c = AddWorker("tcp://c:1", 1);
+  Acquired(c, EncodeKey(Key("part-0")));
+  EXPECT_EQ(Freed(c), std::vector<std::string>{"part-0"});
+  // A receiver that cannot fetch answers too.
+  state_.Rebalance(1, 2);
+  std::vector<wire::DepLocation> asked = Acquires(c);
+  ASSERT_EQ(asked.size(), 4u);
+  for (const wire::DepLocation& d : asked) state_.AcquireFailed(c, d.key());
+  r = Replies(1);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].moved(), 0);
+  EXPECT_EQ(state_.moves_in_flight(), 0u);
+  EXPECT_EQ(Holds(a_), 80 << 20);
 }
 
 }  // namespace

@@ -266,6 +266,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     return out;
   }
 
+  int64_t Rebalance(double timeout_seconds) override {
+    wire::ClientToScheduler q;
+    q.set_rebalance(true);
+    return Request(std::move(q), timeout_seconds, "rebalance").moved();
+  }
+
   std::vector<WorkerInfo> Workers() override {
     wire::ClientToScheduler q;
     q.set_workers(true);

@@ -417,6 +417,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     for (const std::string& k : msg.free_keys()) Free(k);
     for (const std::string& k : msg.cancel()) CancelTask(k);
     for (const wire::ComputeTask& c : msg.compute()) Accept(c);
+    for (const wire::DepLocation& d : msg.acquire()) Acquire(d);
     for (const std::string& k : msg.steal()) {
       bool stolen = CancelTask(k);
       Report([&](wire::WorkerToScheduler* m) {
@@ -437,6 +438,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     while (!ready_.empty()) ready_.pop();
     fetch_queue_.clear();
     fetch_waiters_.clear();
+    acquiring_.clear();
     store_->Clear();
   }
 
@@ -537,6 +539,39 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
     if (p->missing == 0) cv_.notify_one();
     if (!to_fetch.empty()) fetch_cv_.notify_all();
+  }
+
+  // Rebalance: fetches `d` from its holders and keeps it as this worker's
+  // own (freed by the scheduler); answered with `acquired`, or
+  // `acquire_failed` when no holder could serve it (Deliver).
+  void Acquire(const wire::DepLocation& d) {
+    int64_t held = -1;
+    {
+      std::lock_guard lock(mu_);
+      if (internal::WorkerStore::Entry* e = store_->Find(d.key())) {
+        e->owned = true;  // a fetched copy here already: kept from now on
+        held = e->nbytes;
+      } else {
+        acquiring_.insert(d.key());
+        auto& waiters = fetch_waiters_[d.key()];
+        if (waiters.empty()) {
+          fetch_queue_.push_back({d.key(), std::vector<std::string>(d.workers().begin(), d.workers().end()), d.nbytes()});
+        }
+      }
+    }
+    if (held >= 0) {
+      ReportAcquired(d.key(), held);
+    } else {
+      fetch_cv_.notify_all();
+    }
+  }
+
+  void ReportAcquired(const std::string& key, int64_t nbytes) {
+    Report([&](wire::WorkerToScheduler* m) {
+      wire::TaskDone* a = m->add_acquired();
+      a->set_key(key);
+      a->set_nbytes(nbytes);
+    });
   }
 
   // Withdraws a task that has not started; true if it had not (a running
@@ -777,17 +812,24 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   void Deliver(const std::string& key, std::optional<Value> v) {
     const bool got = v.has_value();
     std::vector<std::shared_ptr<PendingTask>> waiters;
+    bool acquired = false;     // asked for by a rebalance
+    int64_t acquired_bytes = 0;
     {
       std::unique_lock lock(mu_);
       auto it = fetch_waiters_.find(key);
       if (it == fetch_waiters_.end()) return;  // reset meanwhile
       waiters = std::move(it->second);
       fetch_waiters_.erase(it);
+      acquired = acquiring_.erase(key) > 0;
       if (got) {
         transfer_bytes_ += static_cast<int64_t>(v->nbytes());
         ++transfer_count_;
         internal::WorkerStore::Entry* e = store_->Find(key);
         if (!e) e = &store_->Store(key, std::move(*v), /*owned=*/false);
+        if (acquired) {
+          e->owned = true;
+          acquired_bytes = e->nbytes;
+        }
         for (auto& p : waiters) {
           if (p->cancelled) continue;
           ++e->users;
@@ -803,6 +845,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         }
       }
     }
+    if (acquired && got) ReportAcquired(key, acquired_bytes);
+    if (acquired && !got) Report([&](wire::WorkerToScheduler* m) { m->add_acquire_failed(key); });
     if (got) {
       cv_.notify_all();
     } else {
@@ -842,6 +886,7 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, ReadyLater> ready_;            // guarded by mu_
   std::deque<FetchJob> fetch_queue_;             // guarded by mu_
   std::unordered_map<std::string, std::vector<std::shared_ptr<PendingTask>>> fetch_waiters_;  // guarded by mu_
+  std::unordered_set<std::string> acquiring_;  // keys a rebalance asked for, being fetched; guarded by mu_
   int64_t transfer_bytes_ = 0;  // guarded by mu_: fetched from peers
   int64_t transfer_count_ = 0;  // guarded by mu_
   std::atomic<int64_t> served_shared_memory_{0}, served_streamed_{0}, served_memory_read_{0};  // values GetData answered, by way

@@ -341,6 +341,30 @@ TEST(ClusterScale, ScaleUpAndDown) {
   EXPECT_EQ(client.workers().size(), 2u);
 }
 
+TEST(ClusterRebalance, ResultsOfOneWorkerSpreadOverTwoAndStayExact) {
+  LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1});
+  Client client(cluster);
+  // Eight 4 MiB values, all on the only worker.
+  std::vector<Future> parts;
+  for (int i = 0; i < 8; ++i) parts.push_back(client.scatter(Value(std::string(4 << 20, static_cast<char>('a' + i)))));
+  cluster.scale(2);
+  ASSERT_EQ(client.workers().size(), 2u);
+  EXPECT_EQ(client.rebalance(), 4);
+  EXPECT_EQ(client.rebalance(), 0);  // even already
+  // Each worker reports about half the bytes (heartbeats; polled, bounded).
+  bool even = false;
+  for (int i = 0; i < 100 && !even; ++i) {
+    std::vector<distributed::WorkerInfo> ws = client.workers();
+    even = ws.size() == 2 && ws[0].memory >= (15 << 20) && ws[1].memory >= (15 << 20) &&
+           ws[0].memory <= (17 << 20) && ws[1].memory <= (17 << 20);
+    if (!even) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(even) << "workers hold " << client.workers()[0].memory << " and " << client.workers()[1].memory;
+  std::vector<Value> back = client.gather(parts, Duration(kWait));
+  ASSERT_EQ(back.size(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(back[i].get<std::string>(), std::string(4 << 20, static_cast<char>('a' + i)));
+}
+
 TEST(ClusterErrors, UnreachableSchedulerAndBadAddress) {
   EXPECT_THROW(Client("tcp://127.0.0.1:1"), CommError);
   EXPECT_THROW(Client("http://x"), CommError);

@@ -195,6 +195,11 @@ class Client {
   void upload_file(const std::string& path);
   /// The workers of the cluster (empty locally).
   std::vector<distributed::WorkerInfo> workers() const;
+  /// Moves results between workers so that each holds about the same
+  /// bytes (Dask's client.rebalance): after a persist that landed unevenly,
+  /// the tasks that read it then run evenly. Waits for the moves; returns
+  /// how many results moved (0 locally). TimeoutError after `timeout`.
+  int64_t rebalance(Duration timeout = std::chrono::minutes(10));
 
   /// Starts computing and returns futures, results kept on the cluster
   /// (Dask's client.persist; the same as compute in this API).

@@ -115,6 +115,10 @@ class Session {
   /// loads it, so its SKEIN_REGISTER operations become available there.
   virtual void UploadFile(const std::string& path) = 0;
   virtual std::vector<WorkerInfo> Workers() = 0;
+  /// Moves results between workers until each holds about the same bytes
+  /// (Client::rebalance); the number of results moved. TimeoutError if the
+  /// moves take longer than `timeout_seconds`.
+  virtual int64_t Rebalance(double timeout_seconds) = 0;
   /// A coordination request; CommError with the scheduler's message if it
   /// refuses (unknown dataset, a lock not held...).
   virtual CoordinationReply Coordinate(const CoordinationRequest& request) = 0;
