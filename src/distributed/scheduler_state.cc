@@ -2,8 +2,9 @@
 #include "distributed/scheduler_state_internal.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
+#include <iterator>
 
 #include "distributed/protocol_internal.h"
 #include "skein/core/wire.h"
@@ -669,7 +670,9 @@ void SchedulerState::MaybeForget(Task* t) {
 void SchedulerState::RemoveClient(ClientId id) {
   out_->clients.erase(id);
   // Its rebalances go on, unanswered.
-  for (auto r = rebalances_.begin(); r != rebalances_.end();) r = r->first.first == id ? rebalances_.erase(r) : std::next(r);
+  for (auto r = rebalances_.begin(); r != rebalances_.end();) {
+    r = r->first.first == id ? rebalances_.erase(r) : std::next(r);
+  }
   std::vector<Task*> wanted;
   for (auto& [k, t] : tasks_) {
     if (t->who_wants.erase(id)) wanted.push_back(t.get());
@@ -843,23 +846,35 @@ void SchedulerState::UploadLibrary(const wire::Library& lib) {
 }
 
 void SchedulerState::Rebalance(ClientId client, uint64_t request) {
-  // Simulated bytes per worker; results with one holder, no move pending
-  // and a known size are what can move, largest first.
+  // Simulated bytes per worker; results with one holder, a known size and
+  // no move pending (another request's) are what can move, by size.
   struct Load {
     Worker* w;
     int64_t bytes;
-    std::vector<Task*> movable;
+    std::multimap<int64_t, Task*> movable;
+  };
+  auto moving = [&](const Task* t) {
+    auto m = moves_.lower_bound({t->key_bytes, 0});
+    return m != moves_.end() && m->first.first == t->key_bytes;
   };
   std::vector<Load> loads;
   for (auto& [id, w] : workers_) {
     Load l{w.get(), w->nbytes, {}};
     for (Task* t : w->has_what) {
-      if (t->status == TaskStatus::kMemory && t->who_has.size() == 1 && t->nbytes > 0) l.movable.push_back(t);
+      if (t->status == TaskStatus::kMemory && t->who_has.size() == 1 && t->nbytes > 0 && !moving(t)) {
+        l.movable.emplace(t->nbytes, t);
+      }
     }
-    std::sort(l.movable.begin(), l.movable.end(), [](const Task* a, const Task* b) {
-      return a->nbytes != b->nbytes ? a->nbytes > b->nbytes : a->key_bytes < b->key_bytes;
-    });
     loads.push_back(std::move(l));
+  }
+  // Moves still in flight (an earlier request's) count as done.
+  for (const auto& [where, m] : moves_) {
+    const Task* t = FindTask(where.first);
+    if (!t) continue;
+    for (Load& l : loads) {
+      if (l.w->id == m.from) l.bytes -= std::max<int64_t>(0, t->nbytes);
+      if (l.w->id == where.second) l.bytes += std::max<int64_t>(0, t->nbytes);
+    }
   }
   std::map<WorkerId, std::vector<std::pair<Task*, WorkerId>>> plan;  // receiver -> (task, sender)
   int64_t planned = 0;
@@ -873,17 +888,20 @@ void SchedulerState::Rebalance(ClientId client, uint64_t request) {
     }
     if (!empty || full == empty) break;
     const int64_t gap = full->bytes - empty->bytes;
-    // The key that leaves the smallest gap (|gap - 2 size|); only a key
-    // smaller than the gap makes it smaller at all.
-    auto best = full->movable.end();
-    for (auto t = full->movable.begin(); t != full->movable.end(); ++t) {
-      const int64_t size = (*t)->nbytes;
-      if (size >= gap) continue;
-      if (best == full->movable.end() || std::llabs(gap - 2 * size) < std::llabs(gap - 2 * (*best)->nbytes)) best = t;
+    // The key that leaves the smallest gap, |gap - 2 size|: the sizes next
+    // to gap / 2 on either side. Only a key smaller than the gap makes the
+    // gap smaller at all.
+    auto& sizes = full->movable;
+    auto best = sizes.end();
+    auto above = sizes.lower_bound((gap + 1) / 2);
+    if (above != sizes.end() && above->first < gap) best = above;
+    if (above != sizes.begin()) {
+      auto below = std::prev(above);
+      if (best == sizes.end() || std::llabs(gap - 2 * below->first) < std::llabs(gap - 2 * best->first)) best = below;
     }
-    if (best == full->movable.end()) break;
-    Task* t = *best;
-    full->movable.erase(best);
+    if (best == sizes.end()) break;
+    Task* t = best->second;
+    sizes.erase(best);
     full->bytes -= t->nbytes;
     empty->bytes += t->nbytes;
     plan[empty->w->id].push_back({t, full->w->id});

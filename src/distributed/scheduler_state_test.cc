@@ -524,6 +524,20 @@ TEST_F(RebalanceTest, MovesResultsToTheEmptierWorkerAndFreesTheSendersCopies) {
   EXPECT_TRUE(Acquires(b_).empty());
 }
 
+TEST_F(RebalanceTest, ASecondRequestCountsTheMovesOfTheFirst) {
+  state_.Rebalance(1, 1);
+  std::vector<wire::DepLocation> first = Acquires(b_);
+  ASSERT_EQ(first.size(), 4u);
+  // Before any move is done: even already, once those four are counted.
+  state_.Rebalance(2, 1);
+  EXPECT_TRUE(Acquires(b_).empty());
+  ASSERT_EQ(Replies(2).size(), 1u);
+  EXPECT_EQ(state_.moves_in_flight(), 4u);
+  for (const wire::DepLocation& d : first) Acquired(b_, d.key());
+  EXPECT_EQ(Replies(1).at(0).moved(), 4);
+  EXPECT_EQ(Holds(a_), 40 << 20);
+}
+
 TEST_F(RebalanceTest, ACopyReadByATaskRunningOnTheSenderIsKept) {
   state_.Rebalance(1, 1);
   std::vector<wire::DepLocation> asked = Acquires(b_);
