@@ -555,7 +555,8 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         acquiring_.insert(d.key());
         auto& waiters = fetch_waiters_[d.key()];
         if (waiters.empty()) {
-          fetch_queue_.push_back({d.key(), std::vector<std::string>(d.workers().begin(), d.workers().end()), d.nbytes()});
+          std::vector<std::string> holders(d.workers().begin(), d.workers().end());
+          fetch_queue_.push_back({d.key(), std::move(holders), d.nbytes()});
         }
       }
     }
