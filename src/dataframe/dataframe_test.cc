@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <unordered_map>
 #include <random>
@@ -203,6 +204,27 @@ TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
     EXPECT_EQ(r.column("v").data<int64_t>()[i], static_cast<int64_t>(vs.size()));
     ++i;
   }
+}
+
+// Medians skip nulls and NaN; a group with none left has a null median;
+// integer values count as doubles.
+TEST_F(DataFrameTest, MediansSkipNullsAndNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  Table t({{"k", Column::FromVector<int64_t>({1, 2, 1, 3, 2, 1, 3, 2, 1})},
+           {"x", Column::FromVector<double>({5, nan, 1, nan, 4, 3, 7, 2, 100}, {1, 1, 1, 1, 1, 0, 0, 1, 1})},
+           {"n", Column::FromVector<int64_t>({10, 20, 30, 40, 50, 60, 70, 80, 90})}});
+  GroupByOptions go;
+  go.split_out = 2;  // the values are shuffled to the combine tasks
+  Table r = dataframe::internal::SortTable(
+      from_table(t, 3).groupby({"k"}, go).agg({{"x", "median"}, {"n", "median"}}).compute(), {"k"});
+  ASSERT_EQ(r.num_rows(), 3);
+  // k=1: x 5, 1, (null), 100 -> 5; k=2: x (NaN), 4, 2 -> 3; k=3: NaN and null -> null.
+  EXPECT_EQ(r.column("x").data<double>()[0], 5);
+  EXPECT_EQ(r.column("x").data<double>()[1], 3);
+  EXPECT_TRUE(r.column("x").IsNull(2));
+  EXPECT_EQ(r.column("n").data<double>()[0], 45);  // 10, 30, 60, 90
+  EXPECT_EQ(r.column("n").data<double>()[1], 50);
+  EXPECT_EQ(r.column("n").data<double>()[2], 55);
 }
 
 TEST_F(DataFrameTest, CorrelationPerGroupMergesPartialsExactly) {

@@ -1053,7 +1053,16 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
   Table keys_table = KeysOf(t, keys, g);
   Table done = FinalizePartial(WithColumns(keys_table, States(t, g, simple)), keys, simple);
   const size_t groups = static_cast<size_t>(g.num_groups());
-  const auto [start, rows] = g.RowsByGroup();
+  // Row lists by group, for nunique only (medians sort values, below).
+  Grouping::Members members;
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kNUnique) {
+      members = g.RowsByGroup();
+      break;
+    }
+  }
+  const PoolVector<int64_t>& start = members.start;
+  const PoolVector<int64_t>& rows = members.rows;
   std::vector<std::pair<std::string, Column>> cols;
   for (const auto& k : keys) cols.emplace_back(k, keys_table.column(k));
   for (const AggSpec& a : aggs) {
@@ -1091,21 +1100,29 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
     // median / quantile: linear interpolation between the closest ranks.
     const double q = a.func == AggFunc::kMedian ? 0.5 : a.q;
     if (!(q >= 0 && q <= 1)) throw Error("quantile: q must be in [0, 1], got " + std::to_string(q));
-    std::vector<double> v(groups, 0), vals;
+    // Each group's valid values side by side (a counting sort of the values
+    // themselves, reading the column once in row order), then selected in
+    // place: gathering them group by group through the row lists read the
+    // column at random, one row at a time.
+    std::vector<int64_t> from(groups + 1, 0);
+    ForValues<double>(c, g.group, [&](int32_t k, double) { ++from[static_cast<size_t>(k) + 1]; });
+    std::partial_sum(from.begin(), from.end(), from.begin());
+    PoolVector<double> vals(static_cast<size_t>(from.back()));
+    {
+      std::vector<int64_t> at(from.begin(), from.end() - 1);
+      ForValues<double>(c, g.group, [&](int32_t k, double x) { vals[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = x; });
+    }
+    std::vector<double> v(groups, 0);
     std::vector<uint8_t> valid(groups, 0);
     for (size_t k = 0; k < groups; ++k) {
-      vals.clear();
-      for (int64_t r = start[k]; r < start[k + 1]; ++r) {
-        const int64_t i = rows[static_cast<size_t>(r)];
-        if (ValidNumber(c, i)) vals.push_back(c.NumberAt(i));
-      }
-      if (vals.empty()) continue;
-      const double pos = q * static_cast<double>(vals.size() - 1);
-      const size_t lo = static_cast<size_t>(std::floor(pos));
-      std::nth_element(vals.begin(), vals.begin() + static_cast<std::ptrdiff_t>(lo), vals.end());
-      const double a_lo = vals[lo];
-      double a_hi = a_lo;
-      if (lo + 1 < vals.size()) a_hi = *std::min_element(vals.begin() + static_cast<std::ptrdiff_t>(lo) + 1, vals.end());
+      double* b = vals.data() + from[k];
+      double* e = vals.data() + from[k + 1];
+      if (b == e) continue;
+      const double pos = q * static_cast<double>(e - b - 1);
+      const auto lo = static_cast<std::ptrdiff_t>(std::floor(pos));
+      std::nth_element(b, b + lo, e);
+      const double a_lo = b[lo];
+      const double a_hi = b + lo + 1 < e ? *std::min_element(b + lo + 1, e) : a_lo;
       v[k] = a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo));
       valid[k] = 1;
     }
