@@ -7,14 +7,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
-#include <unordered_map>
+#include <optional>
 #include <random>
 #include <set>
+#include <unordered_map>
 
 #include "groupby_internal.h"
 #include "io/temp_dir_test_util.h"
@@ -354,6 +356,32 @@ TEST(GroupRows, WideIntegerKeysGroupExactlyWhetherPresizedOrGrown) {
       ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i;
     }
     EXPECT_EQ(g.first_row, first);
+  }
+}
+
+// Category keys whose codes are already in first-seen order (as a parse
+// builds them) are used as ids directly; any other order is renumbered.
+// Either way ids come in first-seen order of the labels.
+TEST(GroupRows, CategoryCodesInAnyOrderGroupInFirstSeenOrder) {
+  using dataframe::internal::GroupRows;
+  CategoryBuilder fresh;
+  const std::vector<std::string> labels = {"b", "a", "b", "c", "a", "d", "c", "b"};
+  for (const std::string& l : labels) fresh.Append(l);
+  const Column in_order = fresh.Finish();
+  // The same labels with the dictionary reversed: codes 3, 2, 3, 1, ...
+  std::vector<std::optional<std::string>> reversed = {"d", "c", "a", "b"};
+  ColumnBuilder codes(TypeId::kCategory);
+  for (const std::string& l : labels) {
+    const auto at = std::find(reversed.begin(), reversed.end(), std::optional<std::string>(l)) - reversed.begin();
+    codes.Append(static_cast<int32_t>(at));
+  }
+  const Column raw = codes.Finish();
+  const Column out_of_order = Column::Make(TypeId::kCategory, raw.length(), {}, raw.values(), {},
+                                           std::make_shared<const Column>(Column::FromStrings(reversed)));
+  for (const Column* c : {&in_order, &out_of_order}) {
+    const auto g = GroupRows({c}, /*dropna=*/true);
+    EXPECT_EQ(std::vector<int32_t>(g.group.begin(), g.group.end()), (std::vector<int32_t>{0, 1, 0, 2, 1, 3, 2, 0}));
+    EXPECT_EQ(g.first_row, (std::vector<int64_t>{0, 1, 3, 5}));
   }
 }
 
