@@ -16,7 +16,9 @@
 // Work stealing (Balance, run periodically): a worker with idle threads
 // asks for tasks queued on a busy or paused worker when moving their inputs
 // costs less than running them; the victim gives back only tasks it has not
-// started (StealResponse), so a task never runs twice. When a worker leaves, its running tasks are
+// started (StealResponse), so a task never runs twice. Rebalance (a
+// client's request) moves results, not tasks: receivers acquire copies
+// and the senders' copies are freed. When a worker leaves, its running tasks are
 // retried elsewhere (counted: after kAllowedFailures the task is erred with
 // KilledWorker), and results only it held are recomputed if still needed.
 //
