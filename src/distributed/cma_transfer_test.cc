@@ -59,24 +59,26 @@ bool ReadsAllowed(pid_t pid) {
   return process_vm_readv(pid, &local, 1, &remote, 1, 0) == 1;
 }
 
+// Reads `frames` out of a forked sender under the name `what` and expects
+// them back byte for byte (skipped where the kernel refuses the read).
+void ExpectReadBack(const std::vector<std::string>& frames, const std::string& what) {
+  Sender sender(frames);
+  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+  std::vector<Buffer> got = CmaRead(sender.pid(), sender.addresses(), sender.sizes(), what);
+  ASSERT_EQ(got.size(), frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) ASSERT_EQ(Text(got[i]), frames[i]) << "frame " << i;
+}
+
 TEST(CmaRead, FramesComeBackExactFromAnotherProcess) {
   std::vector<std::string> frames = {std::string(3 << 20, 'a'), "", "header bytes", std::string(100000, 'z')};
   frames[0][12345] = 'q';
-  Sender sender(frames);
-  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
-  std::vector<Buffer> got = CmaRead(sender.pid(), sender.addresses(), sender.sizes(), "value x");
-  ASSERT_EQ(got.size(), frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) EXPECT_EQ(Text(got[i]), frames[i]) << "frame " << i;
+  ExpectReadBack(frames, "value x");
 }
 
 TEST(CmaRead, ManyFramesAreReadInSeveralCalls) {
   std::vector<std::string> frames;
   for (int i = 0; i < 1300; ++i) frames.push_back("frame " + std::to_string(i) + std::string(static_cast<size_t>(i % 7), '.'));
-  Sender sender(frames);
-  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
-  std::vector<Buffer> got = CmaRead(sender.pid(), sender.addresses(), sender.sizes(), "value y");
-  ASSERT_EQ(got.size(), frames.size());
-  for (size_t i = 0; i < frames.size(); ++i) ASSERT_EQ(Text(got[i]), frames[i]) << "frame " << i;
+  ExpectReadBack(frames, "value y");
 }
 
 TEST(CmaRead, ASenderNamingMemoryItLacksOrNoProcessIsRefusedByName) {
