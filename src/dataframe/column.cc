@@ -334,7 +334,9 @@ Column Column::Take(std::span<const int64_t> wanted) const {
     auto* dst = reinterpret_cast<uint32_t*>(w);
     for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
   }
-  return Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
+  Column out = Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
+  out.bounds_ = bounds_;  // a subset of the rows: the bound still holds
+  return out;
 }
 
 Column Column::Filter(const Column& mask) const {
@@ -427,11 +429,16 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
   Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
   if (type != TypeId::kCategory) {
     size_t at = 0;
+    std::optional<IntBounds> bounds = parts[0]->bounds_;
     for (const Column* c : parts) {
       if (c->length()) std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * width);
       at += static_cast<size_t>(c->length()) * width;
+      if (!c->bounds_) bounds.reset();
+      if (bounds) bounds = IntBounds{std::min(bounds->lo, c->bounds_->lo), std::max(bounds->hi, c->bounds_->hi)};
     }
-    return Make(type, n, std::move(validity), std::move(values));
+    Column out = Make(type, n, std::move(validity), std::move(values));
+    out.bounds_ = bounds;
+    return out;
   }
   // Categories: one dictionary (labels in first-seen order), codes remapped.
   // Sized for the largest part's dictionary: parts of one shuffle usually
@@ -716,6 +723,9 @@ Column ColumnBuilder::Finish() {
   if (type_ == TypeId::kBool) values_.Resize(static_cast<size_t>(bits::Bytes(length_)));
   Column c = Column::Make(type_ == TypeId::kCategory ? TypeId::kInt32 : type_, length_, std::move(validity),
                           values_.Finish(), std::move(offsets));
+  if (lo_ <= hi_ && (IsInteger(c.type()) || c.type() == TypeId::kTimestamp || c.type() == TypeId::kDate)) {
+    c.bounds_ = Column::IntBounds{lo_, hi_};
+  }
   *this = ColumnBuilder(type_);
   return c;
 }

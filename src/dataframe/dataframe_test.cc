@@ -359,6 +359,37 @@ TEST(GroupRows, WideIntegerKeysGroupExactlyWhetherPresizedOrGrown) {
   }
 }
 
+// Small-range integer keys group through a direct table sized from the
+// column's bound when it has one (built value by value), from a pass over
+// the values otherwise: the same ids and first rows either way, including
+// rows taken from a wider column (whose bound is wider than their values).
+TEST(GroupRows, SmallIntegerKeysGroupTheSameWithOrWithoutAKnownBound) {
+  using dataframe::internal::GroupRows;
+  std::vector<int64_t> keys;
+  std::vector<bool> valid;
+  for (int64_t i = 0; i < 5000; ++i) {
+    keys.push_back(1000 + (i * 37) % 501);
+    valid.push_back(i % 13 != 0);
+  }
+  const Column bounded = Column::FromVector(keys, valid);
+  ASSERT_TRUE(bounded.int_bounds().has_value());
+  const Column unbounded = Column::Make(TypeId::kInt64, bounded.length(), bounded.validity(), bounded.values());
+  ASSERT_FALSE(unbounded.int_bounds().has_value());
+  std::vector<int64_t> middle;
+  for (int64_t i = 100; i < 400; ++i) middle.push_back(i);
+  const Column part = bounded.Take(middle);
+  const Column part_raw = Column::Make(TypeId::kInt64, part.length(), part.validity(), part.values());
+  for (bool dropna : {true, false}) {
+    const auto a = GroupRows({&bounded}, dropna), b = GroupRows({&unbounded}, dropna);
+    EXPECT_EQ(std::vector<int32_t>(a.group.begin(), a.group.end()), std::vector<int32_t>(b.group.begin(), b.group.end()));
+    EXPECT_EQ(a.first_row, b.first_row);
+    EXPECT_EQ(a.num_groups(), dropna ? 501 : 502);
+    const auto c = GroupRows({&part}, dropna), d = GroupRows({&part_raw}, dropna);
+    EXPECT_EQ(std::vector<int32_t>(c.group.begin(), c.group.end()), std::vector<int32_t>(d.group.begin(), d.group.end()));
+    EXPECT_EQ(c.first_row, d.first_row);
+  }
+}
+
 // Category keys whose codes are already in first-seen order (as a parse
 // builds them) are used as ids directly; any other order is renumbered.
 // Either way ids come in first-seen order of the labels.

@@ -265,39 +265,31 @@ PoolVector<uint64_t> HashRows(const std::vector<const Column*>& columns) {
 
 namespace {
 
-// Dense ids (first-seen order) of one key column; -1 for a dropped null.
-struct Dense {
-  PoolVector<int32_t> id;
-  int64_t n = 0;
-};
-
 // Ids through a direct table over values in [0, range): `value(i)` or -1
-// for a null row (which gets its own id unless dropped).
+// for a null row (which gets its own id unless dropped). Ids are handed
+// out in first-seen order and each group's first row is noted as it is
+// seen (no second pass to find them).
 template <class F>
-Dense DenseByTable(int64_t rows, int64_t range, bool dropna, F value) {
-  Dense d;
-  d.id.resize(static_cast<size_t>(rows));
+Grouping DenseByTable(int64_t rows, int64_t range, bool dropna, F value) {
+  Grouping d;
+  d.group.resize(static_cast<size_t>(rows));
   std::vector<int32_t> table(static_cast<size_t>(range) + 1, -1);  // last slot: null
   for (int64_t i = 0; i < rows; ++i) {
     int64_t v = value(i);
     if (v < 0) {
       if (dropna) {
-        d.id[static_cast<size_t>(i)] = -1;
+        d.group[static_cast<size_t>(i)] = -1;
         continue;
       }
       v = range;
     }
     int32_t& t = table[static_cast<size_t>(v)];
-    if (t < 0) t = static_cast<int32_t>(d.n++);
-    d.id[static_cast<size_t>(i)] = t;
+    if (t < 0) {
+      t = static_cast<int32_t>(d.first_row.size());
+      d.first_row.push_back(i);
+    }
+    d.group[static_cast<size_t>(i)] = t;
   }
-  return d;
-}
-
-Dense FromGrouping(Grouping g) {
-  Dense d;
-  d.n = g.num_groups();
-  d.id = std::move(g.group);
   return d;
 }
 
@@ -314,18 +306,23 @@ bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
     default: return false;
   }
   const int64_t n = c.length();
-  const bool nulls = c.has_nulls();
-  const bool wide = FixedWidth(c.type()) == 8;
-  const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
-  const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
   int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-  for (int64_t i = 0; i < n; ++i) {
-    if (nulls && c.IsNull(i)) continue;
-    const int64_t v = p64 ? p64[i] : p32[i];
-    lo = std::min(lo, v);
-    hi = std::max(hi, v);
+  if (const auto& b = c.int_bounds()) {
+    lo = b->lo;  // known from when the column was built: no pass
+    hi = b->hi;
+  } else {
+    const bool nulls = c.has_nulls();
+    const bool wide = FixedWidth(c.type()) == 8;
+    const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
+    const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
+    for (int64_t i = 0; i < n; ++i) {
+      if (nulls && c.IsNull(i)) continue;
+      const int64_t v = p64 ? p64[i] : p32[i];
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
   }
-  if (lo > hi) return false;
+  if (lo > hi || n == c.null_count()) return false;
   // A small range: a direct table beats hashing (ids 1..100, years...).
   const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
   if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return false;
@@ -334,9 +331,9 @@ bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
   return true;
 }
 
-// Ids of one column: codes for categories, a table for integers in a
+// Groups of one column: codes for categories, a table for integers in a
 // small range, hashing otherwise.
-Dense DenseColumn(const Column& c, bool dropna) {
+Grouping DenseColumn(const Column& c, bool dropna) {
   const int64_t n = c.length();
   const bool nulls = c.has_nulls();
   switch (c.type()) {
@@ -370,27 +367,27 @@ Dense DenseColumn(const Column& c, bool dropna) {
     for (int64_t i = 0; i < n; ++i) skip[static_cast<size_t>(i)] = AnyNull(one, i);
   }
   if (!nulls && (c.type() == TypeId::kInt64 || c.type() == TypeId::kTimestamp)) {
-    return FromGrouping(GroupInt64(c.data<int64_t>(), n, skip));
+    return GroupInt64(c.data<int64_t>(), n, skip);
   }
   PoolVector<uint64_t> hashes = HashRows(one);
   if (!nulls && (c.type() == TypeId::kInt32 || c.type() == TypeId::kDate)) {
     const int32_t* v = c.data<int32_t>();
-    return FromGrouping(GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; }));
+    return GroupWith(hashes, skip, [v](int64_t i, int64_t j) { return v[i] == v[j]; });
   }
   if (!nulls && c.type() == TypeId::kString) {
     const int32_t* o = c.string_offsets();
     const char* bytes = reinterpret_cast<const char*>(c.values().data());
-    return FromGrouping(GroupWith(hashes, skip, [o, bytes](int64_t i, int64_t j) {
+    return GroupWith(hashes, skip, [o, bytes](int64_t i, int64_t j) {
       const int32_t li = o[i + 1] - o[i];
       return li == o[j + 1] - o[j] && std::memcmp(bytes + o[i], bytes + o[j], static_cast<size_t>(li)) == 0;
-    }));
+    });
   }
-  return FromGrouping(GroupWith(hashes, skip, [&c](int64_t i, int64_t j) { return SameKey(c, i, j); }));
+  return GroupWith(hashes, skip, [&c](int64_t i, int64_t j) { return SameKey(c, i, j); });
 }
 
-// Dense ids of packed keys in [0, span) (-1: dropped): a direct table when
+// Groups of packed keys in [0, span) (-1: dropped): a direct table when
 // the span is small, the int64 hash table otherwise.
-Dense Densify(const PoolVector<int64_t>& packed, int64_t span) {
+Grouping Densify(const PoolVector<int64_t>& packed, int64_t span) {
   const int64_t rows = static_cast<int64_t>(packed.size());
   if (span <= (int64_t{1} << 24) || span <= 4 * rows) {
     return DenseByTable(rows, span, /*dropna=*/true, [&](int64_t i) { return packed[static_cast<size_t>(i)]; });
@@ -403,7 +400,7 @@ Dense Densify(const PoolVector<int64_t>& packed, int64_t span) {
       break;
     }
   }
-  return FromGrouping(GroupInt64(packed.data(), rows, skip));
+  return GroupInt64(packed.data(), rows, skip);
 }
 
 }  // namespace
@@ -459,7 +456,7 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   // Several keys: pack the columns' ids into one int64 (id * n_next + id')
   // while the product of their counts fits, and group the packed keys once;
   // densify early only when the next column would overflow the packing.
-  Dense acc;
+  Grouping acc;
   PoolVector<int64_t> packed;
   int64_t span = 0;  // packed values lie in [0, span)
   RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
@@ -473,20 +470,20 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   for (size_t k = 1; k < keys.size(); ++k) {
     const RawKey next_raw = RawKeyOf(*keys[k]);
     int64_t next_n = next_raw.range;
-    Dense next;
+    Grouping next;
     if (!next_raw) {
       next = DenseColumn(*keys[k], dropna);
-      next_n = next.n;
+      next_n = next.num_groups();
     }
     if (packed.empty()) {
-      packed.assign(acc.id.begin(), acc.id.end());
-      span = acc.n;
+      packed.assign(acc.group.begin(), acc.group.end());
+      span = acc.num_groups();
     }
     if (next_n > 0 && span > (int64_t{1} << 62) / std::max<int64_t>(next_n, 1)) {
       // Would overflow: densify what is packed so far.
       acc = Densify(packed, span);
-      packed.assign(acc.id.begin(), acc.id.end());
-      span = acc.n;
+      packed.assign(acc.group.begin(), acc.group.end());
+      span = acc.num_groups();
     }
     const int64_t mult = std::max<int64_t>(next_n, 1);
     if (next_raw) {
@@ -497,25 +494,14 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
     } else {
       for (int64_t i = 0; i < rows; ++i) {
         int64_t& p = packed[static_cast<size_t>(i)];
-        const int32_t y = next.id[static_cast<size_t>(i)];
+        const int32_t y = next.group[static_cast<size_t>(i)];
         p = p < 0 || y < 0 ? -1 : p * mult + y;
       }
     }
     span *= mult;
   }
   if (!packed.empty()) acc = Densify(packed, span);
-  Grouping g;
-  g.group = std::move(acc.id);
-  g.first_row.assign(static_cast<size_t>(acc.n), -1);
-  int64_t found = 0;
-  for (int64_t i = 0; i < static_cast<int64_t>(g.group.size()) && found < acc.n; ++i) {
-    const int32_t id = g.group[static_cast<size_t>(i)];
-    if (id >= 0 && g.first_row[static_cast<size_t>(id)] < 0) {
-      g.first_row[static_cast<size_t>(id)] = i;
-      ++found;
-    }
-  }
-  return g;
+  return acc;
 }
 
 // ---- aggregation names and types ------------------------------------------------

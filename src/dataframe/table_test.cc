@@ -177,6 +177,38 @@ TEST(Column, ConcatOfCategoriesMergesDictionariesOfManyLabels) {
   }
 }
 
+// Integer columns built value by value know a bound on their values; rows
+// taken from them keep it, a concat of bounded parts joins them, and a
+// column made from raw buffers (whose values nobody looked at) has none.
+TEST(Column, IntegerBoundsComeFromTheBuilderAndSurviveSubsetsAndConcat) {
+  ColumnBuilder b(TypeId::kInt64);
+  for (int64_t v : {7, -3, 12}) b.Append(v);
+  b.AppendNull();
+  const Column c = b.Finish();
+  ASSERT_TRUE(c.int_bounds().has_value());
+  EXPECT_EQ(c.int_bounds()->lo, -3);
+  EXPECT_EQ(c.int_bounds()->hi, 12);
+
+  const Column some = c.Take(std::vector<int64_t>{0, -1});
+  ASSERT_TRUE(some.int_bounds().has_value());
+  EXPECT_EQ(some.int_bounds()->lo, -3);  // a bound, not the exact range
+  EXPECT_TRUE(c.Slice(1, 2).int_bounds().has_value());
+
+  const Column d = Column::FromVector<int64_t>({100, 40});
+  const Column both = Column::Concat({&c, &d});
+  ASSERT_TRUE(both.int_bounds().has_value());
+  EXPECT_EQ(both.int_bounds()->lo, -3);
+  EXPECT_EQ(both.int_bounds()->hi, 100);
+
+  const Column raw = Column::Make(TypeId::kInt64, 2, {}, d.values());
+  EXPECT_FALSE(raw.int_bounds().has_value());
+  EXPECT_FALSE(Column::Concat({&c, &raw}).int_bounds().has_value());
+  EXPECT_FALSE(Column::FromVector<double>({1.5}).int_bounds().has_value());
+  ColumnBuilder nulls(TypeId::kInt32);
+  nulls.AppendNull();
+  EXPECT_FALSE(nulls.Finish().int_bounds().has_value());
+}
+
 TEST(Table, PrintsLikePandas) {
   Table t({{"a", Column::FromVector<int64_t>({1, 20})}, {"name", Column::FromStrings({"x", std::nullopt})}});
   EXPECT_EQ(t.ToString(), "    a  name\n0   1     x\n1  20  <NA>\n");

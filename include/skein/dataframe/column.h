@@ -15,6 +15,7 @@
 //   std::string_view v = s.StringAt(2);   // "z"
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -125,6 +126,18 @@ class Column {
   /// they differ.
   static Column Concat(const std::vector<const Column*>& parts);
 
+  /// A bound on an integer column's valid values (int64, int32, timestamp,
+  /// date): lo <= v <= hi for each. Known when the column was built value
+  /// by value (ColumnBuilder, which the readers use) and kept by Take,
+  /// Slice, Filter and Concat of bounded parts; empty otherwise. A bound,
+  /// not always the exact range: a subset of rows keeps its parent's.
+  /// Group-by reads it to size a direct table without a pass over the keys
+  /// (as DuckDB's perfect-hash aggregate reads its segment statistics).
+  struct IntBounds {
+    int64_t lo, hi;
+  };
+  const std::optional<IntBounds>& int_bounds() const { return bounds_; }
+
   /// Element bytes plus the object (memory accounting).
   size_t nbytes() const;
   /// Same type, length, nulls and values (NaN equals NaN).
@@ -139,6 +152,8 @@ class Column {
   int64_t null_count_ = 0;
   Buffer validity_, values_, offsets_;
   std::shared_ptr<const Column> dictionary_;
+  std::optional<IntBounds> bounds_;
+  friend class ColumnBuilder;
 };
 
 /// Appends values of one type and builds a Column. Not thread-safe.
@@ -152,6 +167,10 @@ class ColumnBuilder {
   template <class T>
   void Append(T v) {
     EnsureValid();
+    if constexpr (std::is_integral_v<T>) {  // the column's int_bounds()
+      lo_ = std::min<int64_t>(lo_, v);
+      hi_ = std::max<int64_t>(hi_, v);
+    }
     std::memcpy(Grow(sizeof(T)), &v, sizeof(T));
   }
   void AppendBool(bool v);
@@ -166,6 +185,7 @@ class ColumnBuilder {
 
   TypeId type_;
   int64_t length_ = 0, null_count_ = 0;
+  int64_t lo_ = INT64_MAX, hi_ = INT64_MIN;  // of the integers appended
   std::vector<uint8_t> validity_;  // only once a null was appended
   // Pool memory (a column of a million rows is megabytes: grown in place
   // and handed to the Column without a copy).
