@@ -50,8 +50,11 @@ using Clock = std::chrono::steady_clock;
 
 // Fetches of missing inputs run in parallel with tasks (I/O, not compute).
 constexpr int kFetchThreads = 4;
-// At most this many small inputs from one holder share a request.
+// At most this many inputs from one holder share a request...
 constexpr size_t kFetchBatchKeys = 32;
+// ... holding at most this many bytes together (a batch is read by one
+// fetch thread: several large values go to several threads).
+constexpr int64_t kFetchBatchBytes = int64_t{16} << 20;
 // ... found among the next this many queued fetches.
 constexpr size_t kFetchBatchScan = 256;
 // A busy worker's reports of finished tasks wait at most this long to travel
@@ -752,13 +755,15 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
         // Small values waiting on the same holder travel in one request.
         const std::string* first = BatchablePeer(batch[0]);
         const std::string peer = first ? *first : "";
+        int64_t bytes = batch[0].nbytes;
         // The scan looks a bounded way ahead: a long queue of inputs that
         // cannot join would otherwise be walked once per fetch (quadratic).
         size_t looked = 0;
         for (auto it = fetch_queue_.begin();
              first && it != fetch_queue_.end() && batch.size() < kFetchBatchKeys && looked++ < kFetchBatchScan;) {
           const std::string* p = BatchablePeer(*it);
-          if (p && *p == peer) {
+          if (p && *p == peer && bytes + it->nbytes <= kFetchBatchBytes) {
+            bytes += it->nbytes;
             batch.push_back(std::move(*it));
             it = fetch_queue_.erase(it);
           } else {
@@ -785,11 +790,13 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
     }
   }
 
-  // The holder a fetch of `job` would ask first, when its value is known to
-  // be small enough to share a request (large ones go alone, through shared
-  // memory where they can); nullptr otherwise.
+  // The holder a fetch of `job` would ask first, when its value may share a
+  // request; nullptr otherwise. Values of unknown size go alone; so do
+  // large ones when this host cannot read a peer's memory (alone, they go
+  // through a shared-memory file; in a batch they would be streamed).
   const std::string* BatchablePeer(const FetchJob& job) const {
-    if (job.nbytes < 0 || static_cast<uint64_t>(job.nbytes) >= internal::kShmMinBytes) return nullptr;
+    if (job.nbytes < 0 || job.nbytes > kFetchBatchBytes) return nullptr;
+    if (static_cast<uint64_t>(job.nbytes) >= internal::kShmMinBytes && !internal::CmaEnabled()) return nullptr;
     for (const std::string& w : job.workers) {
       if (w != address_) return &w;
     }
