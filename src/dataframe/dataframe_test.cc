@@ -229,6 +229,55 @@ TEST_F(DataFrameTest, MediansSkipNullsAndNaN) {
   EXPECT_EQ(r.column("n").data<double>()[2], 55);
 }
 
+// Quantiles of groups of many sizes and value patterns (random with many
+// repeats, sorted, reversed, organ pipe, all equal, a few distinct) equal
+// those read from a sorted copy, with pandas' linear interpolation.
+TEST(AggregateRaw, QuantilesMatchASortedReferenceForEveryValuePattern) {
+  using dataframe::internal::AggFunc;
+  using dataframe::internal::AggSpec;
+  std::mt19937_64 rng(11);
+  std::vector<int64_t> keys;
+  std::vector<double> values;
+  std::vector<std::vector<double>> groups;
+  const int64_t sizes[] = {1, 2, 3, 24, 25, 26, 100, 999, 1000, 4097};
+  for (int pattern = 0; pattern < 6; ++pattern) {
+    for (int64_t n : sizes) {
+      std::vector<double> g;
+      for (int64_t i = 0; i < n; ++i) {
+        switch (pattern) {
+          case 0: g.push_back(static_cast<double>(rng() % 1000) / 7.0); break;
+          case 1: g.push_back(static_cast<double>(i)); break;
+          case 2: g.push_back(static_cast<double>(n - i)); break;
+          case 3: g.push_back(static_cast<double>(std::min(i, n - i))); break;
+          case 4: g.push_back(2.5); break;
+          default: g.push_back(static_cast<double>(rng() % 3)); break;
+        }
+      }
+      groups.push_back(g);
+    }
+  }
+  for (size_t k = 0; k < groups.size(); ++k) {
+    for (double v : groups[k]) keys.push_back(static_cast<int64_t>(k)), values.push_back(v);
+  }
+  const Table t({{"k", Column::FromVector<int64_t>(keys)}, {"x", Column::FromVector<double>(values)}});
+  for (double q : {0.0, 0.1, 0.5, 0.77, 1.0}) {
+    AggSpec a{"x", q == 0.5 ? AggFunc::kMedian : AggFunc::kQuantile, "q"};
+    a.q = q;
+    const Table r = dataframe::internal::AggregateRaw(t, {"k"}, {a}, /*dropna=*/true);
+    ASSERT_EQ(r.num_rows(), static_cast<int64_t>(groups.size()));
+    for (size_t k = 0; k < groups.size(); ++k) {
+      std::vector<double> sorted = groups[k];
+      std::sort(sorted.begin(), sorted.end());
+      const double pos = q * static_cast<double>(sorted.size() - 1);
+      const auto lo = static_cast<size_t>(std::floor(pos));
+      const double hi = lo + 1 < sorted.size() ? sorted[lo + 1] : sorted[lo];
+      const double want = sorted[lo] + (hi - sorted[lo]) * (pos - static_cast<double>(lo));
+      ASSERT_EQ(r.column("k").data<int64_t>()[k], static_cast<int64_t>(k));
+      ASSERT_DOUBLE_EQ(r.column("q").data<double>()[k], want) << "group " << k << " q " << q;
+    }
+  }
+}
+
 TEST_F(DataFrameTest, CorrelationPerGroupMergesPartialsExactly) {
   std::mt19937_64 rng(5);
   std::vector<int64_t> k, x;
