@@ -351,6 +351,61 @@ Column Column::Filter(const Column& mask) const {
   return Take(idx);
 }
 
+std::vector<Column> Column::Split(std::span<const uint32_t> part, size_t parts) const {
+  if (static_cast<int64_t>(part.size()) != length_) {
+    throw Error("column split: " + std::to_string(part.size()) + " part numbers for " + std::to_string(length_) + " rows");
+  }
+  std::vector<int64_t> counts(parts, 0);
+  for (uint32_t p : part) {
+    if (p >= parts) throw Error("column split: part " + std::to_string(p) + " of " + std::to_string(parts));
+    ++counts[p];
+  }
+  std::vector<Column> out;
+  out.reserve(parts);
+  if (type_ == TypeId::kString || type_ == TypeId::kCategory || type_ == TypeId::kBool) {
+    std::vector<PoolVector<int64_t>> rows(parts);
+    for (size_t p = 0; p < parts; ++p) rows[p].reserve(static_cast<size_t>(counts[p]));
+    for (int64_t i = 0; i < length_; ++i) rows[part[static_cast<size_t>(i)]].push_back(i);
+    for (const auto& r : rows) out.push_back(Take(std::span<const int64_t>(r.data(), r.size())));
+    return out;
+  }
+  // Fixed width: every value written once, to the next slot of its part.
+  const size_t width = FixedWidth(type_);
+  std::vector<Buffer> values(parts), validity(parts);
+  std::vector<std::byte*> dst(parts);
+  std::vector<uint8_t*> bits_out(parts, nullptr);
+  for (size_t p = 0; p < parts; ++p) {
+    values[p] = Buffer::AllocateUninitialized(static_cast<size_t>(counts[p]) * width, &dst[p]);
+    if (has_nulls()) {
+      std::byte* w;
+      validity[p] = Buffer::Allocate(static_cast<size_t>(bits::Bytes(counts[p])), &w);
+      bits_out[p] = reinterpret_cast<uint8_t*>(w);
+    }
+  }
+  auto scatter = [&]<class T>(T) {
+    std::vector<T*> at(parts);
+    for (size_t p = 0; p < parts; ++p) at[p] = reinterpret_cast<T*>(dst[p]);
+    const T* src = reinterpret_cast<const T*>(values_.data());
+    for (int64_t i = 0; i < length_; ++i) *at[part[static_cast<size_t>(i)]]++ = src[i];
+  };
+  if (width == 8) scatter(uint64_t{});
+  else scatter(uint32_t{});
+  if (has_nulls()) {
+    std::vector<int64_t> at(parts, 0);
+    for (int64_t i = 0; i < length_; ++i) {
+      const uint32_t p = part[static_cast<size_t>(i)];
+      if (IsValid(i)) bits::Set(bits_out[p], at[p]);
+      ++at[p];
+    }
+  }
+  for (size_t p = 0; p < parts; ++p) {
+    Column c = Make(type_, counts[p], std::move(validity[p]), std::move(values[p]));
+    c.bounds_ = bounds_;  // subsets of the rows: the bound still holds
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
 Column Column::Decoded() const {
   if (type_ != TypeId::kCategory) return *this;
   ColumnBuilder b(TypeId::kString, length_);

@@ -1278,27 +1278,13 @@ std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>&
   for (const auto& k : keys) cols.push_back(&t.column(k));
   PoolVector<uint64_t> h = HashRows(cols);
   // Each row's part (the hash's high bits: the low ones choose slots in the
-  // groupby hash tables), counted first so every part's row list is
-  // allocated once, from the pool: lists grown by push_back were copied at
-  // every doubling into fresh pages (a tenth of q6's time in page faults).
+  // groupby hash tables), then every column dealt out in one pass
+  // (taking each part's rows in turn read every column once per part).
   const int64_t n = t.num_rows();
   const auto p = static_cast<uint64_t>(parts);
-  std::vector<int64_t> count(static_cast<size_t>(parts), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    uint64_t& hi = h[static_cast<size_t>(i)];
-    hi = (hi >> 32) % p;
-    ++count[static_cast<size_t>(hi)];
-  }
-  std::vector<PoolVector<int64_t>> idx(static_cast<size_t>(parts));
-  for (size_t k = 0; k < idx.size(); ++k) idx[k].resize(static_cast<size_t>(count[k]));
-  std::vector<int64_t> at(static_cast<size_t>(parts), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto part = static_cast<size_t>(h[static_cast<size_t>(i)]);
-    idx[part][static_cast<size_t>(at[part]++)] = i;
-  }
-  std::vector<Table> out;
-  for (auto& rows : idx) out.push_back(t.Take(std::span<const int64_t>(rows.data(), rows.size())));
-  return out;
+  PoolVector<uint32_t> part(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) part[static_cast<size_t>(i)] = static_cast<uint32_t>((h[static_cast<size_t>(i)] >> 32) % p);
+  return t.Split(std::span<const uint32_t>(part.data(), part.size()), static_cast<size_t>(parts));
 }
 
 }  // namespace skein::dataframe::internal

@@ -71,10 +71,9 @@ const OpPtr& RangeSplitOp() {
     const Table& bounds = p[0].get<Table>();
     const Table& t = args[0].get<Table>();
     std::vector<int64_t> range = RangeOf(t.column(p[1].get<std::string>()), bounds.column(0), p[2].as<int64_t>() != 0);
-    std::vector<std::vector<int64_t>> rows(static_cast<size_t>(bounds.num_rows()) + 1);
-    for (int64_t i = 0; i < t.num_rows(); ++i) rows[static_cast<size_t>(range[static_cast<size_t>(i)])].push_back(i);
+    std::vector<uint32_t> part(range.begin(), range.end());
     ValueList out;
-    for (const auto& r : rows) out.push_back(Value::From(t.Take(r)));
+    for (Table& piece : t.Split(part, static_cast<size_t>(bounds.num_rows()) + 1)) out.push_back(Value::From(std::move(piece)));
     return Value(std::move(out));
   });
   return op;

@@ -209,6 +209,51 @@ TEST(Column, IntegerBoundsComeFromTheBuilderAndSurviveSubsetsAndConcat) {
   EXPECT_FALSE(nulls.Finish().int_bounds().has_value());
 }
 
+// Rows dealt out to parts keep their order and their nulls, whether the
+// values are scattered (fixed width) or taken (strings, categories, bools);
+// a part number out of range or a list of the wrong length is an error.
+TEST(Table, SplitDealsRowsToPartsInOrder) {
+  std::vector<int64_t> ints;
+  std::vector<double> reals;
+  std::vector<bool> valid;
+  std::vector<std::optional<std::string>> names;
+  std::vector<std::optional<bool>> flags;
+  std::vector<uint32_t> part;
+  for (int64_t i = 0; i < 1000; ++i) {
+    ints.push_back(i * 3);
+    reals.push_back(static_cast<double>(i) / 4);
+    valid.push_back(i % 7 != 0);
+    names.push_back(i % 5 == 0 ? std::nullopt : std::optional<std::string>("n" + std::to_string(i % 40)));
+    flags.push_back(i % 11 == 0 ? std::nullopt : std::optional<bool>(i % 3 == 0));
+    part.push_back(static_cast<uint32_t>((i * 2654435761u) % 3));
+  }
+  CategoryBuilder cat;
+  for (const auto& n : names) {
+    if (n) cat.Append(*n);
+    else cat.AppendNull();
+  }
+  const Table t({{"i", Column::FromVector<int64_t>(ints, valid)},
+                 {"x", Column::FromVector<double>(reals)},
+                 {"s", Column::FromStrings(names)},
+                 {"c", cat.Finish()},
+                 {"b", Column::FromBools(flags)}});
+  const std::vector<Table> pieces = t.Split(part, 4);  // part 3 gets no rows
+  ASSERT_EQ(pieces.size(), 4u);
+  EXPECT_EQ(pieces[3].num_rows(), 0);
+  std::vector<int64_t> at(4, 0);
+  for (int64_t i = 0; i < t.num_rows(); ++i) {
+    const uint32_t p = part[static_cast<size_t>(i)];
+    const int64_t r = at[p]++;
+    for (int c = 0; c < t.num_columns(); ++c) {
+      ASSERT_EQ(pieces[p].column(c).Format(r), t.column(c).Format(i)) << "row " << i << " column " << c;
+    }
+  }
+  for (size_t p = 0; p < 4; ++p) EXPECT_EQ(pieces[p].num_rows(), at[p]);
+  ASSERT_TRUE(pieces[0].column("i").int_bounds().has_value());
+  EXPECT_THAT([&] { t.Split(part, 2); }, ThrowsMessage<Error>(HasSubstr("part 2 of 2")));
+  EXPECT_THAT([&] { t.Split(std::vector<uint32_t>(3, 0), 2); }, ThrowsMessage<Error>(HasSubstr("3 part numbers for 1000 rows")));
+}
+
 TEST(Table, PrintsLikePandas) {
   Table t({{"a", Column::FromVector<int64_t>({1, 20})}, {"name", Column::FromStrings({"x", std::nullopt})}});
   EXPECT_EQ(t.ToString(), "    a  name\n0   1     x\n1  20  <NA>\n");

@@ -119,6 +119,11 @@ class Column {
   Column Take(const std::vector<int64_t>& indices) const { return Take(std::span<const int64_t>(indices)); }
   /// Rows where `mask` (a bool column, nulls false) is true.
   Column Filter(const Column& mask) const;
+  /// The rows dealt out to `parts` columns: row i goes to part `part[i]`
+  /// (Error if not below `parts`), rows keep their order (a shuffle's map
+  /// side). Fixed-width values are scattered in one pass over the rows;
+  /// strings, categories and bools are taken part by part.
+  std::vector<Column> Split(std::span<const uint32_t> part, size_t parts) const;
   /// A category column decoded to strings; other columns as they are.
   Column Decoded() const;
   /// Rows of several columns of one type, in order, copied once (category

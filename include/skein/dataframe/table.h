@@ -55,6 +55,8 @@ class Table {
   Table Take(std::span<const int64_t> indices) const;
   Table Take(const std::vector<int64_t>& indices) const { return Take(std::span<const int64_t>(indices)); }
   Table Filter(const Column& mask) const;
+  /// The rows dealt out to parts (Column::Split on every column).
+  std::vector<Table> Split(std::span<const uint32_t> part, size_t parts) const;
   /// Rows of several tables with the same schema, in order (Error naming the
   /// first schema that differs).
   static Table Concat(const std::vector<Table>& parts);
