@@ -60,6 +60,38 @@ TEST(JoinKernel, HowDuplicatesNullsAndSuffixes) {
   EXPECT_EQ(outer.column("k").data<int64_t>()[6], 4);
 }
 
+// When every left row comes out once and in order (a left join, or an
+// inner one where all rows match, on unique right keys), the left columns
+// are shared with the input, not copied; otherwise they are taken. Either
+// way the values are right.
+TEST(JoinKernel, LeftColumnsAreSharedWhenEachLeftRowComesOutOnceInOrder) {
+  const Table l({{"k", Column::FromVector<int64_t>({3, 1, 2, 9})}, {"s", Column::FromStrings({"c", "a", "b", "z"})}});
+  const Table r({{"k", Column::FromVector<int64_t>({1, 2, 3})}, {"w", Column::FromVector<double>({10, 20, 30})}});
+  const Table left = HashJoin(l, r, On("k", JoinHow::kLeft));
+  ASSERT_EQ(left.num_rows(), 4);
+  EXPECT_EQ(left.column("s").values().data(), l.column("s").values().data());  // shared
+  EXPECT_EQ(left.column("k").values().data(), l.column("k").values().data());
+  EXPECT_EQ(left.column("w").data<double>()[0], 30);
+  EXPECT_TRUE(left.column("w").IsNull(3));
+  // Inner: row 9 has no match, so the rest are taken (and are right).
+  const Table inner = HashJoin(l, r, On("k", JoinHow::kInner));
+  ASSERT_EQ(inner.num_rows(), 3);
+  EXPECT_NE(inner.column("s").values().data(), l.column("s").values().data());
+  EXPECT_EQ(inner.column("s").StringAt(2), "b");
+  EXPECT_EQ(inner.column("k").data<int64_t>()[2], 2);
+  EXPECT_EQ(inner.column("w").data<double>()[2], 20);
+  // Inner where all match: shared again.
+  const Table all = HashJoin(l.Slice(0, 3), r, On("k", JoinHow::kInner));
+  EXPECT_EQ(all.column("w").data<double>()[1], 10);
+  EXPECT_EQ(all.column("k").data<int64_t>()[0], 3);
+  // A duplicated right key repeats left rows: taken.
+  const Table dup = HashJoin(l, Table({{"k", Column::FromVector<int64_t>({1, 1})}}), On("k", JoinHow::kLeft));
+  ASSERT_EQ(dup.num_rows(), 5);
+  EXPECT_EQ(dup.column("s").StringAt(1), "a");
+  EXPECT_EQ(dup.column("s").StringAt(2), "a");
+  EXPECT_EQ(dup.column("s").StringAt(4), "z");
+}
+
 TEST(JoinKernel, SeveralKeysDifferentNamesAndTypeErrors) {
   Table a({{"x", Column::FromStrings({"p", "q", "p"})}, {"y", Column::FromVector<int64_t>({1, 1, 2})},
            {"w", Column::FromVector<int64_t>({10, 11, 12})}});
