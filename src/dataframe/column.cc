@@ -100,7 +100,11 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
       throw Error("string column with " + std::to_string(length) + " rows: offsets run from " + std::to_string(o[0]) +
                   " to " + std::to_string(o[n]) + " over " + std::to_string(values.size()) + " bytes");
     }
-    for (size_t i = 0; i < n; ++i) {
+    // A branch-free pass (it vectorizes); the row is looked for only when
+    // something is wrong.
+    bool decrease = false;
+    for (size_t i = 0; i < n; ++i) decrease |= o[i + 1] < o[i];
+    for (size_t i = 0; decrease && i < n; ++i) {
       if (o[i + 1] < o[i]) throw Error("string column: offsets decrease at row " + std::to_string(i));
     }
   } else if (type == TypeId::kBool) {
@@ -116,7 +120,12 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
     }
     const auto* codes = reinterpret_cast<const int32_t*>(values.data());
     const auto* vb = reinterpret_cast<const uint8_t*>(validity.data());
-    for (size_t i = 0; i < n; ++i) {
+    // Every code, null or not, in range is the common case: checked by a
+    // branch-free pass; rows are looked at one by one only otherwise.
+    const auto labels = static_cast<uint32_t>(dictionary->length());
+    bool outside = false;
+    for (size_t i = 0; i < n; ++i) outside |= static_cast<uint32_t>(codes[i]) >= labels;
+    for (size_t i = 0; outside && i < n; ++i) {
       if ((validity.empty() || bits::Get(vb, static_cast<int64_t>(i))) &&
           (codes[i] < 0 || codes[i] >= dictionary->length())) {
         throw Error("category column: code " + std::to_string(codes[i]) + " at row " + std::to_string(i) +

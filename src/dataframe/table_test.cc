@@ -69,14 +69,25 @@ TEST(Column, BuildsWithNullsAndReadsBack) {
 TEST(Column, MakeRejectsBuffersThatDoNotFit) {
   EXPECT_THAT([] { Column::Make(TypeId::kInt64, 4, {}, Buffer::Copy("12345678", 8)); },
               ::testing::ThrowsMessage<Error>(HasSubstr("needs 32")));
-  int32_t bad[] = {0, 5, 2};
-  EXPECT_THROW(Column::Make(TypeId::kString, 2, {}, Buffer::Copy("abcde", 5), Buffer::Copy(bad, sizeof bad)), Error);
+  int32_t bad[] = {0, 5, 2, 5};
+  EXPECT_THAT([&] { Column::Make(TypeId::kString, 3, {}, Buffer::Copy("abcde", 5), Buffer::Copy(bad, sizeof bad)); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("offsets decrease at row 1")));
   int32_t past[] = {0, 9};
   EXPECT_THROW(Column::Make(TypeId::kString, 1, {}, Buffer::Copy("abc", 3), Buffer::Copy(past, sizeof past)), Error);
   int32_t code[] = {5};
   auto dict = std::make_shared<const Column>(Column::FromStrings({"a"}));
   EXPECT_THAT([&] { Column::Make(TypeId::kCategory, 1, {}, Buffer::Copy(code, 4), {}, dict); },
               ::testing::ThrowsMessage<Error>(HasSubstr("outside its dictionary")));
+  // A null row's code is never read: anything goes there. A valid row's
+  // bad code is named with its row.
+  int32_t codes[] = {0, -7, 0, 3};
+  const uint8_t valid = 0b1101;
+  EXPECT_THAT([&] { Column::Make(TypeId::kCategory, 4, Buffer::Copy(&valid, 1), Buffer::Copy(codes, 16), {}, dict); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("code 3 at row 3")));
+  const uint8_t first_two_null = 0b0101;
+  const Column ok = Column::Make(TypeId::kCategory, 3, Buffer::Copy(&first_two_null, 1), Buffer::Copy(codes, 12), {}, dict);
+  EXPECT_TRUE(ok.IsNull(1));
+  EXPECT_EQ(ok.StringAt(2), "a");
 }
 
 TEST(Table, SelectSliceTakeFilterConcat) {
