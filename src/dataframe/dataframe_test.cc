@@ -208,6 +208,57 @@ TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
   }
 }
 
+// Min and max per group over columns without nulls (kept as values) and
+// with NaN (kept as rows, so that a group of only NaN is null), through the
+// chunk and the combine steps, in the column's own type.
+TEST_F(DataFrameTest, MinAndMaxPerGroupWithAndWithoutNaN) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<int64_t> k, i64;
+  std::vector<int32_t> i32;
+  std::vector<double> clean, holes;
+  for (int64_t r = 0; r < 600; ++r) {
+    k.push_back(r % 7);
+    i64.push_back((r * 7919) % 1001 - 500);
+    i32.push_back(static_cast<int32_t>((r * 31) % 97));
+    clean.push_back(static_cast<double>((r * 13) % 101) / 3.0);
+    holes.push_back(r % 7 == 6 || r % 5 == 0 ? nan : static_cast<double>(r % 89));  // group 6: only NaN
+  }
+  Column ts = Column::FromVector<int64_t>(i64);
+  ts = Column::Make(TypeId::kTimestamp, ts.length(), {}, ts.values());
+  const Table t({{"k", Column::FromVector<int64_t>(k)},
+                 {"i64", Column::FromVector<int64_t>(i64)},
+                 {"i32", Column::FromVector<int32_t>(i32)},
+                 {"clean", Column::FromVector<double>(clean)},
+                 {"holes", Column::FromVector<double>(holes)},
+                 {"ts", ts}});
+  GroupByOptions go;
+  go.split_out = 2;
+  const std::vector<std::string> names = {"i64", "i32", "clean", "holes", "ts"};
+  std::vector<Agg> aggs;
+  for (const auto& c : names) aggs.emplace_back(c, "min", c + "_min"), aggs.emplace_back(c, "max", c + "_max");
+  const Table r = dataframe::internal::SortTable(from_table(t, 4).groupby({"k"}, go).agg(aggs).compute(), {"k"});
+  ASSERT_EQ(r.num_rows(), 7);
+  EXPECT_EQ(r.column("i32_min").type(), TypeId::kInt32);
+  EXPECT_EQ(r.column("ts_max").type(), TypeId::kTimestamp);
+  for (int64_t g = 0; g < 7; ++g) {
+    for (const auto& c : names) {
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      for (int64_t row = 0; row < t.num_rows(); ++row) {
+        const double x = t.column(c).NumberAt(row);
+        if (k[static_cast<size_t>(row)] != g || x != x) continue;
+        lo = std::min(lo, x), hi = std::max(hi, x);
+      }
+      if (lo > hi) {
+        EXPECT_TRUE(r.column(c + "_min").IsNull(g)) << c << " group " << g;
+        EXPECT_TRUE(r.column(c + "_max").IsNull(g)) << c << " group " << g;
+        continue;
+      }
+      EXPECT_EQ(r.column(c + "_min").NumberAt(g), lo) << c << " group " << g;
+      EXPECT_EQ(r.column(c + "_max").NumberAt(g), hi) << c << " group " << g;
+    }
+  }
+}
+
 // Medians skip nulls and NaN; a group with none left has a null median;
 // integer values count as doubles.
 TEST_F(DataFrameTest, MediansSkipNullsAndNaN) {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <optional>
 
 #include "groupby_internal.h"
 
@@ -695,6 +696,47 @@ Column TakeOrNull(const Column& c, const std::vector<int64_t>& rows) {
   return Column::Make(out.type(), out.length(), std::move(validity), out.values(), out.offsets(), out.dictionary());
 }
 
+// Each group's min, max, first or last value as a column (null where a
+// group has none). Min and max of numbers without nulls keep the best value
+// itself per group: a dense array of values (800 KB for q7's 100k groups,
+// in L2) updated without a branch, and no rows to take afterwards. Keeping
+// the best row beside its value, as PickRows does, is twice the memory and
+// a Take more; it is used when nulls or NaN need telling apart.
+Column PickValues(const Column& c, const PoolVector<int32_t>& group, int64_t groups, AggFunc f) {
+  const bool want_min = f == AggFunc::kMin;
+  auto direct = [&]<class T>(const T* v) -> std::optional<Column> {
+    const T init = want_min ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
+    PoolVector<T> best(static_cast<size_t>(groups), init);
+    bool nan = false;
+    const int64_t n = c.length();
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t k = group[static_cast<size_t>(i)];
+      if (k < 0) continue;
+      const T x = v[i];
+      if constexpr (std::is_floating_point_v<T>) nan |= x != x;  // std::min/max keep `best` over a NaN
+      T& b = best[static_cast<size_t>(k)];
+      b = want_min ? std::min(b, x) : std::max(b, x);
+    }
+    // Every group has a row (groups come from rows), so with no nulls and
+    // no NaN every group's value is real; a NaN-only group would not be.
+    if (nan) return std::nullopt;
+    return Column::Make(c.type(), groups, {}, Buffer::Copy(best.data(), best.size() * sizeof(T)));
+  };
+  std::optional<Column> out;
+  if ((f == AggFunc::kMin || f == AggFunc::kMax) && !c.has_nulls()) {
+    switch (c.type()) {
+      case TypeId::kInt64:
+      case TypeId::kTimestamp: out = direct(c.data<int64_t>()); break;
+      case TypeId::kInt32:
+      case TypeId::kDate: out = direct(c.data<int32_t>()); break;
+      case TypeId::kFloat64: out = direct(c.data<double>()); break;
+      case TypeId::kFloat32: out = direct(c.data<float>()); break;
+      default: break;
+    }
+  }
+  return out ? std::move(*out) : TakeOrNull(c, PickRows(c, group, groups, f));
+}
+
 // Sums (and, for means, counts) per group. Rows land on groups at random,
 // so with many groups every row is a cache miss: a sum and its count share
 // one slot (one line touched per row, not two), and a plain sum keeps no
@@ -831,7 +873,7 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
       case AggFunc::kMax:
       case AggFunc::kFirst:
       case AggFunc::kLast:
-        out.emplace_back(StateName(a, AggFuncName(a.func)), TakeOrNull(c, PickRows(c, g.group, groups, a.func)));
+        out.emplace_back(StateName(a, AggFuncName(a.func)), PickValues(c, g.group, groups, a.func));
         break;
       default: throw Error(std::string("groupby: ") + AggFuncName(a.func) + " has no partial state");
     }
@@ -936,7 +978,7 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
       case AggFunc::kFirst:
       case AggFunc::kLast: {
         const Column& c = state(AggFuncName(a.func));
-        out.emplace_back(StateName(a, AggFuncName(a.func)), TakeOrNull(c, PickRows(c, g.group, g.num_groups(), a.func)));
+        out.emplace_back(StateName(a, AggFuncName(a.func)), PickValues(c, g.group, g.num_groups(), a.func));
         break;
       }
       case AggFunc::kCorr: {
