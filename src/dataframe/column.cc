@@ -369,6 +369,11 @@ std::vector<Column> Column::Split(std::span<const uint32_t> part, size_t parts) 
     if (p >= parts) throw Error("column split: part " + std::to_string(p) + " of " + std::to_string(parts));
     ++counts[p];
   }
+  return SplitCounted(part, counts);
+}
+
+std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::span<const int64_t> counts) const {
+  const size_t parts = counts.size();
   std::vector<Column> out;
   out.reserve(parts);
   if (type_ == TypeId::kString || type_ == TypeId::kCategory || type_ == TypeId::kBool) {

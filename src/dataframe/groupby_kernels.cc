@@ -1325,7 +1325,8 @@ std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>&
   const int64_t n = t.num_rows();
   const auto p = static_cast<uint64_t>(parts);
   PoolVector<uint32_t> part(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) part[static_cast<size_t>(i)] = static_cast<uint32_t>((h[static_cast<size_t>(i)] >> 32) % p);
+  // (hash's high 32 bits) * parts / 2^32: a multiply, not a division.
+  for (int64_t i = 0; i < n; ++i) part[static_cast<size_t>(i)] = static_cast<uint32_t>(((h[static_cast<size_t>(i)] >> 32) * p) >> 32);
   return t.Split(std::span<const uint32_t>(part.data(), part.size()), static_cast<size_t>(parts));
 }
 

@@ -116,7 +116,7 @@ std::vector<Table> Table::Split(std::span<const uint32_t> part, size_t parts) co
   }
   for (size_t p = 0; p < parts; ++p) out[p].num_rows_ = counts[p];
   for (size_t c = 0; c < columns_.size(); ++c) {
-    std::vector<Column> pieces = columns_[c].Split(part, parts);
+    std::vector<Column> pieces = columns_[c].SplitCounted(part, counts);
     for (size_t p = 0; p < parts; ++p) out[p].columns_[c] = std::move(pieces[p]);
   }
   return out;

@@ -151,6 +151,8 @@ class Column {
 
  private:
   void CheckStorage(size_t width, bool floating) const;
+  // Split once `part` is known to hold `counts[p]` rows of each part p.
+  std::vector<Column> SplitCounted(std::span<const uint32_t> part, std::span<const int64_t> counts) const;
 
   TypeId type_ = TypeId::kInt64;
   int64_t length_ = 0;
@@ -159,6 +161,7 @@ class Column {
   std::shared_ptr<const Column> dictionary_;
   std::optional<IntBounds> bounds_;
   friend class ColumnBuilder;
+  friend class Table;  // Table::Split counts the parts once for all columns
 };
 
 /// Appends values of one type and builds a Column. Not thread-safe.
