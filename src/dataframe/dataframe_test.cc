@@ -161,7 +161,9 @@ TEST(GroupByMinMax, SkipNullsAndNaNAndGiveNullForEmptyGroups) {
     auto check = [&](const char* name, auto want) {
       const Column& c = r.column(name);
       ASSERT_EQ(c.IsValid(g), want.has_value()) << name << " group " << g;
-      if (want) EXPECT_EQ(c.NumberAt(g), static_cast<double>(*want)) << name << " group " << g;
+      if (want) {
+        EXPECT_EQ(c.NumberAt(g), static_cast<double>(*want)) << name << " group " << g;
+      }
     };
     check("a_min", amin);
     check("a_max", amax);
@@ -312,7 +314,10 @@ TEST(AggregateRaw, QuantilesMatchASortedReferenceForEveryValuePattern) {
   }
   const Table t({{"k", Column::FromVector<int64_t>(keys)}, {"x", Column::FromVector<double>(values)}});
   for (double q : {0.0, 0.1, 0.5, 0.77, 1.0}) {
-    AggSpec a{"x", q == 0.5 ? AggFunc::kMedian : AggFunc::kQuantile, "q"};
+    AggSpec a;
+    a.column = "x";
+    a.func = q == 0.5 ? AggFunc::kMedian : AggFunc::kQuantile;
+    a.name = "q";
     a.q = q;
     const Table r = dataframe::internal::AggregateRaw(t, {"k"}, {a}, /*dropna=*/true);
     ASSERT_EQ(r.num_rows(), static_cast<int64_t>(groups.size()));

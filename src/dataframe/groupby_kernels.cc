@@ -269,29 +269,46 @@ namespace {
 // Ids through a direct table over values in [0, range): `value(i)` or -1
 // for a null row (which gets its own id unless dropped). Ids are handed
 // out in first-seen order and each group's first row is noted as it is
-// seen (no second pass to find them).
+// seen (no second pass to find them). The loop keeps its pointers in
+// locals: pushing a first row could otherwise change, for all the compiler
+// knows, where the ids go.
 template <class F>
 Grouping DenseByTable(int64_t rows, int64_t range, bool dropna, F value) {
   Grouping d;
   d.group.resize(static_cast<size_t>(rows));
   std::vector<int32_t> table(static_cast<size_t>(range) + 1, -1);  // last slot: null
+  int32_t* const out = d.group.data();
+  int32_t* const tab = table.data();
   for (int64_t i = 0; i < rows; ++i) {
     int64_t v = value(i);
     if (v < 0) {
       if (dropna) {
-        d.group[static_cast<size_t>(i)] = -1;
+        out[i] = -1;
         continue;
       }
       v = range;
     }
-    int32_t& t = table[static_cast<size_t>(v)];
+    int32_t t = tab[v];
     if (t < 0) {
       t = static_cast<int32_t>(d.first_row.size());
+      tab[v] = t;
       d.first_row.push_back(i);
     }
-    d.group[static_cast<size_t>(i)] = t;
+    out[i] = t;
   }
   return d;
+}
+
+// DenseByTable over a column's values minus `lo` (integers) or its codes,
+// -1 for null rows; one instantiation per storage so the loop has no
+// per-row test of the column's type or nulls.
+template <class T>
+Grouping DenseByValues(const Column& c, const T* v, int64_t lo, int64_t range, bool dropna) {
+  const int64_t n = c.length();
+  if (!c.has_nulls()) return DenseByTable(n, range, dropna, [v, lo](int64_t i) -> int64_t { return v[i] - lo; });
+  const uint8_t* valid = c.validity_bits();
+  return DenseByTable(n, range, dropna,
+                      [v, lo, valid](int64_t i) -> int64_t { return bits::Get(valid, i) ? v[i] - lo : -1; });
 }
 
 // An integer column (int64, int32, timestamp, date) whose valid values lie
@@ -338,11 +355,7 @@ Grouping DenseColumn(const Column& c, bool dropna) {
   const int64_t n = c.length();
   const bool nulls = c.has_nulls();
   switch (c.type()) {
-    case TypeId::kCategory: {
-      const int32_t* codes = c.data<int32_t>();
-      return DenseByTable(n, c.dictionary()->length(), dropna,
-                          [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : codes[i]; });
-    }
+    case TypeId::kCategory: return DenseByValues(c, c.data<int32_t>(), 0, c.dictionary()->length(), dropna);
     case TypeId::kBool:
       return DenseByTable(n, 2, dropna, [&](int64_t i) -> int64_t { return nulls && c.IsNull(i) ? -1 : c.BoolAt(i); });
     case TypeId::kInt64:
@@ -351,11 +364,8 @@ Grouping DenseColumn(const Column& c, bool dropna) {
     case TypeId::kDate: {
       int64_t lo = 0, range = 0;
       if (SmallIntRange(c, &lo, &range)) {
-        const int64_t* p64 = FixedWidth(c.type()) == 8 ? c.data<int64_t>() : nullptr;
-        const int32_t* p32 = p64 ? nullptr : c.data<int32_t>();
-        return DenseByTable(n, range, dropna, [&](int64_t i) -> int64_t {
-          return nulls && c.IsNull(i) ? -1 : (p64 ? p64[i] : p32[i]) - lo;
-        });
+        return FixedWidth(c.type()) == 8 ? DenseByValues(c, c.data<int64_t>(), lo, range, dropna)
+                                         : DenseByValues(c, c.data<int32_t>(), lo, range, dropna);
       }
       break;
     }
