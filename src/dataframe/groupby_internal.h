@@ -16,7 +16,7 @@ namespace skein::dataframe::internal {
 
 /// Each row's group (-1: a null key dropped), and each group's first row.
 struct Grouping {
-  PoolVector<int32_t> group;  // row-sized scratch: pool memory (no page faults per partition)
+  PoolScratch<int32_t> group;  // row-sized scratch: pool memory (no page faults per partition), every row set
   std::vector<int64_t> first_row;
   int64_t num_groups() const { return static_cast<int64_t>(first_row.size()); }
 

@@ -398,7 +398,7 @@ Grouping DenseColumn(const Column& c, bool dropna) {
 
 // Groups of packed keys in [0, span) (-1: dropped): a direct table when
 // the span is small, the int64 hash table otherwise.
-Grouping Densify(const PoolVector<int64_t>& packed, int64_t span) {
+Grouping Densify(const PoolScratch<int64_t>& packed, int64_t span) {
   const int64_t rows = static_cast<int64_t>(packed.size());
   if (span <= (int64_t{1} << 24) || span <= 4 * rows) {
     return DenseByTable(rows, span, /*dropna=*/true, [&](int64_t i) { return packed[static_cast<size_t>(i)]; });
@@ -445,8 +445,20 @@ struct RawKey {
   int64_t lo = 0;
   int64_t range = 0;  // values lie in [0, range)
   explicit operator bool() const { return codes || v64 || v32; }
-  int64_t operator[](int64_t i) const { return codes ? codes[i] : (v64 ? v64[i] : v32[i]) - lo; }
 };
+
+// Calls f(at) with `at(i)` reading r's values through its one storage: a
+// loop over `at` tests no storage per row (and vectorizes).
+template <class F>
+void WithRawKey(const RawKey& r, F&& f) {
+  if (r.codes) {
+    f([c = r.codes](int64_t i) -> int64_t { return c[i]; });
+  } else if (r.v64) {
+    f([v = r.v64, lo = r.lo](int64_t i) -> int64_t { return v[i] - lo; });
+  } else {
+    f([v = r.v32, lo = r.lo](int64_t i) -> int64_t { return v[i] - lo; });
+  }
+}
 
 RawKey RawKeyOf(const Column& c) {
   RawKey r;
@@ -468,12 +480,15 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   // while the product of their counts fits, and group the packed keys once;
   // densify early only when the next column would overflow the packing.
   Grouping acc;
-  PoolVector<int64_t> packed;
+  PoolScratch<int64_t> packed;  // every row set before it is read
   int64_t span = 0;  // packed values lie in [0, span)
   RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
   if (raw) {
     packed.resize(static_cast<size_t>(rows));
-    for (int64_t i = 0; i < rows; ++i) packed[static_cast<size_t>(i)] = raw[i];
+    int64_t* out = packed.data();
+    WithRawKey(raw, [&](auto at) {
+      for (int64_t i = 0; i < rows; ++i) out[i] = at(i);
+    });
     span = raw.range;
   } else {
     acc = DenseColumn(*keys[0], dropna);
@@ -498,10 +513,10 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
     }
     const int64_t mult = std::max<int64_t>(next_n, 1);
     if (next_raw) {
-      for (int64_t i = 0; i < rows; ++i) {
-        int64_t& p = packed[static_cast<size_t>(i)];
-        p = p < 0 ? -1 : p * mult + next_raw[i];
-      }
+      int64_t* out = packed.data();
+      WithRawKey(next_raw, [&](auto at) {
+        for (int64_t i = 0; i < rows; ++i) out[i] = out[i] < 0 ? -1 : out[i] * mult + at(i);
+      });
     } else {
       for (int64_t i = 0; i < rows; ++i) {
         int64_t& p = packed[static_cast<size_t>(i)];
@@ -598,7 +613,7 @@ bool ValidNumber(const Column& c, int64_t i) {
 // Calls f(group, value) for every valid row in a group (nulls and NaN
 // skipped), value as T. The column's pointers are read once, not per row.
 template <class T, class F>
-void ForValues(const Column& c, const PoolVector<int32_t>& group, F f) {
+void ForValues(const Column& c, const PoolScratch<int32_t>& group, F f) {
   const int64_t n = c.length();
   const uint8_t* valid = c.has_nulls() ? c.validity_bits() : nullptr;
   const int32_t* gp = group.data();
@@ -628,7 +643,7 @@ void ForValues(const Column& c, const PoolVector<int32_t>& group, F f) {
 }
 
 // Row of each group's min/max/first/last valid value (-1: none).
-std::vector<int64_t> PickRows(const Column& c, const PoolVector<int32_t>& group, int64_t groups, AggFunc f) {
+std::vector<int64_t> PickRows(const Column& c, const PoolScratch<int32_t>& group, int64_t groups, AggFunc f) {
   std::vector<int64_t> best(static_cast<size_t>(groups), -1);
   const int64_t n = c.length();
   auto valid = [&](int64_t i) { return IsFloating(c.type()) ? ValidNumber(c, i) : c.IsValid(i); };
@@ -712,7 +727,7 @@ Column TakeOrNull(const Column& c, const std::vector<int64_t>& rows) {
 // in L2) updated without a branch, and no rows to take afterwards. Keeping
 // the best row beside its value, as PickRows does, is twice the memory and
 // a Take more; it is used when nulls or NaN need telling apart.
-Column PickValues(const Column& c, const PoolVector<int32_t>& group, int64_t groups, AggFunc f) {
+Column PickValues(const Column& c, const PoolScratch<int32_t>& group, int64_t groups, AggFunc f) {
   const bool want_min = f == AggFunc::kMin;
   auto direct = [&]<class T>(const T* v) -> std::optional<Column> {
     const T init = want_min ? std::numeric_limits<T>::max() : std::numeric_limits<T>::lowest();
@@ -815,7 +830,7 @@ void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpe
   AggResultType(a, y.type());
   const size_t groups = static_cast<size_t>(g.num_groups());
   const int64_t n = x.length();
-  PoolVector<int32_t> pair_group(g.group);
+  PoolScratch<int32_t> pair_group(g.group);
   for (int64_t i = 0; i < n; ++i) {
     if (!ValidNumber(x, i) || !ValidNumber(y, i)) pair_group[static_cast<size_t>(i)] = -1;
   }

@@ -30,6 +30,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace skein {
@@ -103,5 +106,29 @@ struct PoolAllocator {
 /// A vector in pool memory (for large scratch: row indices, hash tables).
 template <class T>
 using PoolVector = std::vector<T, PoolAllocator<T>>;
+
+/// PoolAllocator whose construct without arguments default-initializes:
+/// `resize(n)` leaves trivial values unset instead of zeroing them. For
+/// row-sized arrays that are written in full right after (zeroing q2's
+/// group ids and packed keys, 15 MB per partition, was 13% of its time).
+template <class T>
+struct PoolScratchAllocator : PoolAllocator<T> {
+  PoolScratchAllocator() = default;
+  template <class U>
+  PoolScratchAllocator(const PoolScratchAllocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+/// A PoolVector whose resize() does not zero (see PoolScratchAllocator);
+/// value-initialized elements only where a value is given.
+template <class T>
+using PoolScratch = std::vector<T, PoolScratchAllocator<T>>;
 
 }  // namespace skein
