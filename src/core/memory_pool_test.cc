@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <numeric>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -194,6 +195,22 @@ TEST(PoolVector, BehavesAsAVector) {
   v.clear();
   v.shrink_to_fit();
   EXPECT_EQ(copy.back(), 1'999'999);
+}
+
+TEST(PoolScratch, KeepsWhatItHoldsAndSetsTheValuesItIsGiven) {
+  PoolScratch<int32_t> v(3, 7);  // a value given: every element set
+  EXPECT_EQ(v, (PoolScratch<int32_t>{7, 7, 7}));
+  v.resize(2'000'000);  // grows into pool memory, unset past the old end
+  for (int32_t i = 3; i < 2'000'000; ++i) v[static_cast<size_t>(i)] = i;
+  EXPECT_EQ(v[0] + v[1] + v[2], 21);
+  v.resize(4);
+  v.resize(6, -1);  // resize with a value sets the new elements
+  EXPECT_EQ(v, (PoolScratch<int32_t>{7, 7, 7, 3, -1, -1}));
+  // A non-trivial type is still constructed.
+  PoolScratch<std::string> s(2);
+  s[1] += "x";
+  EXPECT_EQ(s[0], "");
+  EXPECT_EQ(s[1], "x");
 }
 
 }  // namespace
