@@ -360,16 +360,21 @@ Column Column::Filter(const Column& mask) const {
   return Take(idx);
 }
 
-std::vector<Column> Column::Split(std::span<const uint32_t> part, size_t parts) const {
-  if (static_cast<int64_t>(part.size()) != length_) {
-    throw Error("column split: " + std::to_string(part.size()) + " part numbers for " + std::to_string(length_) + " rows");
+std::vector<int64_t> Column::CountParts(std::span<const uint32_t> part, int64_t rows, size_t parts, const char* what) {
+  if (static_cast<int64_t>(part.size()) != rows) {
+    throw Error(std::string(what) + " split: " + std::to_string(part.size()) + " part numbers for " +
+                std::to_string(rows) + " rows");
   }
   std::vector<int64_t> counts(parts, 0);
   for (uint32_t p : part) {
-    if (p >= parts) throw Error("column split: part " + std::to_string(p) + " of " + std::to_string(parts));
+    if (p >= parts) throw Error(std::string(what) + " split: part " + std::to_string(p) + " of " + std::to_string(parts));
     ++counts[p];
   }
-  return SplitCounted(part, counts);
+  return counts;
+}
+
+std::vector<Column> Column::Split(std::span<const uint32_t> part, size_t parts) const {
+  return SplitCounted(part, CountParts(part, length_, parts, "column"));
 }
 
 std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::span<const int64_t> counts) const {

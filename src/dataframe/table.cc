@@ -105,15 +105,8 @@ Table Table::Take(std::span<const int64_t> indices) const {
 }
 
 std::vector<Table> Table::Split(std::span<const uint32_t> part, size_t parts) const {
-  if (static_cast<int64_t>(part.size()) != num_rows_) {
-    throw Error("table split: " + std::to_string(part.size()) + " part numbers for " + std::to_string(num_rows_) + " rows");
-  }
+  const std::vector<int64_t> counts = Column::CountParts(part, num_rows_, parts, "table");
   std::vector<Table> out(parts, *this);
-  std::vector<int64_t> counts(parts, 0);
-  for (uint32_t p : part) {
-    if (p >= parts) throw Error("table split: part " + std::to_string(p) + " of " + std::to_string(parts));
-    ++counts[p];
-  }
   for (size_t p = 0; p < parts; ++p) out[p].num_rows_ = counts[p];
   for (size_t c = 0; c < columns_.size(); ++c) {
     std::vector<Column> pieces = columns_[c].SplitCounted(part, counts);

@@ -151,6 +151,9 @@ class Column {
 
  private:
   void CheckStorage(size_t width, bool floating) const;
+  // Rows per part of `part` (one part number per row of `rows`), checking
+  // its length and each number; `what` names the caller in errors.
+  static std::vector<int64_t> CountParts(std::span<const uint32_t> part, int64_t rows, size_t parts, const char* what);
   // Split once `part` is known to hold `counts[p]` rows of each part p.
   std::vector<Column> SplitCounted(std::span<const uint32_t> part, std::span<const int64_t> counts) const;
 
@@ -161,7 +164,7 @@ class Column {
   std::shared_ptr<const Column> dictionary_;
   std::optional<IntBounds> bounds_;
   friend class ColumnBuilder;
-  friend class Table;  // Table::Split counts the parts once for all columns
+  friend class Table;  // Table::Split counts the parts once for all its columns
 };
 
 /// Appends values of one type and builds a Column. Not thread-safe.
