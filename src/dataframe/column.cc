@@ -5,12 +5,14 @@
 #include "skein/core/memory_pool.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <unordered_map>
 
 #include "dates_internal.h"
+#include "hash_internal.h"
 
 namespace skein {
 
@@ -84,7 +86,7 @@ std::string Short(const char* what, TypeId t, int64_t length, size_t have, size_
 }  // namespace
 
 Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
-                    std::shared_ptr<const Column> dictionary) {
+                    std::shared_ptr<const Column> dictionary, bool categories_known) {
   if (length < 0) throw Error("column: negative length " + std::to_string(length));
   Column c;
   c.type_ = type;
@@ -138,6 +140,7 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
   c.values_ = std::move(values);
   c.offsets_ = std::move(offsets);
   c.dictionary_ = std::move(dictionary);
+  c.known_ = categories_known && type == TypeId::kCategory;
   return c;
 }
 
@@ -302,13 +305,14 @@ Column Column::Take(std::span<const int64_t> wanted) const {
   }
   const size_t width = FixedWidth(type_);
   Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
-  if (type_ == TypeId::kCategory && n < 4 * dictionary_->length()) {
+  if (type_ == TypeId::kCategory && !known_ && n < 4 * dictionary_->length()) {
     // Rows that may use few of the dictionary's labels (a shuffle's piece
     // uses about 1/split_out of them): renumber the codes in first-seen
     // order, and keep only the labels used when that drops a quarter or
     // more, so that later merges (concat, shuffles) and transfers do not
     // carry the whole dictionary. The labels are distinct already: copied,
-    // never hashed.
+    // never hashed. (Known categories stay whole: every partition shares
+    // them, so merges copy codes.)
     PoolVector<int32_t> remap(static_cast<size_t>(dictionary_->length()), -1);
     std::vector<int64_t> used;
     const int32_t* src = data<int32_t>();
@@ -343,7 +347,7 @@ Column Column::Take(std::span<const int64_t> wanted) const {
     auto* dst = reinterpret_cast<uint32_t*>(w);
     for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
   }
-  Column out = Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
+  Column out = Make(type_, n, std::move(validity), std::move(values), {}, dictionary_, known_);
   out.bounds_ = bounds_;  // a subset of the rows: the bound still holds
   return out;
 }
@@ -381,14 +385,15 @@ std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::sp
   const size_t parts = counts.size();
   std::vector<Column> out;
   out.reserve(parts);
-  if (type_ == TypeId::kString || type_ == TypeId::kCategory || type_ == TypeId::kBool) {
+  if (type_ == TypeId::kString || (type_ == TypeId::kCategory && !known_) || type_ == TypeId::kBool) {
     std::vector<PoolVector<int64_t>> rows(parts);
     for (size_t p = 0; p < parts; ++p) rows[p].reserve(static_cast<size_t>(counts[p]));
     for (int64_t i = 0; i < length_; ++i) rows[part[static_cast<size_t>(i)]].push_back(i);
     for (const auto& r : rows) out.push_back(Take(std::span<const int64_t>(r.data(), r.size())));
     return out;
   }
-  // Fixed width: every value written once, to the next slot of its part.
+  // Fixed width (and the codes of known categories, whose dictionary every
+  // part keeps): every value written once, to the next slot of its part.
   const size_t width = FixedWidth(type_);
   std::vector<Buffer> values(parts), validity(parts);
   std::vector<std::byte*> dst(parts);
@@ -418,7 +423,7 @@ std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::sp
     }
   }
   for (size_t p = 0; p < parts; ++p) {
-    Column c = Make(type_, counts[p], std::move(validity[p]), std::move(values[p]));
+    Column c = Make(type_, counts[p], std::move(validity[p]), std::move(values[p]), {}, dictionary_, known_);
     c.bounds_ = bounds_;  // subsets of the rows: the bound still holds
     out.push_back(std::move(c));
   }
@@ -433,6 +438,133 @@ Column Column::Decoded() const {
     else b.AppendString(StringAt(i));
   }
   return b.Finish();
+}
+
+std::shared_ptr<const std::vector<uint64_t>> Column::StringHashes() const {
+  if (type_ != TypeId::kString) throw TypeError("string hashes of a " + std::string(TypeName(type_)) + " column");
+  auto h = std::atomic_load(&hashes_);
+  if (h) return h;
+  auto made = std::make_shared<std::vector<uint64_t>>(static_cast<size_t>(length_));
+  for (int64_t i = 0; i < length_; ++i) {
+    (*made)[static_cast<size_t>(i)] = dataframe::internal::HashBytes(IsValid(i) ? StringAt(i) : std::string_view());
+  }
+  h = std::move(made);
+  std::atomic_store(&hashes_, h);  // a racing thread stores the same hashes
+  return h;
+}
+
+// Open addressing over the rows' StringHashes: per slot the hash's high
+// half and row + 1 (0: empty), the load kept at or under one half.
+struct Column::StringIndex {
+  std::vector<uint64_t> slots;
+  int64_t first_repeat = -1;
+};
+
+const Column::StringIndex& Column::Index() const {
+  if (auto ix = std::atomic_load(&index_)) return *ix;
+  const auto hashes = StringHashes();
+  auto made = std::make_shared<StringIndex>();
+  made->slots.assign(std::bit_ceil(static_cast<size_t>(length_) * 2 + 2), 0);
+  const size_t mask = made->slots.size() - 1;
+  for (int64_t i = 0; i < length_; ++i) {
+    const uint64_t h = (*hashes)[static_cast<size_t>(i)];
+    const std::string_view s = IsValid(i) ? StringAt(i) : std::string_view();
+    size_t p = h & mask;
+    for (;; p = (p + 1) & mask) {
+      const uint64_t slot = made->slots[p];
+      if (slot == 0) break;
+      const int64_t row = static_cast<int64_t>(slot & 0xffffffffu) - 1;
+      if ((slot >> 32) == (h >> 32) && (IsValid(row) ? StringAt(row) : std::string_view()) == s) break;
+    }
+    if (made->slots[p] == 0) made->slots[p] = (h >> 32 << 32) | static_cast<uint64_t>(i + 1);
+    else if (made->first_repeat < 0) made->first_repeat = i;
+  }
+  // Kept only if no racing thread kept one first: a kept index is never
+  // replaced, so the reference returned stays valid as long as the column.
+  std::shared_ptr<const StringIndex> kept;
+  if (std::atomic_compare_exchange_strong(&index_, &kept, std::shared_ptr<const StringIndex>(std::move(made)))) {
+    return *std::atomic_load(&index_);
+  }
+  return *kept;
+}
+
+int64_t Column::IndexOf(std::string_view s) const {
+  if (type_ != TypeId::kString) throw TypeError("index of a " + std::string(TypeName(type_)) + " column");
+  if (length_ >= (int64_t{1} << 32) - 1) throw Error("string index: more than 2^32 rows");
+  const StringIndex& ix = Index();
+  const uint64_t h = dataframe::internal::HashBytes(s);
+  const size_t mask = ix.slots.size() - 1;
+  for (size_t p = h & mask;; p = (p + 1) & mask) {
+    const uint64_t slot = ix.slots[p];
+    if (slot == 0) return -1;
+    const int64_t row = static_cast<int64_t>(slot & 0xffffffffu) - 1;
+    if ((slot >> 32) == (h >> 32) && (IsValid(row) ? StringAt(row) : std::string_view()) == s) return row;
+  }
+}
+
+int64_t Column::FirstRepeat() const {
+  if (type_ != TypeId::kString) throw TypeError("index of a " + std::string(TypeName(type_)) + " column");
+  return Index().first_repeat;
+}
+
+bool Column::SameLabels(const Column& a, const Column& b) {
+  if (&a == &b) return true;
+  if (a.type_ != TypeId::kString || b.type_ != TypeId::kString || a.length_ != b.length_) return false;
+  if (a.has_nulls() || b.has_nulls()) return a.Equals(b);
+  const int32_t *oa = a.string_offsets(), *ob = b.string_offsets();
+  if (a.values_.data() == b.values_.data() && oa == ob) return true;
+  const int64_t n = a.length_;
+  const int32_t ba = oa[0], bb = ob[0];
+  if (oa[n] - ba != ob[n] - bb) return false;
+  bool differ = false;  // one branch-free pass over the offsets
+  for (int64_t i = 1; i <= n; ++i) differ |= (oa[i] - ba) != (ob[i] - bb);
+  return !differ && std::memcmp(a.values_.data() + ba, b.values_.data() + bb, static_cast<size_t>(oa[n] - ba)) == 0;
+}
+
+Column Column::WithCategories(const std::shared_ptr<const Column>& categories) const {
+  if (!categories || categories->type() != TypeId::kString || categories->has_nulls()) {
+    throw Error("categories must be a string column without nulls");
+  }
+  if (type_ != TypeId::kString && type_ != TypeId::kCategory) {
+    throw TypeError("categories of a " + std::string(TypeName(type_)) + " column: only string and category columns have them");
+  }
+  if (type_ == TypeId::kCategory && SameLabels(*dictionary_, *categories)) {
+    return Make(type_, length_, validity_, values_, {}, categories, true);
+  }
+  const int64_t ncat = categories->length();
+  if (const int64_t twice = categories->FirstRepeat(); twice >= 0) {
+    throw Error("categories: '" + std::string(categories->StringAt(twice)) + "' is listed twice (again at " +
+                std::to_string(twice) + ")");
+  }
+  auto missing = [&](int64_t row) {
+    throw Error("categories: '" + std::string(StringAt(row)) + "' at row " + std::to_string(row) + " is not among the " +
+                std::to_string(ncat) + " categories");
+  };
+  std::byte* w;
+  Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(length_) * 4, &w);
+  auto* out = reinterpret_cast<int32_t*>(w);
+  if (type_ == TypeId::kCategory) {
+    const Column& dict = *dictionary_;
+    std::vector<int32_t> remap(static_cast<size_t>(dict.length()));
+    for (int64_t k = 0; k < dict.length(); ++k) {
+      remap[static_cast<size_t>(k)] = static_cast<int32_t>(categories->IndexOf(dict.StringAt(k)));
+    }
+    const int32_t* codes = data<int32_t>();
+    for (int64_t i = 0; i < length_; ++i) {
+      if (IsNull(i)) {
+        out[i] = 0;
+        continue;
+      }
+      out[i] = remap[static_cast<size_t>(codes[i])];
+      if (out[i] < 0) missing(i);
+    }
+  } else {
+    for (int64_t i = 0; i < length_; ++i) {
+      out[i] = IsNull(i) ? 0 : static_cast<int32_t>(categories->IndexOf(StringAt(i)));
+      if (out[i] < 0) missing(i);
+    }
+  }
+  return Make(TypeId::kCategory, length_, validity_, std::move(values), {}, categories, true);
 }
 
 Column Column::Concat(const std::vector<const Column*>& parts) {
@@ -514,7 +646,22 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
     out.bounds_ = bounds;
     return out;
   }
-  // Categories: one dictionary (labels in first-seen order), codes remapped.
+  // Categories over one dictionary (known categories, or slices of one
+  // column): the codes as they are.
+  bool shared = true, known = true;
+  for (const Column* c : parts) {
+    shared = shared && Column::SameLabels(*c->dictionary(), *parts[0]->dictionary());
+    known = known && c->known_;
+  }
+  if (shared) {
+    size_t at = 0;
+    for (const Column* c : parts) {
+      if (c->length()) std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * 4);
+      at += static_cast<size_t>(c->length()) * 4;
+    }
+    return Make(type, n, std::move(validity), std::move(values), {}, parts[0]->dictionary(), known);
+  }
+  // Otherwise one dictionary (labels in first-seen order), codes remapped.
   // Sized for the largest part's dictionary: parts of one shuffle usually
   // carry about the same labels.
   CategoryBuilder labels;

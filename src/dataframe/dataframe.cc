@@ -10,6 +10,7 @@
 
 namespace skein {
 
+using dataframe::internal::LayerNode;
 using dataframe::internal::NodePtr;
 using dataframe::internal::PlanNode;
 using dataframe::internal::Step;
@@ -17,9 +18,6 @@ using dataframe::internal::Step;
 namespace {
 
 DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table divisions);
-// A plan whose partitions are `keys` of `tasks` (one layer named `name`),
-// with no index yet.
-std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name);
 
 const PlanNode& Check(const NodePtr& n, const char* what) {
   if (!n) throw Error(std::string(what) + ": the DataFrame is empty (default-constructed)");
@@ -276,17 +274,22 @@ DataFrame TablesFrame(std::vector<Table> partitions, std::string index, Table di
   return DataFrame(std::move(node));
 }
 
-std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name) {
+}  // namespace
+
+namespace dataframe::internal {
+
+std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name,
+                                    std::vector<LayerPtr> deps) {
   auto node = std::make_shared<PlanNode>();
   node->kind = PlanNode::kTables;
   node->schema = std::move(schema);
   node->npartitions = static_cast<int>(keys.size());
   node->keys = std::move(keys);
-  node->layer = Layer::Make(std::move(name), std::move(tasks));
+  node->layer = Layer::Make(std::move(name), std::move(tasks), std::move(deps));
   return node;
 }
 
-}  // namespace
+}  // namespace dataframe::internal
 
 DataFrame from_tables(std::vector<Table> partitions) { return TablesFrame(std::move(partitions), "", Table()); }
 

@@ -114,6 +114,49 @@ TEST_F(DataFrameTest, ReadFilterAssignGroupByMatchesReference) {
 // min/max of numbers per group: nulls and NaN skipped, a group with none
 // gives a null, every numeric width, across partitions (the partials' own
 // min/max), with as many groups as rows nearly.
+TEST_F(DataFrameTest, CategorizeGivesEveryPartitionOneSortedDictionary) {
+  CsvOptions opt;
+  opt.blocksize = 2000;  // many partitions, each with its own dictionary of k
+  opt.dtype = {{"k", TypeId::kCategory}};
+  DataFrame df = read_csv(WriteData(3000), opt).persist();
+  ASSERT_GT(df.npartitions(), 10);
+  DataFrame cat = df.categorize();  // k and junk (strings), not the numbers
+  EXPECT_EQ(cat.schema()[0].type, TypeId::kCategory);
+  EXPECT_EQ(cat.schema()[4].type, TypeId::kCategory);
+  EXPECT_EQ(cat.schema()[1].type, TypeId::kInt64);
+  cat = cat.persist();
+  // One sorted dictionary, shared: whole partitions concatenate by code.
+  Table all = cat.compute();
+  const Column& k = all.column("k");
+  ASSERT_TRUE(k.categories_known());
+  std::set<std::string> want;
+  for (const Row& r : rows_) want.insert(r.k);
+  ASSERT_EQ(k.dictionary()->length(), static_cast<int64_t>(want.size()));
+  int64_t at = 0;
+  for (const std::string& label : want) EXPECT_EQ(k.dictionary()->StringAt(at++), label);
+  EXPECT_EQ(all.column("junk").dictionary()->length(), 3000);
+  EXPECT_TRUE(all.column("junk").categories_known());
+  EXPECT_EQ(all.column("k").Decoded(), df.compute().column("k").Decoded());
+  // The same answers as per-partition dictionaries, by tree and by shuffle
+  // (whose pieces keep the whole dictionary), filtered or not.
+  for (int split_out : {1, 3}) {
+    GroupByOptions go;
+    go.split_out = split_out;
+    auto q = [&](const DataFrame& f) {
+      return f[col("x") > 20.0].groupby({"k"}, go).agg({{"v", "sum"}, {"x", "max"}, {"", "size"}}).compute();
+    };
+    Table got = q(cat), ref = q(df);
+    EXPECT_EQ(got, ref) << "split_out " << split_out << "\n" << got << "\n" << ref;
+    EXPECT_TRUE(got.column("k").categories_known());
+  }
+  // Labels of filtered-out rows are not categories.
+  Table some = df[col("k") == "key3"].categorize({"k"}).compute();
+  EXPECT_EQ(some.column("k").dictionary()->length(), 1);
+  // Bad input.
+  EXPECT_THAT([&] { df.categorize({"nope"}); }, ThrowsMessage<KeyError>(HasSubstr("no column 'nope'")));
+  EXPECT_THAT([&] { df.categorize({"g"}); }, ThrowsMessage<TypeError>(HasSubstr("column 'g' is int64")));
+}
+
 TEST(GroupByMinMax, SkipNullsAndNaNAndGiveNullForEmptyGroups) {
   const int64_t n = 5000;
   std::vector<int64_t> key(n), i64(n);

@@ -10,39 +10,13 @@
 #include <optional>
 
 #include "groupby_internal.h"
+#include "hash_internal.h"
 
 namespace skein::dataframe::internal {
 
 namespace {
 
 // ---- hashing ------------------------------------------------------------------
-
-inline uint64_t Mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-inline uint64_t HashBytes(std::string_view s) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.size();
-  const char* p = s.data();
-  size_t n = s.size();
-  while (n >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    h = Mix(h ^ v);
-    p += 8;
-    n -= 8;
-  }
-  uint64_t v = 0;
-  if (n) std::memcpy(&v, p, n);
-  return Mix(h ^ v ^ (static_cast<uint64_t>(n) << 56));
-}
-
-constexpr uint64_t kNullHash = 0x5bd1e9955bd1e995ULL;
 
 // Hashes of one column's rows, folded into `h`.
 void HashColumn(const Column& c, PoolVector<uint64_t>* h) {
@@ -80,12 +54,17 @@ void HashColumn(const Column& c, PoolVector<uint64_t>* h) {
       for (int64_t i = 0; i < n; ++i) fold(i, HashBytes(c.StringAt(i)));
       break;
     case TypeId::kCategory: {
-      // By label, not code: dictionaries differ between partitions.
-      const Column& dict = *c.dictionary();
-      std::vector<uint64_t> label(static_cast<size_t>(dict.length()));
-      for (int64_t k = 0; k < dict.length(); ++k) label[static_cast<size_t>(k)] = HashBytes(dict.StringAt(k));
+      // By label, not code: dictionaries differ between partitions. The
+      // labels' hashes are kept with the dictionary (known categories: one
+      // for every partition and query).
+      const auto label = c.dictionary()->StringHashes();
+      const uint64_t* lh = label->data();
       const int32_t* codes = c.data<int32_t>();
-      for (int64_t i = 0; i < n; ++i) fold(i, c.IsValid(i) ? label[static_cast<size_t>(codes[i])] : 0);
+      if (c.has_nulls()) {
+        for (int64_t i = 0; i < n; ++i) fold(i, c.IsValid(i) ? lh[codes[i]] : 0);
+      } else {
+        for (int64_t i = 0; i < n; ++i) fold(i, lh[codes[i]]);
+      }
       break;
     }
   }

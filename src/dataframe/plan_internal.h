@@ -158,6 +158,10 @@ Lowered Lower(const NodePtr& node, std::optional<std::vector<std::string>> neede
 /// The node below a chain of steps, and those steps in order (first
 /// applied first): what one fused task per partition runs.
 std::pair<NodePtr, std::vector<Step>> SplitChain(const NodePtr& node);
+/// A plan whose partitions are `keys` of `tasks` (one layer named `name`,
+/// over `deps`), with no index yet.
+std::shared_ptr<PlanNode> LayerNode(Schema schema, Graph tasks, std::vector<Key> keys, std::string name,
+                                    std::vector<LayerPtr> deps = {});
 /// A table of `schema` with no rows.
 Table EmptyTable(const Schema& schema);
 /// The tables of a task argument that is a list of tables.

@@ -204,8 +204,9 @@ std::string Table::ToString(int64_t max_rows) const {
 std::ostream& operator<<(std::ostream& os, const Table& t) { return os << t.ToString(); }
 
 // ---- serializer -------------------------------------------------------------
-// Header: rows, columns, then per column its name and (recursively, for a
-// dictionary) type, length and which buffers follow; frames: the buffers.
+// Header: rows, columns, then per column its name, type, length and which
+// buffers follow, and for a category whether its categories are known, then
+// its dictionary the same way; frames: the buffers.
 
 namespace {
 
@@ -216,7 +217,10 @@ void EncodeColumn(const Column& c, ByteWriter& w, std::vector<Buffer>* frames) {
   if (c.has_nulls()) frames->push_back(c.validity());
   frames->push_back(c.values());
   if (c.type() == TypeId::kString) frames->push_back(c.offsets());
-  if (c.type() == TypeId::kCategory) EncodeColumn(*c.dictionary(), w, frames);
+  if (c.type() == TypeId::kCategory) {
+    w.U8(c.categories_known());
+    EncodeColumn(*c.dictionary(), w, frames);
+  }
 }
 
 Column DecodeColumn(ByteReader& r, std::span<const Buffer> frames, size_t* next, int depth) {
@@ -230,12 +234,14 @@ Column DecodeColumn(ByteReader& r, std::span<const Buffer> frames, size_t* next,
   Buffer values = frame();
   Buffer offsets = type == TypeId::kString ? frame() : Buffer();
   std::shared_ptr<const Column> dict;
+  bool known = false;
   if (type == TypeId::kCategory) {
     if (depth > 0) throw SerializationError("skein.Table: nested dictionaries");
+    known = r.U8() != 0;
     dict = std::make_shared<const Column>(DecodeColumn(r, frames, next, depth + 1));
   }
   try {
-    return Column::Make(type, length, std::move(validity), std::move(values), std::move(offsets), std::move(dict));
+    return Column::Make(type, length, std::move(validity), std::move(values), std::move(offsets), std::move(dict), known);
   } catch (const Error& e) {
     throw SerializationError(std::string("skein.Table: ") + e.what());
   }

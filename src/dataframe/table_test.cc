@@ -191,6 +191,102 @@ TEST(Column, ConcatOfCategoriesMergesDictionariesOfManyLabels) {
 // Integer columns built value by value know a bound on their values; rows
 // taken from them keep it, a concat of bounded parts joins them, and a
 // column made from raw buffers (whose values nobody looked at) has none.
+TEST(Column, WithCategoriesRecodesStringsAndCategoriesToOneDictionary) {
+  auto cats = std::make_shared<const Column>(Column::FromStrings({"a", "b", "c", "d"}));
+  Column s = Column::FromStrings({"c", std::nullopt, "a", "c", "d"});
+  Column cs = s.WithCategories(cats);
+  ASSERT_EQ(cs.type(), TypeId::kCategory);
+  EXPECT_TRUE(cs.categories_known());
+  EXPECT_EQ(cs.dictionary().get(), cats.get());
+  EXPECT_EQ(cs.data<int32_t>()[0], 2);
+  EXPECT_EQ(cs.data<int32_t>()[4], 3);
+  EXPECT_TRUE(cs.IsNull(1));
+  EXPECT_EQ(cs.Decoded(), s);
+  // A category column over other labels (an unused one included) gets the same codes.
+  auto other = std::make_shared<const Column>(Column::FromStrings({"d", "zz", "a", "c"}));
+  Column c = Column::Make(TypeId::kCategory, 5, s.validity(),
+                          Column::FromVector<int32_t>({3, 0, 2, 3, 0}).values(), {}, other);
+  ASSERT_FALSE(c.categories_known());
+  Column cc = c.WithCategories(cats);
+  EXPECT_EQ(cc.Decoded(), s);
+  for (int64_t i : {0, 2, 3, 4}) EXPECT_EQ(cc.data<int32_t>()[i], cs.data<int32_t>()[i]) << "row " << i;
+  // Bad input: a value outside the categories, categories listed twice, a number column.
+  try {
+    Column::FromStrings({"a", "e"}).WithCategories(cats);
+    ADD_FAILURE() << "'e' is not a category";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("'e' at row 1 is not among the 4 categories"));
+  }
+  EXPECT_THROW(Column::FromStrings({"x", "x"}).WithCategories(std::make_shared<const Column>(Column::FromStrings({"x", "x"}))),
+               Error);
+  EXPECT_THROW(Column::FromVector<int64_t>({1}).WithCategories(cats), TypeError);
+}
+
+TEST(Column, KnownCategoriesStayWholeThroughSubsetsAndConcatCopiesTheirCodes) {
+  auto cats = std::make_shared<const Column>(Column::FromStrings({"a", "b", "c", "d", "e", "f", "g", "h"}));
+  std::vector<std::optional<std::string>> rows;
+  for (int i = 0; i < 40; ++i) rows.push_back(i % 9 == 4 ? std::nullopt : std::optional<std::string>(std::string(1, "abcdefgh"[i * 5 % 8])));
+  Column c = Column::FromStrings(rows).WithCategories(cats);
+  // Take of two rows: unknown categories would shrink to the labels used.
+  Column two = c.Take(std::vector<int64_t>{3, 0});
+  EXPECT_EQ(two.dictionary().get(), cats.get());
+  EXPECT_TRUE(two.categories_known());
+  std::vector<uint32_t> part;
+  for (int i = 0; i < 40; ++i) part.push_back(static_cast<uint32_t>(i * 7 % 3));
+  std::vector<Column> parts = c.Split(part, 3);
+  std::vector<const Column*> ptrs;
+  int64_t at[3] = {0, 0, 0};
+  for (const Column& p : parts) {
+    EXPECT_EQ(p.dictionary().get(), cats.get());
+    EXPECT_TRUE(p.categories_known());
+    ptrs.push_back(&p);
+  }
+  for (int i = 0; i < 40; ++i) {
+    const Column& p = parts[part[static_cast<size_t>(i)]];
+    const int64_t k = at[part[static_cast<size_t>(i)]]++;
+    ASSERT_EQ(p.IsNull(k), c.IsNull(i)) << "row " << i;
+    if (!c.IsNull(i)) {
+      EXPECT_EQ(p.StringAt(k), c.StringAt(i)) << "row " << i;
+    }
+  }
+  Column back = Column::Concat(ptrs);
+  EXPECT_EQ(back.dictionary().get(), cats.get());
+  EXPECT_TRUE(back.categories_known());
+  EXPECT_EQ(back.null_count(), c.null_count());
+  // Equal labels in another object (a worker's own copy): codes copied too,
+  // known only when every part is.
+  auto copy = std::make_shared<const Column>(cats->Take(std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
+  ASSERT_NE(copy->values().data(), cats->values().data());
+  EXPECT_TRUE(Column::SameLabels(*copy, *cats));
+  EXPECT_FALSE(Column::SameLabels(*copy, *std::make_shared<const Column>(cats->Take(std::vector<int64_t>{1, 0, 2, 3, 4, 5, 6, 7}))));
+  Column theirs = Column::Make(TypeId::kCategory, c.length(), c.validity(), c.values(), {}, copy);
+  Column mixed = Column::Concat({&c, &theirs});
+  EXPECT_EQ(mixed.dictionary().get(), cats.get());
+  EXPECT_FALSE(mixed.categories_known());
+  for (int64_t i = 0; i < 80; ++i) {
+    if (!mixed.IsNull(i)) EXPECT_EQ(mixed.StringAt(i), c.StringAt(i % 40)) << "row " << i;
+  }
+  // Serialization keeps the flag.
+  Table t({{"c", c}, {"theirs", theirs}});
+  Table t2 = Deserialize(Serialize(Value::From(t))).get<Table>();
+  EXPECT_TRUE(t2.column("c").categories_known());
+  EXPECT_FALSE(t2.column("theirs").categories_known());
+  EXPECT_EQ(t2, t);
+}
+
+TEST(Column, StringHashesAreComputedOnceAndAgreeForEqualStrings) {
+  Column s = Column::FromStrings({"x", std::nullopt, "yy", "x", ""});
+  auto h = s.StringHashes();
+  ASSERT_EQ(h->size(), 5u);
+  EXPECT_EQ((*h)[0], (*h)[3]);
+  EXPECT_EQ((*h)[1], (*h)[4]);  // nulls hash as ""
+  EXPECT_NE((*h)[0], (*h)[2]);
+  Column copy = s;
+  EXPECT_EQ(copy.StringHashes().get(), h.get());
+  EXPECT_EQ(s.Take(std::vector<int64_t>{2, 0}).StringHashes()->at(1), (*h)[0]);
+  EXPECT_THROW(Column::FromVector<int64_t>({1}).StringHashes(), TypeError);
+}
+
 TEST(Column, IntegerBoundsComeFromTheBuilderAndSurviveSubsetsAndConcat) {
   ColumnBuilder b(TypeId::kInt64);
   for (int64_t v : {7, -3, 12}) b.Append(v);

@@ -221,6 +221,31 @@ TEST_F(CollectionsOnClusterTest, DataFrameQuestionsMatchTheLocalScheduler) {
   EXPECT_EQ(shuffled.compute().num_rows(), shuffled.compute(Local()).num_rows());
 }
 
+TEST_F(CollectionsOnClusterTest, CategorizedFrameGroupsAndJoinsLikeTheLocalScheduler) {
+  std::string csv = WriteCsv(dir_ / "csv3");
+  CsvOptions co;
+  co.blocksize = 30000;
+  co.dtype = {{"id1", TypeId::kCategory}};
+  DataFrame df = read_csv(csv, co).persist();
+  ASSERT_GT(df.npartitions(), 3);
+  int64_t before = TasksDone();
+  DataFrame cat = df.categorize({"id1"}).persist();  // the labels gathered and recoded on the workers
+  EXPECT_GT(TasksDone(), before);
+  GroupByOptions many;
+  many.split_out = 3;
+  Table got = cat.groupby({"id1"}, many).agg({{"v3", "sum"}, {"v1", "max"}}).compute();
+  EXPECT_TRUE(got.column("id1").categories_known());  // through the workers' shuffle and back
+  ExpectSameTable(got, read_csv(csv, co).groupby({"id1"}, many).agg({{"v3", "sum"}, {"v1", "max"}}).compute(Local()),
+                  {"id1"}, "groupby of categories");
+  DataFrame right = from_table(Table({{"id1", Column::FromStrings({"id3", "id5", "id12", "none"})},
+                                      {"w", Column::FromVector<int64_t>({3, 5, 12, 0})}}));
+  MergeOptions mo;
+  mo.on = {"id1"};
+  DataFrame joined = cat.merge(right, mo);
+  ExpectSameTable(joined.compute(), read_csv(csv, co).merge(right, mo).compute(Local()), {"id1", "id4", "v1", "v3"},
+                  "merge on categories");
+}
+
 TEST_F(CollectionsOnClusterTest, PersistedFrameAndParquetRoundTrip) {
   std::string csv = WriteCsv(dir_ / "csv2");
   DataFrame df = read_csv(csv).persist();

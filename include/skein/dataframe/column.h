@@ -73,9 +73,10 @@ class Column {
   Column() = default;
 
   /// Takes the parts of an Arrow array; checks the buffer sizes against
-  /// `length` and `type` (Error naming what is short).
+  /// `length` and `type` (Error naming what is short). `categories_known`:
+  /// see categories_known().
   static Column Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets = {},
-                     std::shared_ptr<const Column> dictionary = nullptr);
+                     std::shared_ptr<const Column> dictionary = nullptr, bool categories_known = false);
   template <class T>
   static Column FromVector(const std::vector<T>& values, const std::vector<bool>& valid = {});
   static Column FromStrings(const std::vector<std::optional<std::string>>& values);
@@ -94,6 +95,34 @@ class Column {
   const Buffer& values() const { return values_; }
   const Buffer& offsets() const { return offsets_; }
   const std::shared_ptr<const Column>& dictionary() const { return dictionary_; }
+  /// A category column whose dictionary is its frame's categories, one for
+  /// every partition (pandas' categories; Dask's "known" categories, from
+  /// DataFrame::categorize). Subsets (Take, Filter, Split) keep the whole
+  /// dictionary rather than the labels they use, and concatenating parts
+  /// that share it copies their codes. False for every other column.
+  bool categories_known() const { return known_; }
+  /// This string or category column as a category column over
+  /// `categories` (distinct labels, no nulls), its categories known; nulls
+  /// stay null. Error naming the row and label of a value that is not
+  /// among the categories, or a label listed twice; TypeError for other
+  /// types.
+  Column WithCategories(const std::shared_ptr<const Column>& categories) const;
+  /// Each row's string hashed (nulls as ""), computed on first use and
+  /// kept with the column, its copies and the categories sharing it: a
+  /// dictionary's labels are hashed once, not per partition and query.
+  /// Thread-safe. Error for a column that is not a string column.
+  std::shared_ptr<const std::vector<uint64_t>> StringHashes() const;
+  /// The first row holding string `s` (-1: none), through a hash index
+  /// built on first use and kept like StringHashes (a categories column is
+  /// indexed once for every partition recoded to it). Thread-safe. Error
+  /// for a column that is not a string column.
+  int64_t IndexOf(std::string_view s) const;
+  /// The first row whose string repeats an earlier row's (-1: all distinct;
+  /// nulls count as ""), from the same index.
+  int64_t FirstRepeat() const;
+  /// The same labels: the same dictionary object, the same buffers, or
+  /// equal lengths, offsets and bytes (string columns without nulls).
+  static bool SameLabels(const Column& a, const Column& b);
   const uint8_t* validity_bits() const { return reinterpret_cast<const uint8_t*>(validity_.data()); }
 
   /// Fixed-width values as T (int64_t for timestamps, int32_t for dates and
@@ -162,6 +191,11 @@ class Column {
   int64_t null_count_ = 0;
   Buffer validity_, values_, offsets_;
   std::shared_ptr<const Column> dictionary_;
+  bool known_ = false;  // categories_known()
+  mutable std::shared_ptr<const std::vector<uint64_t>> hashes_;  // StringHashes(), once computed
+  struct StringIndex;
+  const StringIndex& Index() const;
+  mutable std::shared_ptr<const StringIndex> index_;  // IndexOf(), once built
   std::optional<IntBounds> bounds_;
   friend class ColumnBuilder;
   friend class Table;  // Table::Split counts the parts once for all its columns

@@ -200,6 +200,14 @@ class DataFrame {
   Table compute(const ComputeOptions& options = {}) const;
   /// Computes now; the result holds its partitions in memory.
   DataFrame persist(const ComputeOptions& options = {}) const;
+  /// The string and category `columns` (all of them when empty) as
+  /// categories every partition shares, as Dask's categorize: the distinct
+  /// labels are gathered now (one pass over the frame: persist it first if
+  /// it reads files) and sorted, and each partition is recoded to them
+  /// when computed. Grouping, shuffling and concatenating such columns
+  /// then works on codes alone (see Column::categories_known). KeyError for
+  /// an unknown column, TypeError for one neither string nor category.
+  DataFrame categorize(const std::vector<std::string>& columns = {}) const;
 
   /// Keys of the partitions and the graph computing them (optimized).
   std::vector<Key> keys() const;
