@@ -917,7 +917,60 @@ void CategoryBuilder::ReserveLabels(int64_t labels, int64_t bytes) {
   if (want > slots_.size()) Rehash(want);
 }
 
+void CategoryBuilder::AppendSoon(std::string_view s) {
+  if (s.size() >= kNull) {  // never the case for a CSV field; keeps len < kNull
+    Append(s);
+    return;
+  }
+  const uint32_t h = HashLabel(s);
+  __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
+  if (waiting_ == kWait) {  // the oldest row's turn
+    const Waiting& w = waiting_rows_[first_];
+    if (w.len == kNull) codes_.AppendNull();
+    else codes_.Append(InternHashed(std::string_view(w.data, w.len), w.hash));
+    first_ = (first_ + 1) % kWait;
+    --waiting_;
+  }
+  waiting_rows_[(first_ + waiting_) % kWait] = Waiting{s.data(), static_cast<uint32_t>(s.size()), h};
+  ++waiting_;
+  if (waiting_ > kOffsetAt) Prefetch(kOffsetAt);
+  if (waiting_ > kBytesAt) Prefetch(kBytesAt);
+}
+
+void CategoryBuilder::AppendNullSoon() {
+  if (waiting_ == 0) {
+    codes_.AppendNull();
+    return;
+  }
+  if (waiting_ == kWait) Flush();
+  waiting_rows_[(first_ + waiting_) % kWait] = Waiting{nullptr, kNull, 0};
+  ++waiting_;
+}
+
+void CategoryBuilder::Prefetch(int age) {
+  const Waiting& w = waiting_rows_[(first_ + waiting_ - 1 - age) % kWait];
+  if (w.len == kNull) return;
+  const uint64_t slot = slots_[w.hash & (slots_.size() - 1)];
+  if (slot == 0 || static_cast<uint32_t>(slot >> 32) != w.hash) return;  // new, or a collision: nothing to fetch
+  const size_t code = static_cast<size_t>((slot & 0xffffffffu) - 1);
+  if (age == kOffsetAt) __builtin_prefetch(&offsets_[code]);
+  else __builtin_prefetch(bytes_.data() + offsets_[code]);
+}
+
+void CategoryBuilder::Flush() {
+  // Reset first: the appends below must not flush again.
+  int n = waiting_, at = first_;
+  waiting_ = 0;
+  first_ = 0;
+  for (; n > 0; --n, at = (at + 1) % kWait) {
+    const Waiting& w = waiting_rows_[at];
+    if (w.len == kNull) codes_.AppendNull();
+    else codes_.Append(InternHashed(std::string_view(w.data, w.len), w.hash));
+  }
+}
+
 std::shared_ptr<const Column> CategoryBuilder::TakeDictionary() {
+  Flush();
   const int64_t labels = static_cast<int64_t>(offsets_.size()) - 1;
   auto dict = std::make_shared<const Column>(Column::Make(TypeId::kString, labels, {}, Buffer(std::move(bytes_)),
                                                           Buffer::Copy(offsets_.data(), offsets_.size() * 4)));
@@ -926,6 +979,7 @@ std::shared_ptr<const Column> CategoryBuilder::TakeDictionary() {
 }
 
 Column CategoryBuilder::Finish() {
+  Flush();
   Column codes = codes_.Finish();
   return Column::Make(TypeId::kCategory, codes.length(), codes.validity(), codes.values(), {}, TakeDictionary());
 }

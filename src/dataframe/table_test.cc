@@ -274,6 +274,40 @@ TEST(Column, KnownCategoriesStayWholeThroughSubsetsAndConcatCopiesTheirCodes) {
   EXPECT_EQ(t2, t);
 }
 
+TEST(CategoryBuilder, AppendSoonBuildsTheSameColumnAsAppendInAnyMix) {
+  std::vector<std::string> labels;
+  for (int i = 0; i < 3000; ++i) labels.push_back("label-" + std::to_string(i * 7919 % 3001));
+  CategoryBuilder soon, now;
+  uint64_t x = 42;
+  for (int row = 0; row < 20000; ++row) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    const std::string& s = labels[(x >> 33) % labels.size()];
+    switch ((x >> 20) % 50) {
+      case 0: soon.AppendNullSoon(); now.AppendNull(); break;  // a null waits its turn
+      case 1: soon.AppendNull(); now.AppendNull(); break;      // flushes the waiting rows first
+      case 2: soon.Append(s); now.Append(s); break;
+      default: soon.AppendSoon(s); now.Append(s); break;
+    }
+    ASSERT_EQ(soon.length(), row + 1);
+  }
+  Column a = soon.Finish(), b = now.Finish();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(a.dictionary()->length(), b.dictionary()->length());
+  for (int64_t i = 0; i < a.length(); ++i) {
+    if (a.IsValid(i)) ASSERT_EQ(a.data<int32_t>()[i], b.data<int32_t>()[i]) << "row " << i;
+  }
+  // Only waiting rows: Finish interns them.
+  CategoryBuilder few;
+  few.AppendSoon(labels[0]);
+  few.AppendNullSoon();
+  few.AppendSoon(labels[0]);
+  Column f = few.Finish();
+  ASSERT_EQ(f.length(), 3);
+  EXPECT_TRUE(f.IsNull(1));
+  EXPECT_EQ(f.StringAt(2), labels[0]);
+  EXPECT_EQ(f.dictionary()->length(), 1);
+}
+
 TEST(Column, StringHashesAreComputedOnceAndAgreeForEqualStrings) {
   Column s = Column::FromStrings({"x", std::nullopt, "yy", "x", ""});
   auto h = s.StringHashes();

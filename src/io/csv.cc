@@ -176,12 +176,15 @@ class Converter {
     std::string_view s = f.view();
     if (f.escaped) s = unescaped = Unescape(f, quote);
     if (na_.Contains(s)) {
-      if (type_ == TypeId::kCategory) category_.AppendNull();
+      if (type_ == TypeId::kCategory) category_.AppendNullSoon();
       else builder_.AppendNull();
       return;
     }
     if (type_ == TypeId::kCategory) {
-      category_.Append(s);
+      // A field in the text (which outlives this converter) can wait to be
+      // interned; an unescaped copy cannot.
+      if (f.escaped) category_.Append(s);
+      else category_.AppendSoon(s);
       return;
     }
     if (type_ == TypeId::kString) {

@@ -244,9 +244,24 @@ class ColumnBuilder {
 class CategoryBuilder {
  public:
   explicit CategoryBuilder(int64_t reserve = 0);
-  void Append(std::string_view s) { codes_.Append(Intern(s)); }
-  void AppendNull() { codes_.AppendNull(); }
-  int64_t length() const { return codes_.length(); }
+  void Append(std::string_view s) {
+    if (waiting_) Flush();
+    codes_.Append(Intern(s));
+  }
+  void AppendNull() {
+    if (waiting_) Flush();
+    codes_.AppendNull();
+  }
+  /// Append(s), with the table's cache misses overlapped across rows: the
+  /// row is interned a few rows later (readers of many rows with many
+  /// labels spent most of their interning time waiting on memory), so `s`
+  /// must stay valid until Flush(). Rows keep their order with the other
+  /// appends, which flush first, as do Finish() and TakeDictionary().
+  void AppendSoon(std::string_view s);
+  void AppendNullSoon();
+  /// Interns the rows AppendSoon left waiting.
+  void Flush();
+  int64_t length() const { return codes_.length() + waiting_; }
   /// The code of `s` in the dictionary, adding it if new (no row appended).
   int32_t Intern(std::string_view s);
   /// Interns every label of the string column `dict`, writing its codes
@@ -270,6 +285,19 @@ class CategoryBuilder {
 
   void Rehash(size_t size);  // `size` slots (a power of two), entries kept
   int32_t InternHashed(std::string_view s, uint32_t h);
+
+  // AppendSoon's rows, oldest at `first_`: each waits kWait rows, its
+  // slot prefetched when it comes, its label's offset kOffsetAt rows later
+  // and its bytes kBytesAt rows later (a null has len kNull).
+  static constexpr int kWait = 16, kOffsetAt = 6, kBytesAt = 11;
+  static constexpr uint32_t kNull = UINT32_MAX;
+  struct Waiting {
+    const char* data;
+    uint32_t len, hash;
+  };
+  void Prefetch(int age);  // the next stage of the row `age` rows old
+  Waiting waiting_rows_[kWait];
+  int first_ = 0, waiting_ = 0;
 
   ColumnBuilder codes_;
   std::string bytes_;                 // the labels, back to back
