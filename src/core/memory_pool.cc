@@ -197,6 +197,21 @@ std::byte* MemoryPool::Allocate(size_t size, bool zero) {
       m.stats.live_bytes += static_cast<int64_t>(it->first);
       ++m.stats.reused;
       m.cache.erase(it);
+    } else if (it != m.cache.end() && capacity % kHugePage == 0) {
+      // A larger one: its first `capacity` bytes are handed out, the rest
+      // stays cached as a block of its own (both whole, aligned huge pages;
+      // munmap and mremap work on any part of a mapping). Its pages were
+      // written before, so they fault no more: a query whose blocks vary in
+      // size (q10's shuffle pieces) faulted fresh pages on every run.
+      reused = it->second.data;
+      const size_t rest = it->first - capacity;
+      const Clock::time_point freed = it->second.freed;
+      m.cache.erase(it);
+      m.cache.emplace(rest, Impl::Cached{reused + capacity, freed});
+      m.live.emplace(reused, capacity);
+      m.stats.cached_bytes -= static_cast<int64_t>(capacity);
+      m.stats.live_bytes += static_cast<int64_t>(capacity);
+      ++m.stats.reused;
     }
   }
   if (reused) {

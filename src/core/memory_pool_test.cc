@@ -45,14 +45,32 @@ TEST(MemoryPool, FreedLargeBlockIsReusedForTheSameSize) {
   pool.Free(b, 8 * kMiB - 100);
 }
 
-TEST(MemoryPool, MuchLargerCachedBlockIsNotHandedOutForASmallRequest) {
+TEST(MemoryPool, LargerCachedBlockLendsItsFrontAndKeepsTheRestCached) {
   MemoryPool pool(Opts(64 * kMiB));
   std::byte* big = pool.Allocate(32 * kMiB, false);
+  std::memset(big, 7, 32 * kMiB);
   pool.Free(big, 32 * kMiB);
   std::byte* small = pool.Allocate(4 * kMiB, false);
-  EXPECT_NE(small, big);
-  EXPECT_EQ(pool.stats().mapped, 2);
+  EXPECT_EQ(small, big);
+  EXPECT_TRUE(AllBytes(small, 4 * kMiB, std::byte{7}));  // the same pages, not fresh ones
+  EXPECT_EQ(pool.stats().mapped, 1);
+  EXPECT_EQ(pool.stats().reused, 1);
+  EXPECT_EQ(pool.stats().live_bytes, static_cast<int64_t>(4 * kMiB));
+  EXPECT_EQ(pool.stats().cached_bytes, static_cast<int64_t>(28 * kMiB));
+  std::byte* rest = pool.Allocate(28 * kMiB - 5, false);
+  EXPECT_EQ(rest, big + 4 * kMiB);
+  EXPECT_EQ(pool.stats().cached_bytes, 0);
+  // Each part is freed, reused and unmapped on its own.
   pool.Free(small, 4 * kMiB);
+  pool.Free(rest, 28 * kMiB - 5);
+  EXPECT_EQ(pool.stats().cached_bytes, static_cast<int64_t>(32 * kMiB));
+  // Requests under a huge page never split one (they step by 64 KiB).
+  std::byte* odd = pool.Allocate(kMiB + 1, false);
+  EXPECT_NE(odd, big);
+  EXPECT_EQ(pool.stats().mapped, 2);
+  pool.Free(odd, kMiB + 1);
+  EXPECT_EQ(pool.Release(), 32 * kMiB + kMiB + 64 * 1024);
+  EXPECT_EQ(pool.stats().cached_bytes, 0);
 }
 
 TEST(MemoryPool, ZeroedRequestIsZeroEvenWhenReused) {
