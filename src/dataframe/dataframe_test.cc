@@ -503,7 +503,7 @@ TEST(GroupRows, WideIntegerKeysGroupExactlyWhetherPresizedOrGrown) {
       if (fresh) first.push_back(i);
       ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i;
     }
-    EXPECT_EQ(g.first_row, first);
+    EXPECT_EQ(std::vector<int64_t>(g.first_row.begin(), g.first_row.end()), first);
   }
 }
 
@@ -560,7 +560,7 @@ TEST(GroupRows, CategoryCodesInAnyOrderGroupInFirstSeenOrder) {
   for (const Column* c : {&in_order, &out_of_order}) {
     const auto g = GroupRows({c}, /*dropna=*/true);
     EXPECT_EQ(std::vector<int32_t>(g.group.begin(), g.group.end()), (std::vector<int32_t>{0, 1, 0, 2, 1, 3, 2, 0}));
-    EXPECT_EQ(g.first_row, (std::vector<int64_t>{0, 1, 3, 5}));
+    EXPECT_EQ(std::vector<int64_t>(g.first_row.begin(), g.first_row.end()), (std::vector<int64_t>{0, 1, 3, 5}));
   }
 }
 
@@ -616,7 +616,7 @@ TEST(GroupRows, PackedKeysMatchAReferenceInFirstSeenOrder) {
         if (fresh) first.push_back(i);
         ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i << " key " << key;
       }
-      EXPECT_EQ(g.first_row, first);
+      EXPECT_EQ(std::vector<int64_t>(g.first_row.begin(), g.first_row.end()), first);
     }
   }
 }

@@ -17,7 +17,7 @@ namespace skein::dataframe::internal {
 /// Each row's group (-1: a null key dropped), and each group's first row.
 struct Grouping {
   PoolScratch<int32_t> group;  // row-sized scratch: pool memory (no page faults per partition), every row set
-  std::vector<int64_t> first_row;
+  PoolVector<int64_t> first_row;  // group-sized: pool memory too (q10: 1.25M groups a partition)
   int64_t num_groups() const { return static_cast<int64_t>(first_row.size()); }
 
   /// The rows of each group, contiguous and in order (a counting sort):

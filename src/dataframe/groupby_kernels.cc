@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <span>
 
 #include "groupby_internal.h"
 #include "hash_internal.h"
@@ -563,11 +564,12 @@ std::string StateName(const AggSpec& a, const char* part) { return a.name + "\x1
 
 // A state's values as a column: one copy into pool memory (a zero-filled
 // byte vector first had cost a memset and fresh pages per state, 7% of q10).
-Column Int64Column(const std::vector<int64_t>& v) {
+Column Int64Column(std::span<const int64_t> v) {
   return Column::Make(TypeId::kInt64, static_cast<int64_t>(v.size()), {}, Buffer::Copy(v.data(), v.size() * 8));
 }
 
-Column Float64Column(const std::vector<double>& v, const std::vector<uint8_t>* valid = nullptr) {
+// `valid`: one byte per value (nullptr: all valid).
+Column Float64Column(std::span<const double> v, const uint8_t* valid = nullptr) {
   const int64_t n = static_cast<int64_t>(v.size());
   Buffer b = Buffer::Copy(v.data(), v.size() * 8);
   Buffer validity;
@@ -575,7 +577,7 @@ Column Float64Column(const std::vector<double>& v, const std::vector<uint8_t>* v
     std::byte* w;
     validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(n)), &w);
     for (int64_t i = 0; i < n; ++i) {
-      if ((*valid)[static_cast<size_t>(i)]) bits::Set(reinterpret_cast<uint8_t*>(w), i);
+      if (valid[i]) bits::Set(reinterpret_cast<uint8_t*>(w), i);
     }
   }
   return Column::Make(TypeId::kFloat64, n, std::move(validity), std::move(b));
@@ -750,29 +752,29 @@ void SumState(const Column& c, const Grouping& g, const AggSpec& a, std::vector<
   const size_t groups = static_cast<size_t>(g.num_groups());
   auto run = [&]<class S>(S) {
     if (!with_count) {
-      std::vector<S> sum(groups, 0);
+      PoolVector<S> sum(groups, 0);
       ForValues<S>(c, g.group, [&](int32_t k, S v) { sum[static_cast<size_t>(k)] += v; });
-      return std::pair(std::move(sum), std::vector<int64_t>());
+      return std::pair(std::move(sum), PoolVector<int64_t>());
     }
     struct Slot {
       S sum;
       int64_t count;
     };
-    std::vector<Slot> acc(groups, Slot{0, 0});
+    PoolVector<Slot> acc(groups, Slot{0, 0});
     ForValues<S>(c, g.group, [&](int32_t k, S v) {
       Slot& s = acc[static_cast<size_t>(k)];
       s.sum += v;
       ++s.count;
     });
-    std::vector<S> sum(groups);
-    std::vector<int64_t> count(groups);
+    PoolVector<S> sum(groups);
+    PoolVector<int64_t> count(groups);
     for (size_t k = 0; k < groups; ++k) {
       sum[k] = acc[k].sum;
       count[k] = acc[k].count;
     }
     return std::pair(std::move(sum), std::move(count));
   };
-  std::vector<int64_t> count;
+  PoolVector<int64_t> count;
   if (IsFloating(c.type()) || a.func == AggFunc::kMean) {
     auto [sum, n] = run(double{});
     out->emplace_back(StateName(a, "sum"), Float64Column(sum));
@@ -788,10 +790,10 @@ void SumState(const Column& c, const Grouping& g, const AggSpec& a, std::vector<
 // count, mean and M2 (sum of squared deviations) per group, two passes.
 void MomentState(const Column& c, const Grouping& g, const AggSpec& a, std::vector<std::pair<std::string, Column>>* out) {
   const size_t groups = static_cast<size_t>(g.num_groups());
-  std::vector<int64_t> count(groups, 0);
-  std::vector<double> sum(groups, 0), m2(groups, 0);
+  PoolVector<int64_t> count(groups, 0);
+  PoolVector<double> sum(groups, 0), m2(groups, 0);
   ForValues<double>(c, g.group, [&](int32_t k, double v) { sum[static_cast<size_t>(k)] += v; ++count[static_cast<size_t>(k)]; });
-  std::vector<double> mean(groups);
+  PoolVector<double> mean(groups);
   for (size_t k = 0; k < groups; ++k) mean[k] = count[k] ? sum[k] / static_cast<double>(count[k]) : 0;
   ForValues<double>(c, g.group, [&](int32_t k, double v) {
     const double d = v - mean[static_cast<size_t>(k)];
@@ -813,8 +815,8 @@ void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpe
   for (int64_t i = 0; i < n; ++i) {
     if (!ValidNumber(x, i) || !ValidNumber(y, i)) pair_group[static_cast<size_t>(i)] = -1;
   }
-  std::vector<int64_t> count(groups, 0);
-  std::vector<double> sx(groups, 0), sy(groups, 0), mx(groups), my(groups), m2x(groups, 0), m2y(groups, 0), cxy(groups, 0);
+  PoolVector<int64_t> count(groups, 0);
+  PoolVector<double> sx(groups, 0), sy(groups, 0), mx(groups), my(groups), m2x(groups, 0), m2y(groups, 0), cxy(groups, 0);
   for (int64_t i = 0; i < n; ++i) {
     const int32_t k = pair_group[static_cast<size_t>(i)];
     if (k < 0) continue;
@@ -848,7 +850,7 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
   const int64_t groups = g.num_groups();
   for (const AggSpec& a : aggs) {
     if (a.func == AggFunc::kSize) {
-      std::vector<int64_t> size(static_cast<size_t>(groups), 0);
+      PoolVector<int64_t> size(static_cast<size_t>(groups), 0);
       for (int32_t k : g.group) {
         if (k >= 0) ++size[static_cast<size_t>(k)];
       }
@@ -861,7 +863,7 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
       case AggFunc::kSum: SumState(c, g, a, &out, false); break;
       case AggFunc::kMean: SumState(c, g, a, &out, true); break;
       case AggFunc::kCount: {
-        std::vector<int64_t> count(static_cast<size_t>(groups), 0);
+        PoolVector<int64_t> count(static_cast<size_t>(groups), 0);
         const bool floating = IsFloating(c.type());
         for (int64_t i = 0; i < c.length(); ++i) {
           const int32_t k = g.group[static_cast<size_t>(i)];
@@ -922,7 +924,7 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
   for (const AggSpec& a : aggs) {
     auto state = [&](const char* part) -> const Column& { return all.column(StateName(a, part)); };
     auto sum_ints = [&](const char* part) {
-      std::vector<int64_t> s(groups, 0);
+      PoolVector<int64_t> s(groups, 0);
       const Column& c = state(part);
       const int64_t* v = c.data<int64_t>();
       for (int64_t i = 0; i < c.length(); ++i) {
@@ -939,7 +941,7 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
         if (c.type() == TypeId::kInt64) {
           sum_ints("sum");
         } else {
-          std::vector<double> s(groups, 0);
+          PoolVector<double> s(groups, 0);
           const double* v = c.data<double>();
           for (int64_t i = 0; i < c.length(); ++i) {
             if (g.group[static_cast<size_t>(i)] >= 0) s[static_cast<size_t>(g.group[static_cast<size_t>(i)])] += v[i];
@@ -956,8 +958,8 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
         const int64_t* n = state("count").data<int64_t>();
         const double* mu = state("mean").data<double>();
         const double* m2 = state("m2").data<double>();
-        std::vector<int64_t> cnt(groups, 0);
-        std::vector<double> sum(groups, 0), mean(groups, 0), out_m2(groups, 0);
+        PoolVector<int64_t> cnt(groups, 0);
+        PoolVector<double> sum(groups, 0), mean(groups, 0), out_m2(groups, 0);
         const int64_t rows = all.num_rows();
         for (int64_t i = 0; i < rows; ++i) {
           const int32_t k = g.group[static_cast<size_t>(i)];
@@ -990,8 +992,8 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
         const int64_t* n = state("count").data<int64_t>();
         const double *mx = state("mx").data<double>(), *my = state("my").data<double>();
         const double *m2x = state("m2x").data<double>(), *m2y = state("m2y").data<double>(), *c = state("cxy").data<double>();
-        std::vector<int64_t> cn(groups, 0);
-        std::vector<double> ax(groups, 0), ay(groups, 0), bx(groups, 0), by(groups, 0), cc(groups, 0);
+        PoolVector<int64_t> cn(groups, 0);
+        PoolVector<double> ax(groups, 0), ay(groups, 0), bx(groups, 0), by(groups, 0), cc(groups, 0);
         for (int64_t i = 0; i < all.num_rows(); ++i) {
           const int32_t gk = g.group[static_cast<size_t>(i)];
           if (gk < 0 || n[i] == 0) continue;
@@ -1032,41 +1034,41 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
       case AggFunc::kMean: {
         const Column& s = state("sum");
         const int64_t* n = state("count").data<int64_t>();
-        std::vector<double> v(static_cast<size_t>(groups));
-        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        PoolVector<double> v(static_cast<size_t>(groups));
+        PoolVector<uint8_t> valid(static_cast<size_t>(groups));
         for (int64_t k = 0; k < groups; ++k) {
           valid[static_cast<size_t>(k)] = n[k] > 0;
           v[static_cast<size_t>(k)] = n[k] > 0 ? s.NumberAt(k) / static_cast<double>(n[k]) : 0;
         }
-        cols.emplace_back(a.name, Float64Column(v, &valid));
+        cols.emplace_back(a.name, Float64Column(v, valid.data()));
         break;
       }
       case AggFunc::kStd:
       case AggFunc::kVar: {
         const int64_t* n = state("count").data<int64_t>();
         const double* m2 = state("m2").data<double>();
-        std::vector<double> v(static_cast<size_t>(groups));
-        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        PoolVector<double> v(static_cast<size_t>(groups));
+        PoolVector<uint8_t> valid(static_cast<size_t>(groups));
         for (int64_t k = 0; k < groups; ++k) {
           const int64_t dof = n[k] - a.ddof;
           valid[static_cast<size_t>(k)] = dof > 0;
           const double var = dof > 0 ? m2[k] / static_cast<double>(dof) : 0;
           v[static_cast<size_t>(k)] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
         }
-        cols.emplace_back(a.name, Float64Column(v, &valid));
+        cols.emplace_back(a.name, Float64Column(v, valid.data()));
         break;
       }
       case AggFunc::kCorr: {
         const int64_t* n = state("count").data<int64_t>();
         const double *m2x = state("m2x").data<double>(), *m2y = state("m2y").data<double>(), *c = state("cxy").data<double>();
-        std::vector<double> v(static_cast<size_t>(groups));
-        std::vector<uint8_t> valid(static_cast<size_t>(groups));
+        PoolVector<double> v(static_cast<size_t>(groups));
+        PoolVector<uint8_t> valid(static_cast<size_t>(groups));
         for (int64_t k = 0; k < groups; ++k) {
           const double d = std::sqrt(m2x[k] * m2y[k]);
           valid[static_cast<size_t>(k)] = n[k] > 1 && d > 0;
           v[static_cast<size_t>(k)] = d > 0 ? c[k] / d : 0;
         }
-        cols.emplace_back(a.name, Float64Column(v, &valid));
+        cols.emplace_back(a.name, Float64Column(v, valid.data()));
         break;
       }
       default: cols.emplace_back(a.name, state(AggFuncName(a.func))); break;
@@ -1177,10 +1179,10 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
     const Column& c = t.column(a.column);
     AggResultType(a, c.type());
     if (a.func == AggFunc::kNUnique) {
-      std::vector<int64_t> n(groups, 0);
+      PoolVector<int64_t> n(groups, 0);
       const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
       std::vector<std::string_view> sv;
-      std::vector<double> dv;
+      PoolVector<double> dv;
       for (size_t k = 0; k < groups; ++k) {
         sv.clear();
         dv.clear();
@@ -1208,7 +1210,7 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
     // themselves, reading the column once in row order), then selected in
     // place: gathering them group by group through the row lists read the
     // column at random, one row at a time.
-    std::vector<int64_t> from(groups + 1, 0);
+    PoolVector<int64_t> from(groups + 1, 0);
     ForValues<double>(c, g.group, [&](int32_t k, double) { ++from[static_cast<size_t>(k) + 1]; });
     std::partial_sum(from.begin(), from.end(), from.begin());
     PoolVector<double> vals(static_cast<size_t>(from.back()));
@@ -1216,8 +1218,8 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
       std::vector<int64_t> at(from.begin(), from.end() - 1);
       ForValues<double>(c, g.group, [&](int32_t k, double x) { vals[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = x; });
     }
-    std::vector<double> v(groups, 0);
-    std::vector<uint8_t> valid(groups, 0);
+    PoolVector<double> v(groups, 0);
+    PoolVector<uint8_t> valid(groups, 0);
     for (size_t k = 0; k < groups; ++k) {
       double* b = vals.data() + from[k];
       double* e = vals.data() + from[k + 1];
@@ -1230,7 +1232,7 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
       v[k] = a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo));
       valid[k] = 1;
     }
-    cols.emplace_back(a.name, Float64Column(v, &valid));
+    cols.emplace_back(a.name, Float64Column(v, valid.data()));
   }
   return Table(std::move(cols));
 }
