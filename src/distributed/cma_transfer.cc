@@ -40,32 +40,18 @@ void AllowCmaReaders() {
 #endif
 }
 
-std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
-                            const std::string& what, bool* refused) {
-  if (addresses.size() != sizes.size()) {
-    throw CommError(what + ": the sender named " + std::to_string(addresses.size()) + " frame addresses for " +
-                    std::to_string(sizes.size()) + " frames");
-  }
-  if (pid <= 0) throw CommError(what + ": the sender named no process to read from");
-  std::vector<Buffer> frames(sizes.size());
+namespace {
+
+// One frame still to read: into `to`, from the sender's `from`.
+struct Piece {
+  std::byte* to;
+  uint64_t from, left;
+};
+
+// Reads every piece; the kernel may stop at any iovec boundary or inside
+// one, so what is left is asked again.
+void ReadPieces(pid_t pid, std::vector<Piece>& pieces, const std::string& what, bool* refused) {
   std::vector<iovec> local, remote;
-  // Every non-empty frame as one (local, remote) pair; the kernel may stop
-  // at any iovec boundary or inside one, so what is left is asked again.
-  struct Piece {
-    std::byte* to;
-    uint64_t from, left;
-  };
-  std::vector<Piece> pieces;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    if (sizes[i] == 0) continue;
-    std::byte* w = nullptr;
-    try {
-      frames[i] = Buffer::AllocateUninitialized(static_cast<size_t>(sizes[i]), &w);
-    } catch (const std::bad_alloc&) {
-      throw CommError(what + ": no memory for a frame of " + std::to_string(sizes[i]) + " bytes");
-    }
-    pieces.push_back({w, addresses[i], sizes[i]});
-  }
   size_t next = 0;
   while (next < pieces.size()) {
     local.clear();
@@ -94,6 +80,51 @@ std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, c
       done -= n;
       if (p.left == 0) ++next;
     }
+  }
+}
+
+}  // namespace
+
+std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
+                            const std::string& what, bool* refused, CmaFrames* seen) {
+  if (addresses.size() != sizes.size()) {
+    throw CommError(what + ": the sender named " + std::to_string(addresses.size()) + " frame addresses for " +
+                    std::to_string(sizes.size()) + " frames");
+  }
+  if (pid <= 0) throw CommError(what + ": the sender named no process to read from");
+  std::vector<Buffer> frames(sizes.size());
+  std::vector<Piece> pieces;
+  std::vector<size_t> added;  // frames this call put in `seen`
+  auto forget = [&] {
+    for (size_t i : added) seen->erase({pid, addresses[i], sizes[i]});  // never read: not to be shared
+  };
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] == 0) continue;
+    const bool share = seen && sizes[i] >= kCmaShareMinBytes;
+    if (share) {
+      if (auto it = seen->find({pid, addresses[i], sizes[i]}); it != seen->end()) {
+        frames[i] = it->second;  // read before (or below, in this call): the same bytes
+        continue;
+      }
+    }
+    std::byte* w = nullptr;
+    try {
+      frames[i] = Buffer::AllocateUninitialized(static_cast<size_t>(sizes[i]), &w);
+    } catch (const std::bad_alloc&) {
+      forget();
+      throw CommError(what + ": no memory for a frame of " + std::to_string(sizes[i]) + " bytes");
+    }
+    pieces.push_back({w, addresses[i], sizes[i]});
+    if (share) {
+      seen->emplace(std::make_tuple(int64_t{pid}, addresses[i], sizes[i]), frames[i]);
+      added.push_back(i);
+    }
+  }
+  try {
+    ReadPieces(pid, pieces, what, refused);
+  } catch (...) {
+    forget();
+    throw;
   }
   return frames;
 }

@@ -26,7 +26,9 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "skein/core/buffer.h"
@@ -50,10 +52,20 @@ void DisableCma();
 /// only its ancestors (a worker calls it once; a no-op without Yama).
 void AllowCmaReaders();
 
+/// Frames already read in one exchange, by (sender process, address,
+/// size): a sender's buffers are immutable and held through the exchange,
+/// so equal ones are the same bytes.
+using CmaFrames = std::map<std::tuple<int64_t, uint64_t, uint64_t>, Buffer>;
+/// Frames this large or larger are looked up in (and added to) a CmaFrames.
+constexpr uint64_t kCmaShareMinBytes = 64 << 10;
+
 /// Reads frames of `sizes` bytes at `addresses` in process `pid` into new
 /// pool buffers. CommError naming `what` if the process is gone, the read
-/// is refused (then `*refused` is set, if given) or comes up short.
+/// is refused (then `*refused` is set, if given) or comes up short. With
+/// `seen`, a large frame read before in the same exchange (or earlier in
+/// this call) is shared, not read again: the shuffle pieces of one
+/// partition, fetched together, each name the same category dictionary.
 std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
-                            const std::string& what, bool* refused = nullptr);
+                            const std::string& what, bool* refused = nullptr, CmaFrames* seen = nullptr);
 
 }  // namespace skein::distributed::internal

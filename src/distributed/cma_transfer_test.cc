@@ -75,6 +75,33 @@ TEST(CmaRead, FramesComeBackExactFromAnotherProcess) {
   ExpectReadBack(frames, "value x");
 }
 
+TEST(CmaRead, ALargeFrameNamedAgainInOneExchangeIsReadOnceAndShared) {
+  std::vector<std::string> frames = {std::string(200000, 'd'), "small", std::string(100000, 'e')};
+  frames[0][777] = 'x';
+  Sender sender(frames);
+  if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+  const auto& a = sender.addresses();
+  const auto& n = sender.sizes();
+  CmaFrames seen;
+  // One value naming the dictionary-like frame twice, then another naming it again.
+  std::vector<Buffer> first = CmaRead(sender.pid(), {a[0], a[1], a[0]}, {n[0], n[1], n[0]}, "value p", nullptr, &seen);
+  std::vector<Buffer> second = CmaRead(sender.pid(), {a[2], a[0]}, {n[2], n[0]}, "value q", nullptr, &seen);
+  EXPECT_EQ(Text(first[0]), frames[0]);
+  EXPECT_EQ(Text(first[1]), frames[1]);
+  EXPECT_EQ(first[2].data(), first[0].data());
+  EXPECT_EQ(second[1].data(), first[0].data());
+  EXPECT_EQ(Text(second[0]), frames[2]);
+  EXPECT_EQ(seen.size(), 2u);  // the two large frames; "small" is copied each time
+  // The same address with another size is another frame.
+  std::vector<Buffer> shorter = CmaRead(sender.pid(), {a[0]}, {n[0] - 1}, "value r", nullptr, &seen);
+  EXPECT_NE(shorter[0].data(), first[0].data());
+  EXPECT_EQ(Text(shorter[0]), frames[0].substr(0, n[0] - 1));
+  // A failed read leaves nothing behind to be shared.
+  std::vector<uint64_t> nowhere = {8};
+  EXPECT_THROW(CmaRead(sender.pid(), nowhere, {kCmaShareMinBytes}, "value s", nullptr, &seen), CommError);
+  EXPECT_EQ(seen.count({sender.pid(), 8, kCmaShareMinBytes}), 0u);
+}
+
 TEST(CmaRead, ManyFramesAreReadInSeveralCalls) {
   std::vector<std::string> frames;
   for (int i = 0; i < 1300; ++i) frames.push_back("frame " + std::to_string(i) + std::string(static_cast<size_t>(i % 7), '.'));

@@ -152,7 +152,8 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
         throw CommError("value " + KeyText(key_) + " came as addresses in the sender's memory, which was not offered");
       }
       const std::vector<uint64_t> addresses(chunk.frame_addresses().begin(), chunk.frame_addresses().end());
-      s_.frames = CmaRead(static_cast<pid_t>(chunk.cma_pid()), addresses, sizes_, "value " + KeyText(key_), &refused_);
+      s_.frames = CmaRead(static_cast<pid_t>(chunk.cma_pid()), addresses, sizes_, "value " + KeyText(key_), &refused_,
+                          &cma_frames_);
       read_memory_ = true;  // the offer stands for every value of the call
       frame_ = sizes_.size();
     } else if (chunk.in_shm()) {

@@ -14,6 +14,7 @@
 
 #include "distributed/skein.grpc.pb.h"
 #include "distributed/skein.pb.h"
+#include "distributed/cma_transfer_internal.h"
 #include "distributed/shm_transfer_internal.h"
 #include "distributed/tls_internal.h"
 #include "skein/core/serialize.h"
@@ -95,6 +96,7 @@ class ValueAssembler {
   ShmInbox* inbox_;
   bool cma_;
   bool read_memory_ = false, refused_ = false;
+  CmaFrames cma_frames_;  // large frames read from senders' memory in this exchange, shared by its values
   bool started_ = false;
   std::string key_;
   Serialized s_;
