@@ -462,6 +462,7 @@ struct Column::StringIndex {
 
 const Column::StringIndex& Column::Index() const {
   if (auto ix = std::atomic_load(&index_)) return *ix;
+  if (length_ >= (int64_t{1} << 32) - 1) throw Error("string index: more than 2^32 rows");  // rows + 1 fit a slot's low half
   const auto hashes = StringHashes();
   auto made = std::make_shared<StringIndex>();
   made->slots.assign(std::bit_ceil(static_cast<size_t>(length_) * 2 + 2), 0);
@@ -490,7 +491,6 @@ const Column::StringIndex& Column::Index() const {
 
 int64_t Column::IndexOf(std::string_view s) const {
   if (type_ != TypeId::kString) throw TypeError("index of a " + std::string(TypeName(type_)) + " column");
-  if (length_ >= (int64_t{1} << 32) - 1) throw Error("string index: more than 2^32 rows");
   const StringIndex& ix = Index();
   const uint64_t h = dataframe::internal::HashBytes(s);
   const size_t mask = ix.slots.size() - 1;
