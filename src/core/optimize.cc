@@ -133,6 +133,9 @@ std::optional<Graph> OptimizeWithIndex(const Graph& g, const GraphIndex& ix,
       if (is_output[t] || !has_users(t)) continue;
       const Task& task = g.task(t);
       if (task.is_literal()) {
+        if (task.args()[0].literal().nbytes() > options.inline_literal_max_bytes && sole_user(t) == Graph::kNotFound) {
+          continue;  // large and shared: stays a key
+        }
         sub[t] = Sub::kLiteral;
         ++substituted;
       } else if (task.op() && task.op()->cheap()) {

@@ -60,6 +60,34 @@ TEST(Inline, SubstitutesLiteralsAndCheapOps) {
   EXPECT_EQ(Get(g, {Key("out")})[0], Value(22));
 }
 
+SKEIN_REGISTER("test.opt.size", [](const std::string& s, int64_t k) { return static_cast<int64_t>(s.size()) + k; });
+
+TEST(Inline, LargeLiteralsUsedByManyTasksStayKeys) {
+  const std::string big(100000, 'x');
+  Graph g;
+  g.Add("big", Task::FromValue(big));
+  g.Add("small", Task::FromValue(std::string("abc")));
+  for (int i = 0; i < 3; ++i) {
+    g.Add(Key("use", {i}), Task::Call("test.opt.size", {Arg::Ref("big"), Arg(int64_t{i})}));
+    g.Add(Key("tiny", {i}), Task::Call("test.opt.size", {Arg::Ref("small"), Arg(int64_t{i})}));
+  }
+  std::vector<Key> outs;
+  for (int i = 0; i < 3; ++i) outs.insert(outs.end(), {Key("use", {i}), Key("tiny", {i})});
+  Graph in = Inline(g, outs);
+  EXPECT_TRUE(in.Contains("big"));     // 100 kB, three users: sent once, shared
+  EXPECT_FALSE(in.Contains("small"));  // a few bytes: copied into each user
+  auto r = Get(in, outs);
+  EXPECT_EQ(r[4], Value(int64_t{100002}));
+  EXPECT_EQ(r[5], Value(int64_t{5}));
+  // One user: inlined whatever its size.
+  Graph one;
+  one.Add("big", Task::FromValue(big));
+  one.Add("use", Task::Call("test.opt.size", {Arg::Ref("big"), Arg(int64_t{1})}));
+  Graph in1 = Inline(one, {"use"});
+  EXPECT_FALSE(in1.Contains("big"));
+  EXPECT_EQ(Get(in1, {Key("use")})[0], Value(int64_t{100001}));
+}
+
 TEST(Optimize, MinGainSkipsRewritesThatRemoveTooLittle) {
   Graph g = Chain(3);
   for (int i = 0; i < 100; ++i) g.Add(Key("solo", {i}), Task::FromValue(i));

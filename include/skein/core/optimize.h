@@ -28,6 +28,11 @@ struct OptimizeOptions {
   bool cull = true;
   bool fuse = true;
   bool inline_cheap = true;
+  /// A literal larger than this is inlined only into a sole user: one used
+  /// by many tasks stays a key of its own, so a cluster ships it to each
+  /// worker once and the tasks there share one copy (a categorize's
+  /// categories, 1.6 MB, had travelled and been decoded once per partition).
+  size_t inline_literal_max_bytes = 64 << 10;
   /// Longest chain fused into one task (bounds nesting depth).
   int fuse_max_height = 64;
   /// Rewrite only if fusing and inlining remove at least this fraction of the
