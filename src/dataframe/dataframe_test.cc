@@ -538,10 +538,10 @@ TEST(GroupRows, SmallIntegerKeysGroupTheSameWithOrWithoutAKnownBound) {
   }
 }
 
-// Category keys whose codes are already in first-seen order (as a parse
-// builds them) are used as ids directly; any other order is renumbered.
-// Either way ids come in first-seen order of the labels.
-TEST(GroupRows, CategoryCodesInAnyOrderGroupInFirstSeenOrder) {
+// Category keys group by their labels whatever order the dictionary holds
+// them in: ids number the distinct labels (in no promised order), and
+// each group's first row is where its label first appears.
+TEST(GroupRows, CategoryCodesInAnyOrderGroupByLabel) {
   using dataframe::internal::GroupRows;
   CategoryBuilder fresh;
   const std::vector<std::string> labels = {"b", "a", "b", "c", "a", "d", "c", "b"};
@@ -557,18 +557,28 @@ TEST(GroupRows, CategoryCodesInAnyOrderGroupInFirstSeenOrder) {
   const Column raw = codes.Finish();
   const Column out_of_order = Column::Make(TypeId::kCategory, raw.length(), {}, raw.values(), {},
                                            std::make_shared<const Column>(Column::FromStrings(reversed)));
+  const std::map<std::string, int64_t> first = {{"b", 0}, {"a", 1}, {"c", 3}, {"d", 5}};
   for (const Column* c : {&in_order, &out_of_order}) {
     const auto g = GroupRows({c}, /*dropna=*/true);
-    EXPECT_EQ(std::vector<int32_t>(g.group.begin(), g.group.end()), (std::vector<int32_t>{0, 1, 0, 2, 1, 3, 2, 0}));
-    EXPECT_EQ(std::vector<int64_t>(g.first_row.begin(), g.first_row.end()), (std::vector<int64_t>{0, 1, 3, 5}));
+    ASSERT_EQ(g.num_groups(), 4);
+    std::map<int32_t, std::string> label_of;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const int32_t id = g.group[i];
+      ASSERT_TRUE(id >= 0 && id < 4) << "row " << i;
+      auto [it, fresh] = label_of.emplace(id, labels[i]);
+      EXPECT_EQ(it->second, labels[i]) << "row " << i << " shares id " << id << " with another label";
+    }
+    for (const auto& [id, label] : label_of) EXPECT_EQ(g.first_row[static_cast<size_t>(id)], first.at(label)) << label;
   }
 }
 
 // GroupRows against a row-by-row reference: category keys whose dictionary
 // holds unused labels, small-range integers (negative ones included) of both
 // widths, keys with nulls and keys of a wide range, alone and packed
-// together; ids in first-seen order, nulls dropped or grouped.
-TEST(GroupRows, PackedKeysMatchAReferenceInFirstSeenOrder) {
+// together; one id per distinct key (ids dense, in no promised order),
+// each group's first row the key's first appearance, nulls dropped or
+// grouped.
+TEST(GroupRows, PackedKeysMatchAReference) {
   using dataframe::internal::GroupRows;
   using dataframe::internal::Grouping;
   const int64_t rows = 3000;
@@ -598,8 +608,8 @@ TEST(GroupRows, PackedKeysMatchAReferenceInFirstSeenOrder) {
     for (const auto& keys : cases) {
       SCOPED_TRACE(testing::Message() << keys.size() << " keys, dropna " << dropna);
       const Grouping g = GroupRows(keys, dropna);
-      std::map<std::string, int32_t> seen;
-      std::vector<int64_t> first;
+      std::map<std::string, int32_t> id_of;  // key -> the id GroupRows gave its first row
+      std::map<int32_t, int64_t> first;     // id -> that first row
       ASSERT_EQ(g.group.size(), static_cast<size_t>(rows));
       for (int64_t i = 0; i < rows; ++i) {
         std::string key;
@@ -612,13 +622,86 @@ TEST(GroupRows, PackedKeysMatchAReferenceInFirstSeenOrder) {
           ASSERT_EQ(g.group[static_cast<size_t>(i)], -1) << "row " << i;
           continue;
         }
-        auto [it, fresh] = seen.emplace(key, static_cast<int32_t>(seen.size()));
-        if (fresh) first.push_back(i);
-        ASSERT_EQ(g.group[static_cast<size_t>(i)], it->second) << "row " << i << " key " << key;
+        const int32_t id = g.group[static_cast<size_t>(i)];
+        ASSERT_TRUE(id >= 0 && id < g.num_groups()) << "row " << i;
+        auto [it, fresh] = id_of.emplace(key, id);
+        if (fresh) {
+          ASSERT_TRUE(first.emplace(id, i).second) << "row " << i << ": id " << id << " is another key's too";
+        }
+        ASSERT_EQ(id, it->second) << "row " << i << " key " << key;
       }
-      EXPECT_EQ(std::vector<int64_t>(g.first_row.begin(), g.first_row.end()), first);
+      ASSERT_EQ(static_cast<int64_t>(first.size()), g.num_groups());
+      for (const auto& [id, row] : first) EXPECT_EQ(g.first_row[static_cast<size_t>(id)], row) << "id " << id;
     }
   }
+}
+
+// SumInOnePass against per-column reference sums for every mix of int64
+// and float64 lanes (one to seven: several passes of three), with NaN in
+// the floats, rows in no group, and counts asked for or not.
+TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
+  using dataframe::internal::SumInOnePass;
+  const int64_t rows = 5000, groups = 37;
+  std::mt19937_64 rng(5);
+  PoolScratch<int32_t> group(static_cast<size_t>(rows));
+  for (auto& g : group) g = rng() % 9 == 0 ? -1 : static_cast<int32_t>(rng() % groups);
+  std::vector<Column> cols;
+  for (int c = 0; c < 7; ++c) {
+    if ((c * 5) % 3 == 0) {
+      std::vector<int64_t> v;
+      for (int64_t i = 0; i < rows; ++i) v.push_back(static_cast<int64_t>(rng() % 2001) - 1000);
+      cols.push_back(Column::FromVector(v));
+    } else {
+      std::vector<double> v;
+      for (int64_t i = 0; i < rows; ++i) v.push_back(rng() % 7 == 0 ? std::nan("") : static_cast<double>(rng() % 1000) / 8);
+      cols.push_back(Column::FromVector(v));
+    }
+  }
+  for (size_t lanes = 1; lanes <= cols.size(); ++lanes) {
+    for (bool counts : {false, true}) {
+      SCOPED_TRACE(testing::Message() << lanes << " lanes, counts " << counts);
+      std::vector<const Column*> in;
+      for (size_t c = 0; c < lanes; ++c) in.push_back(&cols[c]);
+      const auto got = SumInOnePass(in, counts, group, groups);
+      ASSERT_EQ(got.lanes.size(), lanes);
+      std::vector<int64_t> size(groups, 0);
+      for (int32_t g : group) size[static_cast<size_t>(std::max(g, 0))] += g >= 0;
+      if (counts) {
+        EXPECT_EQ(std::vector<int64_t>(got.size.begin(), got.size.end()), size);
+      } else {
+        EXPECT_TRUE(got.size.empty());
+      }
+      for (size_t c = 0; c < lanes; ++c) {
+        const Column& col = cols[c];
+        const auto& lane = got.lanes[c];
+        if (col.type() == TypeId::kInt64) {
+          std::vector<int64_t> want(groups, 0);
+          for (int64_t i = 0; i < rows; ++i) {
+            if (group[static_cast<size_t>(i)] >= 0) want[static_cast<size_t>(group[static_cast<size_t>(i)])] += col.data<int64_t>()[i];
+          }
+          EXPECT_EQ(std::vector<int64_t>(lane.ints.begin(), lane.ints.end()), want) << "lane " << c;
+          continue;
+        }
+        std::vector<double> want(groups, 0);
+        std::vector<int64_t> n(groups, 0);
+        for (int64_t i = 0; i < rows; ++i) {
+          const int32_t g = group[static_cast<size_t>(i)];
+          const double v = col.data<double>()[i];
+          if (g < 0 || std::isnan(v)) continue;
+          want[static_cast<size_t>(g)] += v;
+          ++n[static_cast<size_t>(g)];
+        }
+        EXPECT_EQ(std::vector<double>(lane.floats.begin(), lane.floats.end()), want) << "lane " << c;
+        if (counts) {
+          EXPECT_EQ(std::vector<int64_t>(lane.count.begin(), lane.count.end()), n) << "lane " << c;
+        }
+      }
+    }
+  }
+  // A column it does not take is refused, not summed wrongly.
+  const Column with_nulls = Column::FromVector(std::vector<int64_t>(rows, 1), std::vector<bool>(rows, false));
+  EXPECT_THAT([&] { SumInOnePass({&cols[0], &with_nulls}, false, group, groups); },
+              ThrowsMessage<Error>(HasSubstr("column 1 is not an int64/float64 column without nulls")));
 }
 
 }  // namespace

@@ -57,6 +57,25 @@ struct AggSpec {
 /// the aggregation does not apply (sum of strings...).
 TypeId AggResultType(const AggSpec& spec, TypeId in);
 
+/// Whether SumInOnePass takes `c`: int64 or float64 without nulls.
+bool SumsInOnePass(const Column& c);
+
+/// Per group, the sums of `columns` (each int64 or float64 without nulls;
+/// float sums skip NaN) and, with `counts`, the rows per group and each
+/// float column's count of non-NaN values: one pass over the rows for up
+/// to three columns, each row updating one slot of all its group's sums.
+struct LaneSums {
+  struct Lane {
+    PoolVector<int64_t> ints;   ///< an int64 column's sums
+    PoolVector<double> floats;  ///< a float64 column's sums
+    PoolVector<int64_t> count;  ///< a float64 column's non-NaN values (with counts)
+  };
+  std::vector<Lane> lanes;   ///< one per column, in order
+  PoolVector<int64_t> size;  ///< rows per group (with counts)
+};
+LaneSums SumInOnePass(const std::vector<const Column*>& columns, bool counts, const PoolScratch<int32_t>& group,
+                      int64_t groups);
+
 /// Partial state of `table` grouped by `keys` (keys first, then states).
 Table AggregateChunk(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,
                      bool dropna);

@@ -141,7 +141,10 @@ Table Step::Run(const Table& in, int64_t partition) const {
       }
       if (cols.empty() || in.num_rows() == 0) return in;
       Grouping g = GroupRows(cols, /*dropna=*/false);
-      return static_cast<int64_t>(g.first_row.size()) == in.num_rows() ? in : in.Take(g.first_row);
+      if (static_cast<int64_t>(g.first_row.size()) == in.num_rows()) return in;
+      // Group ids need not follow the rows; the rows kept stay in order.
+      std::sort(g.first_row.begin(), g.first_row.end());
+      return in.Take(g.first_row);
     }
     case kGroupTopN: return GroupTopN(in, names, names2[0], ascending[0], n, dropna);
     case kSample: {
