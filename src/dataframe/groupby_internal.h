@@ -30,7 +30,9 @@ struct Grouping {
   Members RowsByGroup(int64_t from = 0) const;
 };
 
-/// Groups the rows of `keys` (one or more columns of equal length). With
+/// Groups the rows of `keys` (one or more columns of equal length): ids
+/// 0..groups-1 in no promised order (small integer and category keys get
+/// them in key order, hashed keys in first-seen order). With
 /// `dropna`, a row with any null key is in no group; otherwise nulls form
 /// their own group, as pandas' dropna=False.
 Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna);
@@ -89,8 +91,9 @@ Table AggregateRaw(const Table& table, const std::vector<std::string>& keys, con
                    bool dropna);
 
 /// Per group of `keys`, the `n` rows that come first when ordered by
-/// `by` (descending unless `ascending`; nulls last), groups in first-seen
-/// order: pandas' groupby(...).nlargest / nsmallest / head after a sort.
+/// `by` (descending unless `ascending`; nulls last), groups one after
+/// another in GroupRows' id order: pandas' groupby(...).nlargest /
+/// nsmallest / head after a sort.
 Table GroupTopN(const Table& table, const std::vector<std::string>& keys, const std::string& by, bool ascending,
                 int64_t n, bool dropna);
 

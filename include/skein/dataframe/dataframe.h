@@ -72,7 +72,8 @@ struct ParquetReadOptions {
 struct GroupByOptions {
   /// Rows whose key is null are dropped (pandas' default) or form a group.
   bool dropna = true;
-  /// Result sorted by the keys (pandas' default); false keeps first-seen order.
+  /// Result sorted by the keys (pandas' default); false leaves the groups
+  /// in no promised order, as Dask's sort=False (cheaper: no sort).
   bool sort = true;
   /// Output partitions: 1 is a tree reduction, more is a hash shuffle.
   int split_out = 1;
