@@ -225,7 +225,12 @@ TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
     o.blocksize = 5000;
     return o;
   }());
-  Table r = df.groupby({"k", "g"}).agg({{"x", "median"}, {"v", "nunique"}, {"x", "quantile", "x_q90", 0.9}}).compute();
+  // A var before the median and a std after it: both read the values the
+  // median groups (before it reorders them).
+  Table r = df.groupby({"k", "g"})
+                .agg({{"x", "var", "x_var"}, {"x", "median"}, {"v", "nunique"}, {"x", "quantile", "x_q90", 0.9},
+                      {"x", "std", "x_std"}})
+                .compute();
   std::map<std::pair<std::string, int64_t>, std::vector<const Row*>> groups;
   for (const Row& row : rows_) groups[{row.k, row.g}].push_back(&row);
   ASSERT_EQ(r.num_rows(), static_cast<int64_t>(groups.size()));
@@ -248,6 +253,16 @@ TEST_F(DataFrameTest, HolisticAggregationsAndMultipleKeys) {
     };
     EXPECT_NEAR(r.column("x_median").data<double>()[i], quantile(0.5), 1e-12);
     EXPECT_NEAR(r.column("x_q90").data<double>()[i], quantile(0.9), 1e-12);
+    double mean = 0, m2 = 0;
+    for (double x : xs) mean += x / static_cast<double>(xs.size());
+    for (double x : xs) m2 += (x - mean) * (x - mean);
+    if (xs.size() > 1) {
+      const double var = m2 / static_cast<double>(xs.size() - 1);
+      EXPECT_NEAR(r.column("x_var").data<double>()[i], var, 1e-9 * (1 + var));
+      EXPECT_NEAR(r.column("x_std").data<double>()[i], std::sqrt(var), 1e-9 * (1 + var));
+    } else {
+      EXPECT_TRUE(r.column("x_var").IsNull(i) && r.column("x_std").IsNull(i));
+    }
     EXPECT_EQ(r.column("v").data<int64_t>()[i], static_cast<int64_t>(vs.size()));
     ++i;
   }

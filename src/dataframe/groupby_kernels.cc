@@ -6,12 +6,17 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <span>
 
 #include "groupby_internal.h"
 #include "hash_internal.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace skein::dataframe::internal {
 
@@ -1215,18 +1220,157 @@ double MinOf(const double* b, const double* e) {
   return std::min(std::min(m[0], m[1]), std::min(m[2], m[3]));
 }
 
+// The q-quantile of [b, e) (not empty, no NaN) with linear interpolation
+// between the closest ranks lo and lo + 1. Groups of 64 values or more
+// first sort a strided sample of 64 and take two of its values around
+// the target rank as fences: one pass counts the values below the lower
+// fence, copies those between the fences (an eighth of them, expected)
+// and keeps the least value above the upper one; both ranks are then
+// selected among the copies. Where the sample misled (ranks outside the
+// fences), the values are selected in place as for small groups. One pass
+// and a small select, where selecting in place partitioned the whole
+// group two or three times over.
+double QuantileOf(double* b, double* e, double q, PoolScratch<double>* scratch) {
+  const std::ptrdiff_t n = e - b;
+  const double pos = q * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::ptrdiff_t>(std::floor(pos));
+  auto interpolate = [&](double a_lo, double a_hi) { return a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo)); };
+  constexpr std::ptrdiff_t kSample = 64, kSpread = 4;
+  if (n >= kSample) {
+    double sample[kSample];
+    for (std::ptrdiff_t s = 0; s < kSample; ++s) sample[s] = b[s * n / kSample];
+    std::sort(sample, sample + kSample);
+    const std::ptrdiff_t at = lo * kSample / n;
+    const double fence_lo = sample[std::max<std::ptrdiff_t>(0, at - kSpread)];
+    const double fence_hi = sample[std::min<std::ptrdiff_t>(kSample - 1, at + 1 + kSpread)];
+    if (scratch->size() < static_cast<size_t>(n) + 8) scratch->resize(static_cast<size_t>(n) + 8);
+    double* const mid = scratch->data();
+    std::ptrdiff_t below = 0, m = 0;
+    double above = std::numeric_limits<double>::infinity();
+    const double* it = b;
+#if defined(__AVX512F__)
+    // Eight at a time: the values between the fences packed in a register
+    // and stored whole (the scratch has 8 spare), the count moved on by
+    // how many there were.
+    const __m512d lo_v = _mm512_set1_pd(fence_lo), hi_v = _mm512_set1_pd(fence_hi);
+    __m512d above_v = _mm512_set1_pd(above);
+    for (; e - it >= 8; it += 8) {
+      const __m512d x = _mm512_loadu_pd(it);
+      const __mmask8 lt = _mm512_cmp_pd_mask(x, lo_v, _CMP_LT_OQ);
+      const __mmask8 gt = _mm512_cmp_pd_mask(x, hi_v, _CMP_GT_OQ);
+      const __mmask8 in = static_cast<__mmask8>(~(lt | gt));
+      _mm512_storeu_pd(mid + m, _mm512_maskz_compress_pd(in, x));
+      below += std::popcount(static_cast<unsigned>(lt));
+      m += std::popcount(static_cast<unsigned>(in));
+      above_v = _mm512_mask_min_pd(above_v, gt, above_v, x);
+    }
+    alignas(64) double lanes[8];
+    _mm512_store_pd(lanes, above_v);  // (GCC 12's _mm512_reduce_min_pd warns of an unset register)
+    for (double l : lanes) above = std::min(above, l);
+#endif
+    for (; it != e; ++it) {
+      const double x = *it;
+      below += x < fence_lo;
+      mid[m] = x;
+      m += (x >= fence_lo) & (x <= fence_hi);
+      above = std::min(above, x > fence_hi ? x : std::numeric_limits<double>::infinity());
+    }
+    if (lo >= below && lo < below + m) {
+      const std::ptrdiff_t k = lo - below;
+      SelectNth(mid, mid + m, k);
+      const double a_lo = mid[k];
+      if (lo + 1 >= n) return a_lo;
+      return interpolate(a_lo, k + 1 < m ? MinOf(mid + k + 1, mid + m) : above);
+    }
+  }
+  SelectNth(b, e, lo);
+  const double a_lo = b[lo];
+  return interpolate(a_lo, lo + 1 < n ? MinOf(b + lo + 1, e) : a_lo);
+}
+
+}  // namespace
+
+namespace {
+
+// Each group's valid values side by side, in row order within a group:
+// group k's are vals[from[k]] ... vals[from[k + 1] - 1]. A counting sort
+// of the values themselves, reading the column once in row order:
+// gathering them group by group through row lists read the column at
+// random, one row at a time.
+struct GroupedValues {
+  PoolVector<int64_t> from;
+  PoolVector<double> vals;
+};
+
+GroupedValues GroupValues(const Column& c, const Grouping& g) {
+  const size_t groups = static_cast<size_t>(g.num_groups());
+  GroupedValues out;
+  out.from.assign(groups + 1, 0);
+  ForValues<double>(c, g.group, [&](int32_t k, double) { ++out.from[static_cast<size_t>(k) + 1]; });
+  std::partial_sum(out.from.begin(), out.from.end(), out.from.begin());
+  out.vals.resize(static_cast<size_t>(out.from.back()));
+  PoolScratch<int64_t> at(out.from.begin(), out.from.end() - 1);
+  double* const vals = out.vals.data();
+  ForValues<double>(c, g.group, [&](int32_t k, double x) { vals[at[static_cast<size_t>(k)]++] = x; });
+  return out;
+}
+
+// Sum of [b, e) over eight running sums (one chain of dependent adds
+// waited 4 cycles a value): the same two-pass moments as MomentState's,
+// summed in another order.
+template <class F>
+double SumOf(const double* b, const double* e, F f) {
+  double acc[8] = {};
+  const double* p = b;
+  for (; e - p >= 8; p += 8) {
+    for (int j = 0; j < 8; ++j) acc[j] += f(p[j]);
+  }
+  for (int j = 0; p != e; ++p, ++j) acc[j] += f(*p);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Std or var per group from grouped values, read group by group instead
+// of at random as MomentState's passes over the rows are.
+Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a) {
+  const size_t groups = gv.from.size() - 1;
+  PoolVector<double> v(groups);
+  PoolVector<uint8_t> valid(groups);
+  for (size_t k = 0; k < groups; ++k) {
+    const double* b = gv.vals.data() + gv.from[k];
+    const double* e = gv.vals.data() + gv.from[k + 1];
+    const int64_t n = e - b;
+    const double mean = n ? SumOf(b, e, [](double x) { return x; }) / static_cast<double>(n) : 0;
+    const double m2 = SumOf(b, e, [mean](double x) { return (x - mean) * (x - mean); });
+    const int64_t dof = n - a.ddof;
+    valid[k] = dof > 0;
+    const double var = dof > 0 ? m2 / static_cast<double>(dof) : 0;
+    v[k] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
+  }
+  return Float64Column(v, valid.data());
+}
+
 }  // namespace
 
 Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
   Grouping g = GroupByNames(t, keys, dropna);
+  // Columns a median or quantile groups the values of; a std or var of
+  // such a column reads those too.
+  std::map<std::string, GroupedValues> grouped;
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) grouped.emplace(a.column, GroupedValues{});
+  }
+  auto from_grouped = [&](const AggSpec& a) {
+    return (a.func == AggFunc::kStd || a.func == AggFunc::kVar) && grouped.count(a.column) &&
+           IsNumeric(t.column(a.column).type());
+  };
   std::vector<AggSpec> simple;
   for (const AggSpec& a : aggs) {
-    if (!IsHolistic(a.func)) simple.push_back(a);
+    if (!IsHolistic(a.func) && !from_grouped(a)) simple.push_back(a);
   }
   Table keys_table = KeysOf(t, keys, g);
   Table done = FinalizePartial(WithColumns(keys_table, States(t, g, simple)), keys, simple);
   const size_t groups = static_cast<size_t>(g.num_groups());
-  // Row lists by group, for nunique only (medians sort values, below).
+  // Row lists by group, for nunique only (medians group values, above).
   Grouping::Members members;
   for (const AggSpec& a : aggs) {
     if (a.func == AggFunc::kNUnique) {
@@ -1236,9 +1380,26 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
   }
   const PoolVector<int64_t>& start = members.start;
   const PoolVector<int64_t>& rows = members.rows;
+  auto values_of = [&](const std::string& column) -> GroupedValues& {
+    GroupedValues& gv = grouped.at(column);
+    if (gv.from.empty()) gv = GroupValues(t.column(column), g);
+    return gv;
+  };
+  // Stds and vars first: the selections below reorder each group's values.
+  std::vector<std::optional<Column>> moments(aggs.size());
+  for (size_t j = 0; j < aggs.size(); ++j) {
+    if (!from_grouped(aggs[j])) continue;
+    AggResultType(aggs[j], t.column(aggs[j].column).type());
+    moments[j] = MomentsFromGrouped(values_of(aggs[j].column), aggs[j]);
+  }
   std::vector<std::pair<std::string, Column>> cols;
   for (const auto& k : keys) cols.emplace_back(k, keys_table.column(k));
-  for (const AggSpec& a : aggs) {
+  for (size_t j = 0; j < aggs.size(); ++j) {
+    const AggSpec& a = aggs[j];
+    if (moments[j]) {
+      cols.emplace_back(a.name, std::move(*moments[j]));
+      continue;
+    }
     if (!IsHolistic(a.func)) {
       cols.emplace_back(a.name, done.column(a.name));
       continue;
@@ -1270,33 +1431,21 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
       cols.emplace_back(a.name, Int64Column(n));
       continue;
     }
-    // median / quantile: linear interpolation between the closest ranks.
+    // median / quantile: linear interpolation between the closest ranks,
+    // selected in place (another quantile of the column still finds each
+    // group's values, in another order).
     const double q = a.func == AggFunc::kMedian ? 0.5 : a.q;
     if (!(q >= 0 && q <= 1)) throw Error("quantile: q must be in [0, 1], got " + std::to_string(q));
-    // Each group's valid values side by side (a counting sort of the values
-    // themselves, reading the column once in row order), then selected in
-    // place: gathering them group by group through the row lists read the
-    // column at random, one row at a time.
-    PoolVector<int64_t> from(groups + 1, 0);
-    ForValues<double>(c, g.group, [&](int32_t k, double) { ++from[static_cast<size_t>(k) + 1]; });
-    std::partial_sum(from.begin(), from.end(), from.begin());
-    PoolVector<double> vals(static_cast<size_t>(from.back()));
-    {
-      std::vector<int64_t> at(from.begin(), from.end() - 1);
-      ForValues<double>(c, g.group, [&](int32_t k, double x) { vals[static_cast<size_t>(at[static_cast<size_t>(k)]++)] = x; });
-    }
+    GroupedValues& gv = values_of(a.column);
+    double* const vals = gv.vals.data();
     PoolVector<double> v(groups, 0);
     PoolVector<uint8_t> valid(groups, 0);
+    PoolScratch<double> scratch;
     for (size_t k = 0; k < groups; ++k) {
-      double* b = vals.data() + from[k];
-      double* e = vals.data() + from[k + 1];
+      double* b = vals + gv.from[k];
+      double* e = vals + gv.from[k + 1];
       if (b == e) continue;
-      const double pos = q * static_cast<double>(e - b - 1);
-      const auto lo = static_cast<std::ptrdiff_t>(std::floor(pos));
-      SelectNth(b, e, lo);
-      const double a_lo = b[lo];
-      const double a_hi = b + lo + 1 < e ? MinOf(b + lo + 1, e) : a_lo;
-      v[k] = a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo));
+      v[k] = QuantileOf(b, e, q, &scratch);
       valid[k] = 1;
     }
     cols.emplace_back(a.name, Float64Column(v, valid.data()));
