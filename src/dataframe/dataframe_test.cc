@@ -719,5 +719,85 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
               ThrowsMessage<Error>(HasSubstr("column 1 is not an int64/float64 column without nulls")));
 }
 
+// DirectSumChunk (a slot per key value, no grouping) gives the states the
+// grouping path gives, for int64 keys with gaps and negatives, int32 keys
+// and category keys whose dictionary holds unused labels; it declines
+// what it does not answer.
+TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
+  using dataframe::internal::AggFunc;
+  using dataframe::internal::AggSpec;
+  using dataframe::internal::DirectSumChunk;
+  const int64_t rows = 3000;
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> k64, v;
+  std::vector<int32_t> k32;
+  std::vector<double> x;
+  CategoryBuilder cats;
+  cats.Intern("unused");
+  for (int64_t i = 0; i < rows; ++i) {
+    k64.push_back(static_cast<int64_t>(rng() % 40) * 3 - 50);  // gaps between keys, negatives
+    k32.push_back(1000 + static_cast<int32_t>(rng() % 17));
+    static const char* const kLabels[] = {"c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8"};
+    cats.Append(kLabels[rng() % 9]);
+    v.push_back(static_cast<int64_t>(rng() % 100) - 20);
+    x.push_back(rng() % 11 == 0 ? std::nan("") : static_cast<double>(rng() % 1000) / 4);
+  }
+  const Table t({{"k64", Column::FromVector(k64)},
+                 {"k32", Column::FromVector(k32)},
+                 {"kc", cats.Finish()},
+                 {"v", Column::FromVector(v)},
+                 {"x", Column::FromVector(x)}});
+  auto spec = [](const char* column, AggFunc f, const char* name) {
+    AggSpec a;
+    a.column = column;
+    a.func = f;
+    a.name = name;
+    return a;
+  };
+  const std::vector<AggSpec> aggs = {spec("v", AggFunc::kSum, "vs"), spec("x", AggFunc::kMean, "xm"),
+                                     spec("v", AggFunc::kMean, "vm"), spec("", AggFunc::kSize, "n"),
+                                     spec("v", AggFunc::kCount, "vc"), spec("x", AggFunc::kSum, "xs")};
+  // A row's key as text, for matching groups of both results.
+  auto key_text = [](const Column& c, int64_t i) {
+    return c.type() == TypeId::kCategory ? std::string(c.StringAt(i)) : std::to_string(c.NumberAt(i));
+  };
+  for (const char* key : {"k64", "k32", "kc"}) {
+    SCOPED_TRACE(key);
+    const auto direct = DirectSumChunk(t, {key}, aggs);
+    ASSERT_TRUE(direct.has_value());
+    const Table grouped = [&] {
+      // The grouping path: the same aggregations with a min added, which
+      // DirectSumChunk declines, then the min dropped.
+      std::vector<AggSpec> with_min = aggs;
+      with_min.push_back(spec("v", AggFunc::kMin, "vmin"));
+      EXPECT_FALSE(DirectSumChunk(t, {key}, with_min).has_value());
+      return dataframe::internal::AggregateChunk(t, {key}, with_min, /*dropna=*/true);
+    }();
+    ASSERT_EQ(direct->num_rows(), grouped.num_rows());
+    std::map<std::string, int64_t> row_of;
+    for (int64_t i = 0; i < grouped.num_rows(); ++i) row_of[key_text(grouped.column(key), i)] = i;
+    for (int64_t i = 0; i < direct->num_rows(); ++i) {
+      const std::string k = key_text(direct->column(key), i);
+      ASSERT_TRUE(row_of.count(k)) << "key " << k;
+      const int64_t j = row_of[k];
+      for (const std::string& name : direct->names()) {
+        if (name == key) continue;
+        const Column& col = direct->column(name);
+        const Column& other = grouped.column(name);
+        ASSERT_EQ(col.type(), other.type()) << name;
+        EXPECT_EQ(col.NumberAt(i), other.NumberAt(j)) << name << " of key " << k;
+      }
+    }
+  }
+  // Declined: two keys, a key with nulls, a key range far wider than the rows.
+  EXPECT_FALSE(DirectSumChunk(t, {"k64", "k32"}, aggs).has_value());
+  const Table nulls({{"k", Column::FromVector(std::vector<int64_t>{1, 2, 3}, {true, false, true})},
+                     {"v", Column::FromVector(std::vector<int64_t>{1, 2, 3})}});
+  EXPECT_FALSE(DirectSumChunk(nulls, {"k"}, {spec("v", AggFunc::kSum, "s")}).has_value());
+  const Table wide({{"k", Column::FromVector(std::vector<int64_t>{0, 1000000})},
+                    {"v", Column::FromVector(std::vector<int64_t>{1, 2})}});
+  EXPECT_FALSE(DirectSumChunk(wide, {"k"}, {spec("v", AggFunc::kSum, "s")}).has_value());
+}
+
 }  // namespace
 }  // namespace skein

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,13 @@ struct AggSpec {
 /// the aggregation does not apply (sum of strings...).
 TypeId AggResultType(const AggSpec& spec, TypeId in);
 
+/// A partial's state column for `a`: "<output>\x1f<part>".
+std::string StateName(const AggSpec& a, const char* part);
+/// State values as columns (one copy into pool memory); `valid`: one byte
+/// per value, nullptr: all valid.
+Column Int64Column(std::span<const int64_t> v);
+Column Float64Column(std::span<const double> v, const uint8_t* valid = nullptr);
+
 /// Whether SumInOnePass takes `c`: int64 or float64 without nulls.
 bool SumsInOnePass(const Column& c);
 
@@ -72,11 +81,41 @@ struct LaneSums {
     PoolVector<double> floats;  ///< a float64 column's sums
     PoolVector<int64_t> count;  ///< a float64 column's non-NaN values (with counts)
   };
-  std::vector<Lane> lanes;   ///< one per column, in order
-  PoolVector<int64_t> size;  ///< rows per group (with counts)
+  std::vector<Lane> lanes;    ///< one per column, in order
+  PoolVector<int64_t> size;   ///< rows per group (with counts)
+  PoolVector<int64_t> slots;  ///< DirectSumChunk: the key slots kept, in order
 };
 LaneSums SumInOnePass(const std::vector<const Column*>& columns, bool counts, const PoolScratch<int32_t>& group,
                       int64_t groups);
+
+/// Which of `aggs` over `t` one SumInOnePass answers: sums and means of
+/// columns it takes (a lane each), sizes and counts of int columns without
+/// nulls (its row count).
+struct SumPlan {
+  std::vector<int> lane_of;        ///< per aggregation: its lane, or -1
+  std::vector<uint8_t> by_size;    ///< per aggregation: answered by the row count
+  std::vector<const Column*> lanes;
+  bool counts = false;             ///< row counts needed
+  bool all = true;                 ///< every aggregation answered
+};
+SumPlan PlanSums(const Table& t, const std::vector<AggSpec>& aggs);
+/// Aggregation j's state columns (as States names and types them) from a
+/// pass planned by `plan`; j must be answered by it.
+void AppendSumStates(const Table& t, const AggSpec& a, const SumPlan& plan, size_t j, LaneSums& sums,
+                     std::vector<std::pair<std::string, Column>>* out);
+/// AggregateChunk without grouping, where it applies: one key column
+/// without nulls, a category or integers in a small range, and only
+/// aggregations PlanSums answers. Each key value has a slot, the sums go
+/// straight to it, and the slots no row reached are dropped after: no
+/// group id per row is ever written. Groups come in key order.
+std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::string>& keys,
+                                    const std::vector<AggSpec>& aggs);
+
+/// An integer column (int64, int32, timestamp, date) whose valid values lie
+/// in a range small enough for a direct table: its lowest value and the
+/// range's width + 1. False for other columns, all-null or empty ones, and
+/// wide ranges (hashing wins there).
+bool SmallIntRange(const Column& c, int64_t* lo, int64_t* range);
 
 /// Partial state of `table` grouped by `keys` (keys first, then states).
 Table AggregateChunk(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,

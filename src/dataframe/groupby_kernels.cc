@@ -319,10 +319,8 @@ Grouping DenseByValues(const Column& c, const T* v, int64_t lo, int64_t range, b
                       [v, lo, valid](int64_t i) -> int64_t { return bits::Get(valid, i) ? v[i] - lo : -1; });
 }
 
-// An integer column (int64, int32, timestamp, date) whose valid values lie
-// in a range small enough for a direct table: its lowest value and the
-// range's width + 1. False for other columns, all-null or empty ones, and
-// wide ranges (hashing wins there).
+}  // namespace
+
 bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
   switch (c.type()) {
     case TypeId::kInt64:
@@ -356,6 +354,8 @@ bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
   *range = static_cast<int64_t>(width) + 1;
   return true;
 }
+
+namespace {
 
 // Groups of one column: codes for categories, a table for integers in a
 // small range, hashing otherwise.
@@ -586,8 +586,6 @@ TypeId AggResultType(const AggSpec& a, TypeId in) {
 
 // ---- chunk states -------------------------------------------------------------------
 
-namespace {
-
 std::string StateName(const AggSpec& a, const char* part) { return a.name + "\x1f" + part; }
 
 // A state's values as a column: one copy into pool memory (a zero-filled
@@ -596,8 +594,7 @@ Column Int64Column(std::span<const int64_t> v) {
   return Column::Make(TypeId::kInt64, static_cast<int64_t>(v.size()), {}, Buffer::Copy(v.data(), v.size() * 8));
 }
 
-// `valid`: one byte per value (nullptr: all valid).
-Column Float64Column(std::span<const double> v, const uint8_t* valid = nullptr) {
+Column Float64Column(std::span<const double> v, const uint8_t* valid) {
   const int64_t n = static_cast<int64_t>(v.size());
   Buffer b = Buffer::Copy(v.data(), v.size() * 8);
   Buffer validity;
@@ -610,6 +607,8 @@ Column Float64Column(std::span<const double> v, const uint8_t* valid = nullptr) 
   }
   return Column::Make(TypeId::kFloat64, n, std::move(validity), std::move(b));
 }
+
+namespace {
 
 bool ValidNumber(const Column& c, int64_t i) {
   if (c.IsNull(i)) return false;
@@ -877,48 +876,15 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
   std::vector<std::pair<std::string, Column>> out;
   const int64_t groups = g.num_groups();
   // Sums and means of int64/float64 columns without nulls, in one pass
-  // (SumInOnePass); sizes and counts of such int columns come with it.
-  std::vector<int> lane_of(aggs.size(), -1);
-  std::vector<const Column*> lanes;
-  bool counts = false;
-  for (size_t j = 0; j < aggs.size(); ++j) {
-    const AggSpec& a = aggs[j];
-    if ((a.func != AggFunc::kSum && a.func != AggFunc::kMean) || !SumsInOnePass(t.column(a.column))) continue;
-    lane_of[j] = static_cast<int>(lanes.size());
-    lanes.push_back(&t.column(a.column));
-    counts = counts || a.func == AggFunc::kMean;
-  }
-  auto size_counts = [&](const AggSpec& a) {  // a count the fused pass's row count answers
-    if (lanes.empty()) return false;
-    if (a.func == AggFunc::kSize) return true;
-    if (a.func != AggFunc::kCount) return false;
-    const Column& c = t.column(a.column);
-    return !c.has_nulls() && !IsFloating(c.type());
-  };
-  for (const AggSpec& a : aggs) counts = counts || size_counts(a);
+  // (SumInOnePass); sizes and counts of int columns come with it.
+  const SumPlan plan = PlanSums(t, aggs);
+  const bool fuse = !plan.lanes.empty();
   LaneSums fused;
-  if (!lanes.empty()) fused = SumInOnePass(lanes, counts, g.group, groups);
+  if (fuse) fused = SumInOnePass(plan.lanes, plan.counts, g.group, groups);
   for (size_t j = 0; j < aggs.size(); ++j) {
     const AggSpec& a = aggs[j];
-    if (lane_of[j] >= 0) {
-      AggResultType(a, t.column(a.column).type());
-      LaneSums::Lane& lane = fused.lanes[static_cast<size_t>(lane_of[j])];
-      const bool is_float = t.column(a.column).type() == TypeId::kFloat64;
-      if (a.func == AggFunc::kSum) {
-        out.emplace_back(StateName(a, "sum"), is_float ? Float64Column(lane.floats) : Int64Column(lane.ints));
-        continue;
-      }
-      if (!is_float) {  // a mean's sum is a double, as SumState's
-        lane.floats.resize(lane.ints.size());
-        for (size_t k = 0; k < lane.ints.size(); ++k) lane.floats[k] = static_cast<double>(lane.ints[k]);
-      }
-      out.emplace_back(StateName(a, "sum"), Float64Column(lane.floats));
-      out.emplace_back(StateName(a, "count"), Int64Column(is_float ? lane.count : fused.size));
-      continue;
-    }
-    if (size_counts(a)) {
-      if (a.func == AggFunc::kCount) AggResultType(a, t.column(a.column).type());
-      out.emplace_back(StateName(a, "count"), Int64Column(fused.size));
+    if (fuse && (plan.lane_of[j] >= 0 || plan.by_size[j])) {
+      AppendSumStates(t, a, plan, j, fused, &out);
       continue;
     }
     if (a.func == AggFunc::kSize) {
@@ -983,6 +949,7 @@ Grouping GroupByNames(const Table& t, const std::vector<std::string>& keys, bool
 }  // namespace
 
 Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
+  if (auto direct = DirectSumChunk(t, keys, aggs)) return std::move(*direct);
   Grouping g = GroupByNames(t, keys, dropna);
   return WithColumns(KeysOf(t, keys, g), States(t, g, aggs));
 }
