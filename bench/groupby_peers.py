@@ -101,11 +101,13 @@ def run(engine, qs, n, repeat, only):
         if name in SKIP.get(engine, ()):
             continue
         times, ans = [], None
-        for _ in range(repeat):
+        for r in range(repeat + 1):  # the first run is the warm-up, not timed
             t = time.perf_counter()
             out = q()
-            times.append(time.perf_counter() - t)
+            secs = time.perf_counter() - t
             ans = checksum(out)
+            if r:
+                times.append(secs)
         emit(name, engine, sorted(times)[len(times) // 2], ans, n)
 
 
