@@ -9,6 +9,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <unordered_map>
 
 #include "dates_internal.h"
@@ -85,6 +86,66 @@ std::string Short(const char* what, TypeId t, int64_t length, size_t have, size_
 
 }  // namespace
 
+// ---- integer ranges --------------------------------------------------------------
+
+struct Column::RangeMemo {
+  std::once_flag once;
+  std::atomic<bool> done{false};
+  std::optional<IntBounds> range;
+};
+
+namespace {
+
+constexpr int64_t kRangeMemoRows = 4096;
+
+// The least and greatest valid value (nullopt: none valid). Without nulls
+// a branch-free pass (it vectorizes).
+template <class T>
+std::optional<Column::IntBounds> RangeOf(const T* v, int64_t n, const uint8_t* valid) {
+  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
+  if (!valid) {
+    T l = std::numeric_limits<T>::max(), h = std::numeric_limits<T>::min();
+    for (int64_t i = 0; i < n; ++i) {
+      l = std::min(l, v[i]);
+      h = std::max(h, v[i]);
+    }
+    if (n) lo = l, hi = h;
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      if (!bits::Get(valid, i)) continue;
+      lo = std::min<int64_t>(lo, v[i]);
+      hi = std::max<int64_t>(hi, v[i]);
+    }
+  }
+  if (lo > hi) return std::nullopt;
+  return Column::IntBounds{lo, hi};
+}
+
+}  // namespace
+
+std::optional<Column::IntBounds> Column::KnownBounds() const {
+  if (bounds_) return bounds_;
+  if (range_memo_ && range_memo_->done.load(std::memory_order_acquire)) return range_memo_->range;
+  return std::nullopt;
+}
+
+std::optional<Column::IntBounds> Column::IntRange() const {
+  if (bounds_) return bounds_;
+  if (!(IsInteger(type_) || type_ == TypeId::kTimestamp || type_ == TypeId::kDate)) return std::nullopt;
+  auto compute = [&] {
+    const uint8_t* valid = null_count_ ? validity_bits() : nullptr;
+    return FixedWidth(type_) == 8 ? RangeOf(reinterpret_cast<const int64_t*>(values_.data()), length_, valid)
+                                  : RangeOf(reinterpret_cast<const int32_t*>(values_.data()), length_, valid);
+  };
+  if (!range_memo_) return compute();
+  RangeMemo& m = *range_memo_;
+  std::call_once(m.once, [&] {
+    m.range = compute();
+    m.done.store(true, std::memory_order_release);
+  });
+  return m.range;
+}
+
 Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
                     std::shared_ptr<const Column> dictionary, bool categories_known) {
   if (length < 0) throw Error("column: negative length " + std::to_string(length));
@@ -134,6 +195,9 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
                     " is outside its dictionary of " + std::to_string(dictionary->length()));
       }
     }
+  }
+  if ((IsInteger(type) || type == TypeId::kTimestamp || type == TypeId::kDate) && length >= kRangeMemoRows) {
+    c.range_memo_ = std::make_shared<RangeMemo>();
   }
   c.null_count_ = CountNulls(validity, length);
   c.validity_ = c.null_count_ ? std::move(validity) : Buffer();
@@ -348,7 +412,7 @@ Column Column::Take(std::span<const int64_t> wanted) const {
     for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
   }
   Column out = Make(type_, n, std::move(validity), std::move(values), {}, dictionary_, known_);
-  out.bounds_ = bounds_;  // a subset of the rows: the bound still holds
+  out.bounds_ = KnownBounds();  // a subset of the rows: the bound still holds
   return out;
 }
 
@@ -424,7 +488,7 @@ std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::sp
   }
   for (size_t p = 0; p < parts; ++p) {
     Column c = Make(type_, counts[p], std::move(validity[p]), std::move(values[p]), {}, dictionary_, known_);
-    c.bounds_ = bounds_;  // subsets of the rows: the bound still holds
+    c.bounds_ = KnownBounds();  // subsets of the rows: the bound still holds
     out.push_back(std::move(c));
   }
   return out;
@@ -635,12 +699,13 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
   Buffer values = Buffer::AllocateUninitialized(static_cast<size_t>(n) * width, &w);  // every row written below
   if (type != TypeId::kCategory) {
     size_t at = 0;
-    std::optional<IntBounds> bounds = parts[0]->bounds_;
+    std::optional<IntBounds> bounds = parts[0]->KnownBounds();
     for (const Column* c : parts) {
       if (c->length()) std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * width);
       at += static_cast<size_t>(c->length()) * width;
-      if (!c->bounds_) bounds.reset();
-      if (bounds) bounds = IntBounds{std::min(bounds->lo, c->bounds_->lo), std::max(bounds->hi, c->bounds_->hi)};
+      const std::optional<IntBounds> b = c->KnownBounds();
+      if (!b) bounds.reset();
+      if (bounds) bounds = IntBounds{std::min(bounds->lo, b->lo), std::max(bounds->hi, b->hi)};
     }
     Column out = Make(type, n, std::move(validity), std::move(values));
     out.bounds_ = bounds;

@@ -330,23 +330,10 @@ bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
     default: return false;
   }
   const int64_t n = c.length();
-  int64_t lo = std::numeric_limits<int64_t>::max(), hi = std::numeric_limits<int64_t>::min();
-  if (const auto& b = c.int_bounds()) {
-    lo = b->lo;  // known from when the column was built: no pass
-    hi = b->hi;
-  } else {
-    const bool nulls = c.has_nulls();
-    const bool wide = FixedWidth(c.type()) == 8;
-    const int64_t* p64 = wide ? c.data<int64_t>() : nullptr;
-    const int32_t* p32 = wide ? nullptr : c.data<int32_t>();
-    for (int64_t i = 0; i < n; ++i) {
-      if (nulls && c.IsNull(i)) continue;
-      const int64_t v = p64 ? p64[i] : p32[i];
-      lo = std::min(lo, v);
-      hi = std::max(hi, v);
-    }
-  }
-  if (lo > hi || n == c.null_count()) return false;
+  // Known from when the column was built, or found once and kept.
+  const std::optional<Column::IntBounds> b = c.IntRange();
+  if (!b) return false;
+  const int64_t lo = b->lo, hi = b->hi;
   // A small range: a direct table beats hashing (ids 1..100, years...).
   const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
   if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return false;

@@ -51,6 +51,11 @@ Table HashJoin(const Table& left, const Table& right, const JoinSpec& spec) {
   std::vector<Column> keys, left_keys;
   for (size_t k = 0; k < spec.left_on.size(); ++k) {
     auto [l, r] = Comparable(left.column(spec.left_on[k]), spec.left_on[k], right.column(spec.right_on[k]), spec.right_on[k]);
+    // Integer keys' ranges first, so that the concatenation knows its own
+    // without a pass: a stored partition's is found once and kept (one
+    // that came over the wire had none, and every join scanned its keys).
+    (void)l.IntRange();
+    (void)r.IntRange();
     keys.push_back(Column::Concat({&l, &r}));
     left_keys.push_back(std::move(l));
   }

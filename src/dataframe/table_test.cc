@@ -126,6 +126,46 @@ Column Categories(int64_t rows, int64_t labels) {
   return Column::Make(TypeId::kCategory, rows, c.validity(), c.values(), {}, dict);
 }
 
+// A column made from raw buffers (as one that came over the wire) has no
+// bound; IntRange finds the range of its valid values, and a large
+// column's copies share what was found: a subset taken from a copy knows
+// its parent's range without a pass.
+TEST(Column, IntRangeIsFoundOnceAndSharedByCopies) {
+  for (int64_t rows : {int64_t{100}, int64_t{10000}}) {
+    SCOPED_TRACE(rows);
+    std::vector<int64_t> v;
+    std::vector<bool> valid;
+    for (int64_t i = 0; i < rows; ++i) {
+      v.push_back((i * 7919) % 1000 - 300);
+      valid.push_back(i % 5 != 0);
+    }
+    v[5] = -100000;  // on a null row: not in the range
+    const Column built = Column::FromVector(v, valid);
+    const Column raw = Column::Make(TypeId::kInt64, rows, built.validity(), Buffer::Copy(v.data(), v.size() * 8));
+    ASSERT_FALSE(raw.int_bounds().has_value());
+    const Column copy = raw;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (int64_t i = 0; i < rows; ++i) {
+      if (valid[static_cast<size_t>(i)]) lo = std::min(lo, v[static_cast<size_t>(i)]), hi = std::max(hi, v[static_cast<size_t>(i)]);
+    }
+    const auto r = raw.IntRange();
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->lo, lo);
+    EXPECT_EQ(r->hi, hi);
+    const Column part = copy.Take(std::vector<int64_t>{1, 2, 3});
+    if (rows >= 4096) {
+      ASSERT_TRUE(part.int_bounds().has_value()) << "the copy shares the range found on the original";
+      EXPECT_EQ(part.int_bounds()->lo, lo);
+    } else {
+      EXPECT_FALSE(part.int_bounds().has_value()) << "small columns keep nothing";
+    }
+  }
+  // No valid value, or not integers: no range.
+  EXPECT_FALSE(Column::FromVector(std::vector<int64_t>{1, 2}, {false, false}).IntRange().has_value());
+  EXPECT_FALSE(Column::FromVector(std::vector<double>{1, 2}).IntRange().has_value());
+  EXPECT_EQ(Column::FromVector(std::vector<int32_t>{7, -3, 4}).IntRange()->lo, -3);
+}
+
 TEST(Column, TakeOfCategoriesKeepsOnlyTheLabelsItUsesWhenFew) {
   const Column c = Categories(1000, 500);
   // Rows 0, 5, 10, ...: labels 0, 5, ..., 495 (one in five), nulls kept.

@@ -171,6 +171,12 @@ class Column {
     int64_t lo, hi;
   };
   const std::optional<IntBounds>& int_bounds() const { return bounds_; }
+  /// int_bounds() where known, else the exact range of the valid values,
+  /// found by one pass the first time it is asked. A column of 4096 rows or
+  /// more keeps it, and its copies share it (a stored partition is scanned
+  /// once, not once per query: columns that came over the wire have no
+  /// bound). nullopt for other types and for columns without a valid value.
+  std::optional<IntBounds> IntRange() const;
 
   /// Element bytes plus the object (memory accounting).
   size_t nbytes() const;
@@ -197,6 +203,11 @@ class Column {
   const StringIndex& Index() const;
   mutable std::shared_ptr<const StringIndex> index_;  // IndexOf(), once built
   std::optional<IntBounds> bounds_;
+  struct RangeMemo;
+  std::shared_ptr<RangeMemo> range_memo_;  // IntRange() once computed (Make gives large integer columns one)
+  // bounds_, or the memo's range if it was computed: what subsets and
+  // concatenations keep without a pass.
+  std::optional<IntBounds> KnownBounds() const;
   friend class ColumnBuilder;
   friend class Table;  // Table::Split counts the parts once for all its columns
 };
