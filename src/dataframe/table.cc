@@ -3,7 +3,11 @@
 #include "skein/dataframe/table.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <optional>
 #include <ostream>
+#include <thread>
 #include <unordered_set>
 
 #include "skein/core/serialize.h"
@@ -127,6 +131,10 @@ Table Table::Filter(const Column& mask) const {
   return Take(idx);
 }
 
+namespace {
+constexpr size_t kParallelConcatBytes = size_t{64} << 20;
+}  // namespace
+
 Table Table::Concat(const std::vector<Table>& parts) {
   if (parts.empty()) return Table();
   if (parts.size() == 1) return parts[0];
@@ -139,11 +147,36 @@ Table Table::Concat(const std::vector<Table>& parts) {
     }
     rows += parts[p].num_rows();
   }
+  std::vector<std::optional<Column>> done(schema.size());
+  std::vector<std::exception_ptr> failed(schema.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t c; (c = next.fetch_add(1)) < schema.size();) {
+      std::vector<const Column*> pieces;
+      for (const Table& part : parts) pieces.push_back(&part.columns_[c]);
+      try {
+        done[c] = Column::Concat(pieces);
+      } catch (...) {
+        failed[c] = std::current_exception();
+      }
+    }
+  };
+  // A large result (a join's 10M rows gathered by compute(): 680 MB) is
+  // copied column by column on several threads: one thread's copy reaches
+  // about half of what the memory can do (680 MB: 44 ms, two threads 24).
+  size_t bytes = 0;
+  for (const Table& part : parts) bytes += part.nbytes();
+  const size_t threads = bytes >= kParallelConcatBytes
+                             ? std::min<size_t>({schema.size(), std::max(1u, std::thread::hardware_concurrency()), 8})
+                             : 1;
+  std::vector<std::thread> helpers;
+  for (size_t h = 1; h < threads; ++h) helpers.emplace_back(work);
+  work();
+  for (std::thread& h : helpers) h.join();
   std::vector<std::pair<std::string, Column>> cols;
   for (size_t c = 0; c < schema.size(); ++c) {
-    std::vector<const Column*> pieces;
-    for (const Table& part : parts) pieces.push_back(&part.columns_[c]);
-    cols.emplace_back(schema[c].name, Column::Concat(pieces));
+    if (failed[c]) std::rethrow_exception(failed[c]);
+    cols.emplace_back(schema[c].name, std::move(*done[c]));
   }
   Table t(std::move(cols));
   t.num_rows_ = rows;

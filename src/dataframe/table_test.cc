@@ -393,6 +393,43 @@ TEST(Column, IntegerBoundsComeFromTheBuilderAndSurviveSubsetsAndConcat) {
 // Rows dealt out to parts keep their order and their nulls, whether the
 // values are scattered (fixed width) or taken (strings, categories, bools);
 // a part number out of range or a list of the wrong length is an error.
+// Parts of over 64 MiB in all are concatenated column by column on
+// several threads: every column (ints with nulls, doubles, strings)
+// comes out whole and in order.
+TEST(Table, LargeConcatOnSeveralThreadsKeepsEveryColumnInOrder) {
+  const int64_t rows = 1'200'000;
+  std::vector<Table> parts;
+  for (int p = 0; p < 3; ++p) {
+    std::vector<int64_t> a(rows), b(rows);
+    std::vector<double> c(rows);
+    std::vector<bool> valid(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      a[static_cast<size_t>(i)] = p * rows + i;
+      b[static_cast<size_t>(i)] = -i;
+      c[static_cast<size_t>(i)] = static_cast<double>(i) / 4 + p;
+      valid[static_cast<size_t>(i)] = (i + p) % 7 != 0;
+    }
+    std::vector<std::optional<std::string>> s(100, "part" + std::to_string(p));
+    parts.push_back(Table({{"a", Column::FromVector(a)},
+                           {"b", Column::FromVector(b, valid)},
+                           {"c", Column::FromVector(c)},
+                           {"s", Column::FromStrings(s).Take(std::vector<int64_t>(static_cast<size_t>(rows), p))}}));
+  }
+  size_t bytes = 0;
+  for (const Table& t : parts) bytes += t.nbytes();
+  ASSERT_GE(bytes, size_t{64} << 20);
+  const Table all = Table::Concat(parts);
+  ASSERT_EQ(all.num_rows(), 3 * rows);
+  for (int64_t i = 0; i < 3 * rows; i += 99'991) {
+    const int64_t p = i / rows, j = i % rows;
+    EXPECT_EQ(all.column("a").data<int64_t>()[i], i);
+    EXPECT_EQ(all.column("b").IsValid(i), (j + p) % 7 != 0) << i;
+    if (all.column("b").IsValid(i)) EXPECT_EQ(all.column("b").data<int64_t>()[i], -j);
+    EXPECT_EQ(all.column("c").data<double>()[i], static_cast<double>(j) / 4 + static_cast<double>(p));
+    EXPECT_EQ(all.column("s").StringAt(i), "part" + std::to_string(p));
+  }
+}
+
 TEST(Table, SplitDealsRowsToPartsInOrder) {
   std::vector<int64_t> ints;
   std::vector<double> reals;
