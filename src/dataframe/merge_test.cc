@@ -113,6 +113,70 @@ TEST(JoinKernel, SeveralKeysDifferentNamesAndTypeErrors) {
   EXPECT_THROW(dataframe::internal::JoinHowFromName("cross"), Error);
 }
 
+// Text keys where a side is a category join as codes of one dictionary:
+// against strings (labels the dictionary lacks, nulls), against a category
+// over other labels, and two categories over the same labels, every how
+// gives the rows a join of the decoded strings gives, in the same order.
+TEST(JoinKernel, CategoryKeysJoinAsCodesLikeTheirLabels) {
+  std::mt19937_64 rng(9);
+  const char* const labels[] = {"a", "b", "c", "d", "e", "f", "x", "y"};
+  CategoryBuilder lb, rb, same;
+  lb.Intern("never-used");
+  rb.Intern("z");
+  std::vector<std::optional<std::string>> right_strings;
+  std::vector<int64_t> lv, rv;
+  for (int i = 0; i < 300; ++i) {
+    if (i % 17 == 0) {
+      lb.AppendNull();
+    } else {
+      lb.Append(labels[rng() % 6]);  // a-f
+    }
+    lv.push_back(i);
+  }
+  for (int i = 0; i < 40; ++i) {
+    const char* l = labels[2 + rng() % 6];  // c-y: some only on the right
+    if (i % 9 == 0) {
+      right_strings.push_back(std::nullopt);
+      rb.AppendNull();
+    } else {
+      right_strings.push_back(l);
+      rb.Append(l);
+    }
+    rv.push_back(1000 + i);
+  }
+  const Column left_key = lb.Finish();
+  const Table left({{"k", left_key}, {"lv", Column::FromVector(lv)}});
+  const Column same_dict = left_key.Take(std::vector<int64_t>{3, 1, 4, 1, 5});
+  const std::vector<Table> rights = {
+      Table({{"k", Column::FromStrings(right_strings)}, {"rv", Column::FromVector(rv)}}),
+      Table({{"k", rb.Finish()}, {"rv", Column::FromVector(rv)}}),
+      Table({{"k", same_dict}, {"rv", Column::FromVector<int64_t>({1, 2, 3, 4, 5})}})};
+  auto decoded = [](const Table& t) { return t.With("k", t.column("k").Decoded()); };
+  auto text = [](const Column& c, int64_t i) {
+    if (c.IsNull(i)) return std::string("<null>");
+    return c.type() == TypeId::kString || c.type() == TypeId::kCategory ? std::string(c.StringAt(i))
+                                                                         : std::to_string(c.NumberAt(i));
+  };
+  for (size_t v = 0; v < rights.size(); ++v) {
+    for (JoinHow how : {JoinHow::kInner, JoinHow::kLeft, JoinHow::kRight, JoinHow::kOuter}) {
+      SCOPED_TRACE(testing::Message() << "right " << v << ", how " << static_cast<int>(how));
+      for (bool swap : {false, true}) {  // the category on the left, then on the right
+        const Table& a = swap ? rights[v] : left;
+        const Table& b = swap ? left : rights[v];
+        const Table got = HashJoin(a, b, On("k", how));
+        const Table want = HashJoin(decoded(a), decoded(b), On("k", how));
+        ASSERT_EQ(got.num_rows(), want.num_rows()) << "swap " << swap;
+        ASSERT_EQ(got.names(), want.names());
+        for (const std::string& name : got.names()) {
+          for (int64_t i = 0; i < got.num_rows(); ++i) {
+            ASSERT_EQ(text(got.column(name), i), text(want.column(name), i)) << name << " row " << i << " swap " << swap;
+          }
+        }
+      }
+    }
+  }
+}
+
 // A bigger pair of tables with duplicate keys on both sides.
 std::pair<Table, Table> Random(int nl, int nr) {
   std::mt19937_64 rng(3);
