@@ -335,8 +335,12 @@ bool SmallIntRange(const Column& c, int64_t* lo_out, int64_t* range) {
   if (!b) return false;
   const int64_t lo = b->lo, hi = b->hi;
   // A small range: a direct table beats hashing (ids 1..100, years...).
+  // Up to 16M values while the rows are at least a quarter of them: j5's
+  // join keys span 10M over 4.7M rows a part, and its table's stores that
+  // no row waits on beat the hash table's probes (CPU 1.61/2.05 ->
+  // 1.31/1.34 s with the cap at 2^24 instead of 2^22).
   const uint64_t width = static_cast<uint64_t>(hi) - static_cast<uint64_t>(lo);
-  if (width >= (uint64_t{1} << 22) || width >= static_cast<uint64_t>(4 * n + 1024)) return false;
+  if (width >= (uint64_t{1} << 24) || width >= static_cast<uint64_t>(4 * n + 1024)) return false;
   *lo_out = lo;
   *range = static_cast<int64_t>(width) + 1;
   return true;
