@@ -789,6 +789,37 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       }
     }
   }
+  // Sums alone over many slots: no row count, a byte per slot marks the
+  // slots reached (keys with gaps: every third value never occurs).
+  {
+    const int64_t many = 60000;
+    std::vector<int64_t> key, a;
+    std::vector<double> b;
+    for (int64_t i = 0; i < many; ++i) {
+      int64_t k = static_cast<int64_t>(rng() % 45000);
+      key.push_back(k - k % 3 + 1);
+      a.push_back(static_cast<int64_t>(rng() % 50));
+      b.push_back(static_cast<double>(rng() % 64) / 8);
+    }
+    const Table wide_slots({{"k", Column::FromVector(key)}, {"a", Column::FromVector(a)}, {"b", Column::FromVector(b)}});
+    const std::vector<AggSpec> sums = {spec("a", AggFunc::kSum, "as"), spec("b", AggFunc::kSum, "bs")};
+    const auto direct = DirectSumChunk(wide_slots, {"k"}, sums);
+    ASSERT_TRUE(direct.has_value());
+    std::map<int64_t, std::pair<int64_t, double>> want;
+    for (int64_t i = 0; i < many; ++i) {
+      auto& w = want[key[static_cast<size_t>(i)]];
+      w.first += a[static_cast<size_t>(i)];
+      w.second += b[static_cast<size_t>(i)];
+    }
+    ASSERT_EQ(direct->num_rows(), static_cast<int64_t>(want.size()));
+    int64_t i = 0;
+    for (const auto& [k, w] : want) {  // slots come in key order
+      EXPECT_EQ(direct->column("k").data<int64_t>()[i], k);
+      EXPECT_EQ(direct->column("as\x1fsum").data<int64_t>()[i], w.first) << k;
+      EXPECT_EQ(direct->column("bs\x1fsum").data<double>()[i], w.second) << k;
+      ++i;
+    }
+  }
   // Declined: two keys, a key with nulls, a key range far wider than the rows.
   EXPECT_FALSE(DirectSumChunk(t, {"k64", "k32"}, aggs).has_value());
   const Table nulls({{"k", Column::FromVector(std::vector<int64_t>{1, 2, 3}, {true, false, true})},

@@ -26,6 +26,21 @@ struct SlotOf {
   int64_t operator()(int64_t i) const { return static_cast<int64_t>(key[i]) - lo; }
 };
 
+// SlotOf that also marks each slot it hands out in a byte per slot: which
+// slots some row reached, where no row count is kept (a store no later
+// row waits on, in a table 1/24 the size of the sums').
+template <class T>
+struct MarkedSlotOf {
+  const T* key;
+  int64_t lo;
+  uint8_t* seen;
+  int64_t operator()(int64_t i) const {
+    const int64_t k = static_cast<int64_t>(key[i]) - lo;
+    seen[k] = 1;
+    return k;
+  }
+};
+
 // One pass over up to three lanes. Bit l of `kFloat` says lane l is
 // float64 (else int64). A slot is kWords 8-byte words: the lanes' sums,
 // then (with kCount) the group's rows and each float lane's count of
@@ -83,11 +98,12 @@ PassFn<Slot> PassFor(int lanes, unsigned floats, bool count) {
 constexpr int kMaxLanes = 3;  // more lanes: one pass per three
 
 // SumInOnePass over `slots` slots, rows placed by `slot_of`. With
-// `compact`, only slots some row reached are kept (counts must be on), and
-// out.slots lists them.
+// `compact`, only slots some row reached are kept (those `seen` marks,
+// else those with a row count: counts must be on), and out.slots lists
+// them.
 template <class Slot>
 LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool compact, Slot slot_of, int64_t rows,
-                  int64_t slots) {
+                  int64_t slots, const uint8_t* seen = nullptr) {
   LaneSums out;
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
@@ -116,8 +132,9 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
     auto word = [&](size_t k, int w) { return table.data() + (k * static_cast<size_t>(words) + static_cast<size_t>(w)) * 8; };
     if (compact && first == 0) {
       for (size_t k = 0; k < g; ++k) {
-        int64_t n;
-        std::memcpy(&n, word(k, lanes), 8);
+        int64_t n = 0;
+        if (seen) n = seen[k];
+        else std::memcpy(&n, word(k, lanes), 8);
         if (n > 0) keep.push_back(k);
       }
       out.slots.assign(keep.begin(), keep.end());
@@ -244,14 +261,22 @@ std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::strin
   SumPlan plan = PlanSums(t, aggs);
   if (!plan.all || plan.lanes.empty()) return std::nullopt;  // (a count alone: the grouping path)
   // The row count tells which slots some row reached. Where the sums need
-  // no count, it widens a slot (q5: 24 -> 32 bytes over 100k groups); past
-  // the caches that cost more than grouping first saved (q5 CPU 0.067/
-  // 0.076/0.075/0.089 -> 0.076/0.079/0.076/0.093 s).
+  // no count (so no size either) and the slots are many, a count would widen each slot (q5:
+  // 24 -> 32 bytes over 100k groups, which measured slower than grouping
+  // first): a byte per slot marks them instead.
   const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
-  if (!plan.counts && range * slot_bytes > (int64_t{1} << 19)) return std::nullopt;
+  const bool mark = !plan.counts && range * slot_bytes > (int64_t{1} << 19);
+  const bool narrow = key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4;
   const int64_t rows = t.num_rows();
   LaneSums sums;
-  if (key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4) {
+  if (mark) {
+    PoolScratch<uint8_t> seen(static_cast<size_t>(range));
+    std::memset(seen.data(), 0, seen.size());
+    sums = narrow ? SumLanes(plan.lanes, false, true, MarkedSlotOf<int32_t>{key.data<int32_t>(), lo, seen.data()}, rows,
+                             range, seen.data())
+                  : SumLanes(plan.lanes, false, true, MarkedSlotOf<int64_t>{key.data<int64_t>(), lo, seen.data()}, rows,
+                             range, seen.data());
+  } else if (narrow) {
     sums = SumLanes(plan.lanes, true, true, SlotOf<int32_t>{key.data<int32_t>(), lo}, rows, range);
   } else {
     sums = SumLanes(plan.lanes, true, true, SlotOf<int64_t>{key.data<int64_t>(), lo}, rows, range);

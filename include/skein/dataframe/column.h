@@ -165,8 +165,9 @@ class Column {
   /// by value (ColumnBuilder, which the readers use) and kept by Take,
   /// Slice, Filter and Concat of bounded parts; empty otherwise. A bound,
   /// not always the exact range: a subset of rows keeps its parent's.
-  /// Group-by reads it to size a direct table without a pass over the keys
-  /// (as DuckDB's perfect-hash aggregate reads its segment statistics).
+  /// Group-by reads it (through IntRange) to size a direct table without a
+  /// pass over the keys (as DuckDB's perfect-hash aggregate reads its
+  /// segment statistics).
   struct IntBounds {
     int64_t lo, hi;
   };
