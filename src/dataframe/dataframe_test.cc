@@ -789,6 +789,35 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       }
     }
   }
+  // Two category keys: a slot per pair of codes, the same states as the
+  // grouping path for every pair that occurs.
+  {
+    CategoryBuilder second;
+    second.Intern("never");
+    for (int64_t i = 0; i < rows; ++i) second.Append(i % 3 ? "p" : (i % 5 ? "q" : "r"));
+    const Table two = t.With("kc2", second.Finish());
+    const auto direct = DirectSumChunk(two, {"kc", "kc2"}, aggs);
+    ASSERT_TRUE(direct.has_value());
+    const Table grouped = [&] {
+      std::vector<AggSpec> with_min = aggs;
+      with_min.push_back(spec("v", AggFunc::kMin, "vmin"));
+      return dataframe::internal::AggregateChunk(two, {"kc", "kc2"}, with_min, /*dropna=*/true);
+    }();
+    ASSERT_EQ(direct->num_rows(), grouped.num_rows());
+    std::map<std::string, int64_t> row_of;
+    auto pair = [](const Table& x, int64_t i) {
+      return std::string(x.column("kc").StringAt(i)) + "|" + std::string(x.column("kc2").StringAt(i));
+    };
+    for (int64_t i = 0; i < grouped.num_rows(); ++i) row_of[pair(grouped, i)] = i;
+    for (int64_t i = 0; i < direct->num_rows(); ++i) {
+      ASSERT_TRUE(row_of.count(pair(*direct, i))) << pair(*direct, i);
+      const int64_t j = row_of[pair(*direct, i)];
+      for (const std::string& name : direct->names()) {
+        if (name == "kc" || name == "kc2") continue;
+        EXPECT_EQ(direct->column(name).NumberAt(i), grouped.column(name).NumberAt(j)) << name << " of " << pair(*direct, i);
+      }
+    }
+  }
   // Sums alone over many slots: no row count, a byte per slot marks the
   // slots reached (keys with gaps: every third value never occurs).
   {

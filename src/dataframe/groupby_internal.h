@@ -104,7 +104,8 @@ SumPlan PlanSums(const Table& t, const std::vector<AggSpec>& aggs);
 void AppendSumStates(const Table& t, const AggSpec& a, const SumPlan& plan, size_t j, LaneSums& sums,
                      std::vector<std::pair<std::string, Column>>* out);
 /// AggregateChunk without grouping, where it applies: one key column
-/// without nulls, a category or integers in a small range, and only
+/// without nulls, a category or integers in a small range (or two
+/// category keys without nulls, a slot per pair of codes), and only
 /// aggregations PlanSums answers. Each key value has a slot, the sums go
 /// straight to it, and the slots no row reached are dropped after: no
 /// group id per row is ever written. Groups come in key order.

@@ -26,6 +26,14 @@ struct SlotOf {
   int64_t operator()(int64_t i) const { return static_cast<int64_t>(key[i]) - lo; }
 };
 
+// Two category keys' slot: code a * (labels of b) + code b.
+struct PairSlotOf {
+  const int32_t* a;
+  const int32_t* b;
+  int64_t width;
+  int64_t operator()(int64_t i) const { return static_cast<int64_t>(a[i]) * width + b[i]; }
+};
+
 // SlotOf that also marks each slot it hands out in a byte per slot: which
 // slots some row reached, where no row count is kept (a store no later
 // row waits on, in a table 1/24 the size of the sums').
@@ -243,9 +251,44 @@ void AppendSumStates(const Table& t, const AggSpec& a, const SumPlan& plan, size
   out->emplace_back(StateName(a, "count"), Int64Column(is_float ? lane.count : sums.size));
 }
 
+namespace {
+
+// DirectSumChunk over two category keys without nulls (q2: id1, id2), a
+// slot per pair of codes, where the sums need a row count or the slots
+// fit in 512 KiB.
+std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string>& keys,
+                                   const std::vector<AggSpec>& aggs) {
+  const Column &a = t.column(keys[0]), &b = t.column(keys[1]);
+  if (a.type() != TypeId::kCategory || b.type() != TypeId::kCategory || a.has_nulls() || b.has_nulls()) {
+    return std::nullopt;
+  }
+  const int64_t width = b.dictionary()->length(), range = a.dictionary()->length() * width;
+  if (range > std::max<int64_t>(t.num_rows(), 4096) || range > (int64_t{1} << 22)) return std::nullopt;
+  SumPlan plan = PlanSums(t, aggs);
+  if (!plan.all || plan.lanes.empty()) return std::nullopt;
+  const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
+  if (!plan.counts && range * slot_bytes > (int64_t{1} << 19)) return std::nullopt;
+  LaneSums sums = SumLanes(plan.lanes, true, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width}, t.num_rows(),
+                           range);
+  PoolVector<int64_t> first(sums.slots.size()), second(sums.slots.size());
+  for (size_t j = 0; j < sums.slots.size(); ++j) {
+    first[j] = sums.slots[j] / width;
+    second[j] = sums.slots[j] % width;
+  }
+  std::vector<std::pair<std::string, Column>> cols;
+  cols.emplace_back(keys[0], KeysOfSlots(a, 0, first));
+  cols.emplace_back(keys[1], KeysOfSlots(b, 0, second));
+  for (size_t j = 0; j < aggs.size(); ++j) AppendSumStates(t, aggs[j], plan, j, sums, &cols);
+  return Table(std::move(cols));
+}
+
+}  // namespace
+
 std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::string>& keys,
                                     const std::vector<AggSpec>& aggs) {
-  if (keys.size() != 1 || aggs.empty()) return std::nullopt;
+  if (aggs.empty()) return std::nullopt;
+  if (keys.size() == 2 && keys[0] != keys[1]) return DirectSumPair(t, keys, aggs);
+  if (keys.size() != 1) return std::nullopt;
   const Column& key = t.column(keys[0]);
   if (key.has_nulls()) return std::nullopt;
   int64_t lo = 0, range = 0;
