@@ -1,8 +1,9 @@
 // Several per-group sums in one pass over the rows (SumInOnePass in
 // groupby_internal.h), and the chunk step that needs no grouping at all
-// when the key is one small-range integer or category column
-// (DirectSumChunk). With many groups every row lands on a random group,
-// so the cost is the cache line each sum touches: one pass per sum reads
+// when the key is one small-range integer or category column, or two
+// category columns (DirectSumChunk). With many groups every row lands on
+// a random group, so the cost is the cache line each sum touches: one
+// pass per sum reads
 // the row's group id again and touches one line per sum, while one slot
 // holding all of a group's sums (and counts) is one line per row. On this
 // machine, three sums over 100k groups: 3.7 ns a row in three passes,
@@ -253,9 +254,32 @@ void AppendSumStates(const Table& t, const AggSpec& a, const SumPlan& plan, size
 
 namespace {
 
+// The plan of a direct pass over `range` slots, or nullopt where grouping
+// first is the better path: slots far more than the rows (a partition's
+// few rows over a large dictionary would sweep a table mostly empty), or
+// an aggregation the pass does not answer, or no sum at all (a count
+// alone). `*mark`: which slots rows reached is told by a byte per slot,
+// not by a row count. Where the sums need no count (so no size either)
+// and the slots are many, a count would widen each slot (q5: 24 -> 32
+// bytes over 100k groups, which measured slower than grouping first).
+std::optional<SumPlan> PlanSlots(const Table& t, const std::vector<AggSpec>& aggs, int64_t range, bool* mark) {
+  if (range > std::max<int64_t>(t.num_rows(), 4096) || range > (int64_t{1} << 22)) return std::nullopt;
+  SumPlan plan = PlanSums(t, aggs);
+  if (!plan.all || plan.lanes.empty()) return std::nullopt;
+  const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
+  *mark = !plan.counts && range * slot_bytes > (int64_t{1} << 19);
+  return plan;
+}
+
+// The chunk's table: its key columns, then every aggregation's states.
+Table SlotTable(std::vector<std::pair<std::string, Column>> cols, const Table& t, const std::vector<AggSpec>& aggs,
+                const SumPlan& plan, LaneSums& sums) {
+  for (size_t j = 0; j < aggs.size(); ++j) AppendSumStates(t, aggs[j], plan, j, sums, &cols);
+  return Table(std::move(cols));
+}
+
 // DirectSumChunk over two category keys without nulls (q2: id1, id2), a
-// slot per pair of codes, where the sums need a row count or the slots
-// fit in 512 KiB.
+// slot per pair of codes; not where the slots would need marking.
 std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string>& keys,
                                    const std::vector<AggSpec>& aggs) {
   const Column &a = t.column(keys[0]), &b = t.column(keys[1]);
@@ -263,13 +287,11 @@ std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string
     return std::nullopt;
   }
   const int64_t width = b.dictionary()->length(), range = a.dictionary()->length() * width;
-  if (range > std::max<int64_t>(t.num_rows(), 4096) || range > (int64_t{1} << 22)) return std::nullopt;
-  SumPlan plan = PlanSums(t, aggs);
-  if (!plan.all || plan.lanes.empty()) return std::nullopt;
-  const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
-  if (!plan.counts && range * slot_bytes > (int64_t{1} << 19)) return std::nullopt;
-  LaneSums sums = SumLanes(plan.lanes, true, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width}, t.num_rows(),
-                           range);
+  bool mark = false;
+  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range, &mark);
+  if (!plan || mark) return std::nullopt;
+  LaneSums sums = SumLanes(plan->lanes, true, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width},
+                           t.num_rows(), range);
   PoolVector<int64_t> first(sums.slots.size()), second(sums.slots.size());
   for (size_t j = 0; j < sums.slots.size(); ++j) {
     first[j] = sums.slots[j] / width;
@@ -278,8 +300,7 @@ std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string
   std::vector<std::pair<std::string, Column>> cols;
   cols.emplace_back(keys[0], KeysOfSlots(a, 0, first));
   cols.emplace_back(keys[1], KeysOfSlots(b, 0, second));
-  for (size_t j = 0; j < aggs.size(); ++j) AppendSumStates(t, aggs[j], plan, j, sums, &cols);
-  return Table(std::move(cols));
+  return SlotTable(std::move(cols), t, aggs, *plan, sums);
 }
 
 }  // namespace
@@ -297,37 +318,28 @@ std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::strin
   } else if (!SmallIntRange(key, &lo, &range)) {
     return std::nullopt;
   }
-  // A slot per key value: worth it while the slots are not many more than
-  // the rows (a partition's few rows over a large dictionary would sweep a
-  // table mostly empty).
-  if (range > std::max<int64_t>(t.num_rows(), 4096) || range > (int64_t{1} << 22)) return std::nullopt;
-  SumPlan plan = PlanSums(t, aggs);
-  if (!plan.all || plan.lanes.empty()) return std::nullopt;  // (a count alone: the grouping path)
-  // The row count tells which slots some row reached. Where the sums need
-  // no count (so no size either) and the slots are many, a count would widen each slot (q5:
-  // 24 -> 32 bytes over 100k groups, which measured slower than grouping
-  // first): a byte per slot marks them instead.
-  const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
-  const bool mark = !plan.counts && range * slot_bytes > (int64_t{1} << 19);
+  bool mark = false;
+  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range, &mark);
+  if (!plan) return std::nullopt;
   const bool narrow = key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4;
   const int64_t rows = t.num_rows();
   LaneSums sums;
+  const std::vector<const Column*>& lanes = plan->lanes;
   if (mark) {
     PoolScratch<uint8_t> seen(static_cast<size_t>(range));
     std::memset(seen.data(), 0, seen.size());
-    sums = narrow ? SumLanes(plan.lanes, false, true, MarkedSlotOf<int32_t>{key.data<int32_t>(), lo, seen.data()}, rows,
+    sums = narrow ? SumLanes(lanes, false, true, MarkedSlotOf<int32_t>{key.data<int32_t>(), lo, seen.data()}, rows,
                              range, seen.data())
-                  : SumLanes(plan.lanes, false, true, MarkedSlotOf<int64_t>{key.data<int64_t>(), lo, seen.data()}, rows,
+                  : SumLanes(lanes, false, true, MarkedSlotOf<int64_t>{key.data<int64_t>(), lo, seen.data()}, rows,
                              range, seen.data());
   } else if (narrow) {
-    sums = SumLanes(plan.lanes, true, true, SlotOf<int32_t>{key.data<int32_t>(), lo}, rows, range);
+    sums = SumLanes(lanes, true, true, SlotOf<int32_t>{key.data<int32_t>(), lo}, rows, range);
   } else {
-    sums = SumLanes(plan.lanes, true, true, SlotOf<int64_t>{key.data<int64_t>(), lo}, rows, range);
+    sums = SumLanes(lanes, true, true, SlotOf<int64_t>{key.data<int64_t>(), lo}, rows, range);
   }
   std::vector<std::pair<std::string, Column>> cols;
   cols.emplace_back(keys[0], KeysOfSlots(key, lo, sums.slots));
-  for (size_t j = 0; j < aggs.size(); ++j) AppendSumStates(t, aggs[j], plan, j, sums, &cols);
-  return Table(std::move(cols));
+  return SlotTable(std::move(cols), t, aggs, *plan, sums);
 }
 
 }  // namespace skein::dataframe::internal
