@@ -305,6 +305,40 @@ Column Column::Slice(int64_t offset, int64_t length) const {
     throw Error("column slice [" + std::to_string(offset) + ", " + std::to_string(offset + length) +
                 ") is outside its " + std::to_string(length_) + " rows");
   }
+  // An eighth of the rows or more: the slice shares this column's bytes
+  // (a shuffle cutting a partial laid out by part copies nothing). Smaller
+  // slices are copied, so that a few rows do not keep a large parent
+  // alive; categories are taken too (Take trims a dictionary that is not
+  // known to the labels the rows use).
+  if (length > 0 && length * 8 >= length_ && type_ != TypeId::kCategory &&
+      (type_ != TypeId::kBool || offset % 8 == 0)) {
+    Buffer validity;
+    if (has_nulls()) {
+      std::byte* w;
+      validity = Buffer::Allocate(static_cast<size_t>(bits::Bytes(length)), &w);
+      for (int64_t i = 0; i < length; ++i) {
+        if (IsValid(offset + i)) bits::Set(reinterpret_cast<uint8_t*>(w), i);
+      }
+    }
+    if (type_ == TypeId::kString) {
+      const int32_t* o = string_offsets() + offset;
+      std::byte* w;
+      Buffer offsets = Buffer::AllocateUninitialized(static_cast<size_t>(length + 1) * 4, &w);
+      auto* no = reinterpret_cast<int32_t*>(w);
+      for (int64_t i = 0; i <= length; ++i) no[i] = o[i] - o[0];
+      return Make(type_, length, std::move(validity), values_.Slice(static_cast<size_t>(o[0]), static_cast<size_t>(o[length] - o[0])),
+                  std::move(offsets));
+    }
+    if (type_ == TypeId::kBool) {
+      return Make(type_, length, std::move(validity),
+                  values_.Slice(static_cast<size_t>(offset / 8), static_cast<size_t>(bits::Bytes(length))));
+    }
+    const size_t width = FixedWidth(type_);
+    Column out = Make(type_, length, std::move(validity),
+                      values_.Slice(static_cast<size_t>(offset) * width, static_cast<size_t>(length) * width));
+    out.bounds_ = KnownBounds();  // a subset of the rows: the bound still holds
+    return out;
+  }
   std::vector<int64_t> idx(static_cast<size_t>(length));
   for (int64_t i = 0; i < length; ++i) idx[static_cast<size_t>(i)] = offset + i;
   return Take(idx);

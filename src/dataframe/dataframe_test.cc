@@ -392,6 +392,115 @@ TEST(AggregateRaw, QuantilesMatchASortedReferenceForEveryValuePattern) {
   }
 }
 
+// Medians, quantiles and stds merged from partials (values states) of any
+// split of the rows, combined in two levels, equal those computed from
+// all rows at once; a state that is not whole float64 values, or not a
+// binary column, is refused with the row or type named.
+TEST(MedianPartials, CombinedFromAnySplitMatchTheRawAnswer) {
+  using dataframe::internal::AggFunc;
+  using dataframe::internal::AggSpec;
+  std::mt19937_64 rng(21);
+  const int64_t n = 20000;
+  std::vector<int64_t> keys;
+  std::vector<bool> key_valid, x_valid;
+  std::vector<double> x;
+  for (int64_t i = 0; i < n; ++i) {
+    keys.push_back(static_cast<int64_t>(rng() % 37) - 5);
+    key_valid.push_back(rng() % 50 != 0);
+    x.push_back(rng() % 40 == 0 ? std::nan("") : static_cast<double>(rng() % 5000) / 3.0);
+    x_valid.push_back(rng() % 30 != 0);
+  }
+  const Table t({{"k", Column::FromVector<int64_t>(keys, key_valid)}, {"x", Column::FromVector<double>(x, x_valid)}});
+  std::vector<AggSpec> aggs(4);
+  aggs[0].column = "x", aggs[0].func = AggFunc::kMedian, aggs[0].name = "med";
+  aggs[1].column = "x", aggs[1].func = AggFunc::kQuantile, aggs[1].name = "q9", aggs[1].q = 0.9;
+  aggs[2].column = "x", aggs[2].func = AggFunc::kStd, aggs[2].name = "sd";
+  aggs[3].column = "x", aggs[3].func = AggFunc::kSum, aggs[3].name = "s";
+  for (bool dropna : {true, false}) {
+    const Table want = dataframe::internal::SortTable(dataframe::internal::AggregateRaw(t, {"k"}, aggs, dropna), {"k"});
+    std::vector<Table> chunks;
+    const int64_t cuts[] = {0, 3000, 3001, 9000, 15000, n};
+    for (int c = 0; c + 1 < 6; ++c) {
+      chunks.push_back(dataframe::internal::AggregateChunk(t.Slice(cuts[c], cuts[c + 1] - cuts[c]), {"k"}, aggs, dropna));
+    }
+    const Table left = dataframe::internal::CombinePartials({chunks[0], chunks[1], chunks[2]}, {"k"}, aggs, dropna);
+    const Table right = dataframe::internal::CombinePartials({chunks[3], chunks[4]}, {"k"}, aggs, dropna);
+    // The last combine either merges the values states (FinalizePartial
+    // selects from them) or answers the quantiles itself.
+    for (bool final_quantiles : {false, true}) {
+      const Table got = dataframe::internal::SortTable(
+          dataframe::internal::FinalizePartial(
+              dataframe::internal::CombinePartials({left, right}, {"k"}, aggs, dropna, final_quantiles), {"k"}, aggs),
+          {"k"});
+      ASSERT_EQ(got.num_rows(), want.num_rows()) << dropna;
+      ASSERT_EQ(got.num_rows(), dropna ? 37 : 38);
+      for (int64_t r = 0; r < want.num_rows(); ++r) {
+        ASSERT_EQ(got.column("k").IsNull(r), want.column("k").IsNull(r));
+        if (!want.column("k").IsNull(r)) {
+          ASSERT_EQ(got.column("k").data<int64_t>()[r], want.column("k").data<int64_t>()[r]);
+        }
+        for (const char* c : {"med", "q9", "sd", "s"}) {
+          ASSERT_EQ(got.column(c).IsNull(r), want.column(c).IsNull(r)) << c << " row " << r;
+          const double a = got.column(c).data<double>()[r], b = want.column(c).data<double>()[r];
+          if (std::string(c) == "med" || std::string(c) == "q9") {
+            ASSERT_EQ(a, b) << c << " row " << r << " final " << final_quantiles;
+          } else {
+            ASSERT_NEAR(a, b, 1e-9 * std::abs(b)) << c << " row " << r;
+          }
+        }
+      }
+    }
+  }
+  // Chunks told the shuffle's parts lay their groups out by part: the
+  // shuffle slices them (the values bytes are shared, not copied), and the
+  // parts' answers together are the same.
+  {
+    const Table want = dataframe::internal::SortTable(dataframe::internal::AggregateRaw(t, {"k"}, aggs, true), {"k"});
+    std::vector<std::vector<Table>> pieces(3);
+    for (int64_t from = 0; from < n; from += 7000) {
+      const Table chunk =
+          dataframe::internal::AggregateChunk(t.Slice(from, std::min<int64_t>(7000, n - from)), {"k"}, aggs, true, 3);
+      const std::vector<Table> parts = dataframe::internal::HashPartition(chunk, {"k"}, 3);
+      ASSERT_EQ(parts.size(), 3u);
+      int64_t rows = 0;
+      for (size_t p = 0; p < 3; ++p) {
+        if (parts[p].num_rows() > 0) {
+          EXPECT_GE(parts[p].column("med\x1fvalues").values().data(), chunk.column("med\x1fvalues").values().data());
+          EXPECT_LT(parts[p].column("med\x1fvalues").values().data(),
+                    chunk.column("med\x1fvalues").values().data() + chunk.column("med\x1fvalues").values().size());
+        }
+        rows += parts[p].num_rows();
+        pieces[p].push_back(parts[p]);
+      }
+      EXPECT_EQ(rows, chunk.num_rows());
+    }
+    std::vector<Table> answers;
+    for (const auto& p : pieces) {
+      answers.push_back(dataframe::internal::FinalizePartial(
+          dataframe::internal::CombinePartials(p, {"k"}, aggs, true, true), {"k"}, aggs));
+    }
+    const Table got = dataframe::internal::SortTable(Table::Concat(answers), {"k"});
+    ASSERT_EQ(got.num_rows(), want.num_rows());
+    for (int64_t r = 0; r < want.num_rows(); ++r) {
+      EXPECT_EQ(got.column("k").data<int64_t>()[r], want.column("k").data<int64_t>()[r]);
+      EXPECT_EQ(got.column("med").data<double>()[r], want.column("med").data<double>()[r]);
+      EXPECT_EQ(got.column("q9").data<double>()[r], want.column("q9").data<double>()[r]);
+      EXPECT_NEAR(got.column("sd").data<double>()[r], want.column("sd").data<double>()[r], 1e-9);
+    }
+  }
+  // A state row of 13 bytes, and a state that is not a binary column.
+  const Column bad = Column::FromStrings({std::string(8, 'a'), std::string(13, 'b')});
+  dataframe::internal::Grouping g;
+  g.group.assign(2, 0);
+  g.first_row.assign(1, 0);
+  EXPECT_THAT([&] { dataframe::internal::CombineValuesStates({&bad}, g); },
+              ThrowsMessage<Error>(HasSubstr("row 1 holds 13 bytes")));
+  EXPECT_THAT([&] { dataframe::internal::QuantilesOfState(bad, 0.5); },
+              ThrowsMessage<Error>(HasSubstr("row 1 holds 13 bytes")));
+  const Column ints = Column::FromVector<int64_t>({1, 2});
+  EXPECT_THROW(dataframe::internal::QuantilesOfState(ints, 0.5), TypeError);
+}
+
 TEST_F(DataFrameTest, CorrelationPerGroupMergesPartialsExactly) {
   std::mt19937_64 rng(5);
   std::vector<int64_t> k, x;

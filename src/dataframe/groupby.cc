@@ -53,7 +53,9 @@ Table Combine(const GroupParams& p, const std::vector<Table>& parts) {
 
 Table Finish(const GroupParams& p, const std::vector<Table>& parts) {
   Table out = p.raw ? AggregateRaw(Table::Concat(parts), p.spec.names, p.spec.aggs, p.spec.dropna)
-                    : FinalizePartial(Combine(p, parts), p.spec.names, p.spec.aggs);
+                    : FinalizePartial(CombinePartials(parts, p.spec.names, p.spec.aggs, p.spec.dropna,
+                                                      /*final_quantiles=*/true),
+                                      p.spec.names, p.spec.aggs);
   return p.sort ? SortTable(out, p.spec.names) : out;
 }
 
@@ -93,10 +95,11 @@ Lowered LowerGroupBy(const PlanNode& node) {
   p.spec.aggs = node.aggs;
   p.spec.dropna = node.group_options.dropna;
   p.sort = node.group_options.sort;
-  p.raw = std::any_of(node.aggs.begin(), node.aggs.end(), [](const AggSpec& a) { return IsHolistic(a.func); });
+  // nunique needs every row of a group at once: ship the rows themselves
+  // (only the columns used). Medians and quantiles ship each group's
+  // values as a partial state instead (groupby_values.cc).
+  p.raw = std::any_of(node.aggs.begin(), node.aggs.end(), [](const AggSpec& a) { return a.func == AggFunc::kNUnique; });
   if (p.raw) {
-    // Holistic aggregations need every value: ship the rows themselves
-    // (only the columns used).
     Step project;
     project.kind = Step::kProject;
     project.names = node.group_keys;
@@ -109,7 +112,9 @@ Lowered LowerGroupBy(const PlanNode& node) {
     }
     steps.push_back(std::move(project));
   } else {
-    steps.push_back(p.spec);
+    Step chunk = p.spec;
+    chunk.n = std::max(1, node.group_options.split_out);  // the parts HashSplitOp deals it to
+    steps.push_back(std::move(chunk));
   }
   Lowered chunks = LowerPipeline(source, std::move(steps), std::nullopt);
   Graph g;

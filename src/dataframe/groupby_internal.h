@@ -5,6 +5,7 @@
 // "<output>\x1f<part>" (sum, count, mean, m2, min, max, first, last).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -68,6 +69,47 @@ std::string StateName(const AggSpec& a, const char* part);
 Column Int64Column(std::span<const int64_t> v);
 Column Float64Column(std::span<const double> v, const uint8_t* valid = nullptr);
 
+/// Row i of `c` holds a number that counts: not null, not NaN.
+inline bool ValidNumber(const Column& c, int64_t i) {
+  if (c.IsNull(i)) return false;
+  // Raw reads: this runs per row, and data<T>() checks the type each call.
+  if (c.type() == TypeId::kFloat64) return !std::isnan(reinterpret_cast<const double*>(c.values().data())[i]);
+  if (c.type() == TypeId::kFloat32) return !std::isnan(reinterpret_cast<const float*>(c.values().data())[i]);
+  return true;
+}
+
+// Calls f(group, value) for every valid row in a group (nulls and NaN
+// skipped), value as T. The column's pointers are read once, not per row.
+template <class T, class F>
+void ForValues(const Column& c, const PoolScratch<int32_t>& group, F f) {
+  const int64_t n = c.length();
+  const uint8_t* valid = c.has_nulls() ? c.validity_bits() : nullptr;
+  const int32_t* gp = group.data();
+  auto run = [&](auto get) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t g = gp[i];
+      if (g < 0 || (valid && !bits::Get(valid, i))) continue;
+      const auto v = get(i);
+      if (v != v) continue;  // NaN (never true for integers)
+      f(g, static_cast<T>(v));
+    }
+  };
+  switch (c.type()) {
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: { const int64_t* v = c.data<int64_t>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kInt32:
+    case TypeId::kDate: { const int32_t* v = c.data<int32_t>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kFloat64: { const double* v = c.data<double>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kFloat32: { const float* v = c.data<float>(); run([v](int64_t i) { return v[i]; }); break; }
+    case TypeId::kBool: {
+      const auto* b = reinterpret_cast<const uint8_t*>(c.values().data());
+      run([b](int64_t i) { return bits::Get(b, i) ? 1 : 0; });
+      break;
+    }
+    default: throw TypeError("not a numeric column: " + std::string(TypeName(c.type())));
+  }
+}
+
 /// Whether SumInOnePass takes `c`: int64 or float64 without nulls.
 bool SumsInOnePass(const Column& c);
 
@@ -118,12 +160,68 @@ std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::strin
 /// wide ranges (hashing wins there).
 bool SmallIntRange(const Column& c, int64_t* lo, int64_t* range);
 
+/// Each group's valid values (nulls and NaN skipped) side by side as
+/// float64, in row order within a group, groups one after another in
+/// group order or in an order asked for: the r-th group laid out has
+/// vals[from[r]] ... vals[from[r + 1] - 1], and group k is laid out at
+/// pos_of[k] (empty: at k). `bytes` owns the values; `vals` points into
+/// it and stays writable until the bytes go into a column (ValuesState).
+struct GroupedValues {
+  PoolVector<int64_t> from;
+  PoolVector<int32_t> pos_of;
+  Buffer bytes;
+  double* vals = nullptr;
+  size_t groups() const { return from.size() - 1; }
+  size_t pos(size_t k) const { return pos_of.empty() ? k : static_cast<size_t>(pos_of[k]); }
+  double* begin(size_t k) const { return vals + from[pos(k)]; }
+  double* end(size_t k) const { return vals + from[pos(k) + 1]; }
+};
+/// A counting sort of `c`'s values by group: one pass counts, one deals.
+/// `order` (a permutation of the group ids, or empty) is the order the
+/// groups are laid out in.
+GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int32_t> order = {});
+/// std or var per group from grouped values (read group by group, not at
+/// random as MomentState's passes over the rows are).
+Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a);
+/// The count, mean and M2 states of std or var `a` (as MomentState names
+/// them) from grouped values.
+void MomentStatesFromGrouped(const GroupedValues& gv, const AggSpec& a,
+                             std::vector<std::pair<std::string, Column>>* out);
+/// A median's or quantile's partial state: one row per group (in gv's
+/// layout order), a binary string holding the group's values as native
+/// float64 bytes (Arrow's list<float64> laid out as offsets plus bytes).
+/// Error where a partition's values pass the 2 GiB a string column's
+/// offsets reach.
+Column ValuesState(const GroupedValues& gv);
+/// Values states of several partials merged: the rows of `parts` (in that
+/// order) grouped by `g`, each group's bytes one after another. Error
+/// naming the row where a state is not a whole number of float64 values.
+Column CombineValuesStates(const std::vector<const Column*>& parts, const Grouping& g);
+/// A median's or quantile's q (0.5 for a median); Error unless in [0, 1].
+double QuantileQ(const AggSpec& a);
+/// The q-quantile of each row of a values state (null where a group has
+/// no values; NaN a message slipped in is skipped).
+Column QuantilesOfState(const Column& values, double q);
+/// The q-quantile of each group of `g` over the rows of values states
+/// `parts` (in that order), each group's runs copied out and selected from.
+Column QuantilesOfParts(const std::vector<const Column*>& parts, const Grouping& g, double q);
+/// The q-quantile of each group of `gv`, selected in place (the groups'
+/// values are reordered).
+Column QuantilesOfGrouped(GroupedValues& gv, double q);
+
 /// Partial state of `table` grouped by `keys` (keys first, then states).
+/// With `parts` > 1 (a hash shuffle into that many parts follows) and
+/// median or quantile states, the groups come in the order of their parts,
+/// so that HashPartition slices them instead of copying their values.
 Table AggregateChunk(const Table& table, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs,
-                     bool dropna);
-/// Partials combined into one partial.
+                     bool dropna, int parts = 0);
+/// Partials combined into one partial. With `final_quantiles` (the last
+/// combine, FinalizePartial next), medians and quantiles are answered here
+/// from each group's runs in the partials, as a state "<output>\x1ffinal"
+/// that FinalizePartial passes on, instead of merged into one values state
+/// that is then read once more.
 Table CombinePartials(const std::vector<Table>& partials, const std::vector<std::string>& keys,
-                      const std::vector<AggSpec>& aggs, bool dropna);
+                      const std::vector<AggSpec>& aggs, bool dropna, bool final_quantiles = false);
 /// The answers from a partial: keys, then one column per aggregation.
 Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs);
 /// Holistic path: the answers straight from raw rows.
@@ -142,8 +240,10 @@ Table SortTable(const Table& table, const std::vector<std::string>& columns, con
 
 /// A 64-bit hash per row over `columns` (equal keys hash equal).
 PoolVector<uint64_t> HashRows(const std::vector<const Column*>& columns);
+/// Each row's part among `parts` by the hash of `keys`.
+PoolVector<uint32_t> HashParts(const Table& table, const std::vector<std::string>& keys, int parts);
 /// Splits `table` into `parts` tables by the hash of `keys` (a shuffle's
-/// map side).
+/// map side); rows already in part order are sliced, not copied.
 std::vector<Table> HashPartition(const Table& table, const std::vector<std::string>& keys, int parts);
 
 }  // namespace skein::dataframe::internal

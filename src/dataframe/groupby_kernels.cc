@@ -9,14 +9,12 @@
 #include <map>
 #include <numeric>
 #include <optional>
+#include <set>
 #include <span>
 
 #include "groupby_internal.h"
 #include "hash_internal.h"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
 
 namespace skein::dataframe::internal {
 
@@ -478,10 +476,28 @@ Grouping GroupRows(const std::vector<const Column*>& keys, bool dropna) {
   // Several keys: pack the columns' ids into one int64 (id * n_next + id')
   // while the product of their counts fits, and group the packed keys once;
   // densify early only when the next column would overflow the packing.
+  RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
+  if (keys.size() == 2 && raw && raw.range > 0) {
+    // Two small-range keys (q6: id4, id5; q9: id2, id4): each row's packed
+    // key goes straight to the direct table, with no packed column written
+    // and read back (a quarter of q6's grouping traffic).
+    const RawKey second = RawKeyOf(*keys[1]);
+    if (second && second.range > 0 && raw.range <= (int64_t{1} << 40) / second.range) {
+      const int64_t span = raw.range * second.range;
+      if (span <= (int64_t{1} << 24) || span <= 4 * rows) {
+        Grouping out;
+        WithRawKey(raw, [&](auto a) {
+          WithRawKey(second, [&](auto b) {
+            out = DenseByTable(rows, span, dropna, [a, b, m = second.range](int64_t i) { return a(i) * m + b(i); });
+          });
+        });
+        return out;
+      }
+    }
+  }
   Grouping acc;
   PoolScratch<int64_t> packed;  // every row set before it is read
   int64_t span = 0;  // packed values lie in [0, span)
-  RawKey raw = keys.size() > 1 ? RawKeyOf(*keys[0]) : RawKey();
   if (raw) {
     packed.resize(static_cast<size_t>(rows));
     int64_t* out = packed.data();
@@ -600,46 +616,6 @@ Column Float64Column(std::span<const double> v, const uint8_t* valid) {
 }
 
 namespace {
-
-bool ValidNumber(const Column& c, int64_t i) {
-  if (c.IsNull(i)) return false;
-  // Raw reads: this runs per row, and data<T>() checks the type each call.
-  if (c.type() == TypeId::kFloat64) return !std::isnan(reinterpret_cast<const double*>(c.values().data())[i]);
-  if (c.type() == TypeId::kFloat32) return !std::isnan(reinterpret_cast<const float*>(c.values().data())[i]);
-  return true;
-}
-
-// Calls f(group, value) for every valid row in a group (nulls and NaN
-// skipped), value as T. The column's pointers are read once, not per row.
-template <class T, class F>
-void ForValues(const Column& c, const PoolScratch<int32_t>& group, F f) {
-  const int64_t n = c.length();
-  const uint8_t* valid = c.has_nulls() ? c.validity_bits() : nullptr;
-  const int32_t* gp = group.data();
-  auto run = [&](auto get) {
-    for (int64_t i = 0; i < n; ++i) {
-      const int32_t g = gp[i];
-      if (g < 0 || (valid && !bits::Get(valid, i))) continue;
-      const auto v = get(i);
-      if (v != v) continue;  // NaN (never true for integers)
-      f(g, static_cast<T>(v));
-    }
-  };
-  switch (c.type()) {
-    case TypeId::kInt64:
-    case TypeId::kTimestamp: { const int64_t* v = c.data<int64_t>(); run([v](int64_t i) { return v[i]; }); break; }
-    case TypeId::kInt32:
-    case TypeId::kDate: { const int32_t* v = c.data<int32_t>(); run([v](int64_t i) { return v[i]; }); break; }
-    case TypeId::kFloat64: { const double* v = c.data<double>(); run([v](int64_t i) { return v[i]; }); break; }
-    case TypeId::kFloat32: { const float* v = c.data<float>(); run([v](int64_t i) { return v[i]; }); break; }
-    case TypeId::kBool: {
-      const auto* b = reinterpret_cast<const uint8_t*>(c.values().data());
-      run([b](int64_t i) { return bits::Get(b, i) ? 1 : 0; });
-      break;
-    }
-    default: throw TypeError("not a numeric column: " + std::string(TypeName(c.type())));
-  }
-}
 
 // Row of each group's min/max/first/last valid value (-1: none).
 std::vector<int64_t> PickRows(const Column& c, const PoolScratch<int32_t>& group, int64_t groups, AggFunc f) {
@@ -863,7 +839,10 @@ void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpe
 }
 
 // The state columns of `aggs` over `t` grouped by `g`.
-std::vector<std::pair<std::string, Column>> States(const Table& t, const Grouping& g, const std::vector<AggSpec>& aggs) {
+// Values states (medians, quantiles) come out in `order` when one is given
+// (see GroupValues), the rest in group order.
+std::vector<std::pair<std::string, Column>> States(const Table& t, const Grouping& g, const std::vector<AggSpec>& aggs,
+                                                   std::span<const int32_t> order = {}) {
   std::vector<std::pair<std::string, Column>> out;
   const int64_t groups = g.num_groups();
   // Sums and means of int64/float64 columns without nulls, in one pass
@@ -872,6 +851,17 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
   const bool fuse = !plan.lanes.empty();
   LaneSums fused;
   if (fuse) fused = SumInOnePass(plan.lanes, plan.counts, g.group, groups);
+  // Columns a median or quantile groups the values of (once per column);
+  // a std or var of such a column reads them too.
+  std::map<std::string, GroupedValues> grouped;
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) grouped.emplace(a.column, GroupedValues{});
+  }
+  auto values_of = [&](const Column& c, const std::string& name) -> const GroupedValues& {
+    GroupedValues& gv = grouped.at(name);
+    if (!gv.vals) gv = GroupValues(c, g, order);
+    return gv;
+  };
   for (size_t j = 0; j < aggs.size(); ++j) {
     const AggSpec& a = aggs[j];
     if (fuse && (plan.lane_of[j] >= 0 || plan.by_size[j])) {
@@ -902,7 +892,12 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
         break;
       }
       case AggFunc::kStd:
-      case AggFunc::kVar: MomentState(c, g, a, &out); break;
+      case AggFunc::kVar:
+        if (grouped.count(a.column)) MomentStatesFromGrouped(values_of(c, a.column), a, &out);
+        else MomentState(c, g, a, &out);
+        break;
+      case AggFunc::kMedian:
+      case AggFunc::kQuantile: out.emplace_back(StateName(a, "values"), ValuesState(values_of(c, a.column))); break;
       case AggFunc::kCorr: CorrState(c, t.column(a.other), g, a, &out); break;
       case AggFunc::kMin:
       case AggFunc::kMax:
@@ -939,15 +934,56 @@ Grouping GroupByNames(const Table& t, const std::vector<std::string>& keys, bool
 
 }  // namespace
 
-Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
+Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna,
+                     int parts) {
+  if (parts < 0 || parts > (1 << 20)) throw Error("groupby chunk: " + std::to_string(parts) + " parts to deal to");
   if (auto direct = DirectSumChunk(t, keys, aggs)) return std::move(*direct);
   Grouping g = GroupByNames(t, keys, dropna);
-  return WithColumns(KeysOf(t, keys, g), States(t, g, aggs));
+  Table keys_table = KeysOf(t, keys, g);
+  const bool values = std::any_of(aggs.begin(), aggs.end(), [](const AggSpec& a) {
+    return a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile;
+  });
+  if (parts <= 1 || !values) return WithColumns(std::move(keys_table), States(t, g, aggs));
+  // Groups in the order of the parts a shuffle deals them to, so that its
+  // split is slices: the values states (most of the bytes) are laid out so
+  // as they are dealt, the other columns (a row per group) are taken so.
+  const PoolVector<uint32_t> part = HashParts(keys_table, keys, parts);
+  std::vector<int64_t> at(static_cast<size_t>(parts) + 1, 0);
+  for (uint32_t p : part) ++at[p + 1];
+  std::partial_sum(at.begin(), at.end(), at.begin());
+  std::vector<int32_t> order(part.size());
+  std::vector<int64_t> take(part.size());
+  for (size_t k = 0; k < part.size(); ++k) {
+    const int64_t r = at[part[k]]++;
+    order[static_cast<size_t>(r)] = static_cast<int32_t>(k);
+    take[static_cast<size_t>(r)] = static_cast<int64_t>(k);
+  }
+  std::set<std::string> laid_out;
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) laid_out.insert(StateName(a, "values"));
+  }
+  std::vector<std::pair<std::string, Column>> cols;
+  for (const std::string& k : keys) cols.emplace_back(k, keys_table.column(k).Take(take));
+  for (auto& [name, c] : States(t, g, aggs, order)) cols.emplace_back(name, laid_out.count(name) ? std::move(c) : c.Take(take));
+  return Table(std::move(cols));
 }
 
 Table CombinePartials(const std::vector<Table>& partials, const std::vector<std::string>& keys,
-                      const std::vector<AggSpec>& aggs, bool dropna) {
-  Table all = Table::Concat(partials);
+                      const std::vector<AggSpec>& aggs, bool dropna, bool final_quantiles) {
+  // Values states (medians, quantiles) are merged from each partial in
+  // place, not concatenated first: their bytes are most of a partial.
+  std::vector<std::string> values_states, rest;
+  for (const AggSpec& a : aggs) {
+    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) values_states.push_back(StateName(a, "values"));
+  }
+  std::vector<Table> narrow;
+  if (!values_states.empty() && !partials.empty()) {
+    for (const std::string& n : partials[0].names()) {
+      if (std::find(values_states.begin(), values_states.end(), n) == values_states.end()) rest.push_back(n);
+    }
+    for (const Table& p : partials) narrow.push_back(p.Select(rest));
+  }
+  Table all = Table::Concat(narrow.empty() ? partials : narrow);
   Grouping g = GroupByNames(all, keys, dropna);
   const size_t groups = static_cast<size_t>(g.num_groups());
   std::vector<std::pair<std::string, Column>> out;
@@ -1045,6 +1081,14 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
         out.emplace_back(StateName(a, "cxy"), Float64Column(cc));
         break;
       }
+      case AggFunc::kMedian:
+      case AggFunc::kQuantile: {
+        std::vector<const Column*> parts;
+        for (const Table& p : partials) parts.push_back(&p.column(StateName(a, "values")));
+        if (final_quantiles) out.emplace_back(StateName(a, "final"), QuantilesOfParts(parts, g, QuantileQ(a)));
+        else out.emplace_back(StateName(a, "values"), CombineValuesStates(parts, g));
+        break;
+      }
       default: throw Error(std::string("groupby: ") + AggFuncName(a.func) + " has no partial state");
     }
   }
@@ -1101,213 +1145,19 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
         cols.emplace_back(a.name, Float64Column(v, valid.data()));
         break;
       }
+      case AggFunc::kMedian:
+      case AggFunc::kQuantile:
+        cols.emplace_back(a.name, partial.Find(StateName(a, "final")) >= 0
+                                      ? state("final")
+                                      : QuantilesOfState(state("values"), QuantileQ(a)));
+        break;
+      case AggFunc::kNUnique: throw Error("groupby: nunique has no partial state");
       default: cols.emplace_back(a.name, state(AggFuncName(a.func))); break;
     }
   }
   if (cols.empty()) return Table::Empty(groups);
   return Table(std::move(cols));
 }
-
-namespace {
-
-// [b, e) reordered so that elements < p come first; returns where the rest
-// start. Branch-free (each element is swapped or not by arithmetic): the
-// comparisons of unsorted values are coin flips, which a branch mispredicts
-// half the time (std::nth_element's partition was over half of q6).
-double* PartitionLess(double* b, double* e, double p) {
-  double* lo = b;  // [b, lo) < p, [lo, it) >= p
-  for (double* it = b; it != e; ++it) {
-    const double x = *it;
-    const bool less = x < p;
-    *it = *lo;
-    *lo = x;
-    lo += less;
-  }
-  return lo;
-}
-
-// The same with <=: elements equal to p join the front part.
-double* PartitionLessEqual(double* b, double* e, double p) {
-  double* lo = b;
-  for (double* it = b; it != e; ++it) {
-    const double x = *it;
-    const bool take = x <= p;
-    *it = *lo;
-    *lo = x;
-    lo += take;
-  }
-  return lo;
-}
-
-// std::nth_element's contract for non-NaN doubles: [b, e) reordered so
-// that b[k] is the value a sort would put there, nothing before it is
-// greater and nothing after it is smaller. Quickselect on branch-free
-// partitions with a median-of-three pivot; many equal values are split
-// off in one more pass; a window that does not shrink fast enough (an
-// adversarial order) finishes with std::nth_element.
-void SelectNth(double* b, double* e, std::ptrdiff_t k) {
-  double* const target = b + k;
-  int rounds = 2 * std::bit_width(static_cast<size_t>(e - b)) + 8;
-  while (e - b > 24) {
-    if (--rounds < 0) {
-      std::nth_element(b, target, e);
-      return;
-    }
-    const double x = b[0], y = b[(e - b) / 2], z = e[-1];
-    const double pivot = std::max(std::min(x, y), std::min(std::max(x, y), z));
-    double* m = PartitionLess(b, e, pivot);  // [b, m) < pivot <= [m, e)
-    if (target < m) {
-      e = m;
-      continue;
-    }
-    double* m2 = PartitionLessEqual(m, e, pivot);  // [m, m2) == pivot (never empty)
-    if (target < m2) return;
-    b = m2;
-  }
-  std::sort(b, e);
-}
-
-// The smallest of [b, e) (not empty), four running minima at a time.
-double MinOf(const double* b, const double* e) {
-  double m[4] = {b[0], b[0], b[0], b[0]};
-  const double* it = b;
-  for (; e - it >= 4; it += 4) {
-    for (int j = 0; j < 4; ++j) m[j] = std::min(m[j], it[j]);
-  }
-  for (; it != e; ++it) m[0] = std::min(m[0], *it);
-  return std::min(std::min(m[0], m[1]), std::min(m[2], m[3]));
-}
-
-// The q-quantile of [b, e) (not empty, no NaN) with linear interpolation
-// between the closest ranks lo and lo + 1. Groups of 64 values or more
-// first sort a strided sample of 64 and take two of its values around
-// the target rank as fences: one pass counts the values below the lower
-// fence, copies those between the fences (an eighth of them, expected)
-// and keeps the least value above the upper one; both ranks are then
-// selected among the copies. Where the sample misled (ranks outside the
-// fences), the values are selected in place as for small groups. One pass
-// and a small select, where selecting in place partitioned the whole
-// group two or three times over.
-double QuantileOf(double* b, double* e, double q, PoolScratch<double>* scratch) {
-  const std::ptrdiff_t n = e - b;
-  const double pos = q * static_cast<double>(n - 1);
-  const auto lo = static_cast<std::ptrdiff_t>(std::floor(pos));
-  auto interpolate = [&](double a_lo, double a_hi) { return a_lo + (a_hi - a_lo) * (pos - static_cast<double>(lo)); };
-  constexpr std::ptrdiff_t kSample = 64, kSpread = 4;
-  if (n >= kSample) {
-    double sample[kSample];
-    for (std::ptrdiff_t s = 0; s < kSample; ++s) sample[s] = b[s * n / kSample];
-    std::sort(sample, sample + kSample);
-    const std::ptrdiff_t at = lo * kSample / n;
-    const double fence_lo = sample[std::max<std::ptrdiff_t>(0, at - kSpread)];
-    const double fence_hi = sample[std::min<std::ptrdiff_t>(kSample - 1, at + 1 + kSpread)];
-    if (scratch->size() < static_cast<size_t>(n) + 8) scratch->resize(static_cast<size_t>(n) + 8);
-    double* const mid = scratch->data();
-    std::ptrdiff_t below = 0, m = 0;
-    double above = std::numeric_limits<double>::infinity();
-    const double* it = b;
-#if defined(__AVX512F__)
-    // Eight at a time: the values between the fences packed in a register
-    // and stored whole (the scratch has 8 spare), the count moved on by
-    // how many there were.
-    const __m512d lo_v = _mm512_set1_pd(fence_lo), hi_v = _mm512_set1_pd(fence_hi);
-    __m512d above_v = _mm512_set1_pd(above);
-    for (; e - it >= 8; it += 8) {
-      const __m512d x = _mm512_loadu_pd(it);
-      const __mmask8 lt = _mm512_cmp_pd_mask(x, lo_v, _CMP_LT_OQ);
-      const __mmask8 gt = _mm512_cmp_pd_mask(x, hi_v, _CMP_GT_OQ);
-      const __mmask8 in = static_cast<__mmask8>(~(lt | gt));
-      _mm512_storeu_pd(mid + m, _mm512_maskz_compress_pd(in, x));
-      below += std::popcount(static_cast<unsigned>(lt));
-      m += std::popcount(static_cast<unsigned>(in));
-      above_v = _mm512_mask_min_pd(above_v, gt, above_v, x);
-    }
-    alignas(64) double lanes[8];
-    _mm512_store_pd(lanes, above_v);  // (GCC 12's _mm512_reduce_min_pd warns of an unset register)
-    for (double l : lanes) above = std::min(above, l);
-#endif
-    for (; it != e; ++it) {
-      const double x = *it;
-      below += x < fence_lo;
-      mid[m] = x;
-      m += (x >= fence_lo) & (x <= fence_hi);
-      above = std::min(above, x > fence_hi ? x : std::numeric_limits<double>::infinity());
-    }
-    if (lo >= below && lo < below + m) {
-      const std::ptrdiff_t k = lo - below;
-      SelectNth(mid, mid + m, k);
-      const double a_lo = mid[k];
-      if (lo + 1 >= n) return a_lo;
-      return interpolate(a_lo, k + 1 < m ? MinOf(mid + k + 1, mid + m) : above);
-    }
-  }
-  SelectNth(b, e, lo);
-  const double a_lo = b[lo];
-  return interpolate(a_lo, lo + 1 < n ? MinOf(b + lo + 1, e) : a_lo);
-}
-
-}  // namespace
-
-namespace {
-
-// Each group's valid values side by side, in row order within a group:
-// group k's are vals[from[k]] ... vals[from[k + 1] - 1]. A counting sort
-// of the values themselves, reading the column once in row order:
-// gathering them group by group through row lists read the column at
-// random, one row at a time.
-struct GroupedValues {
-  PoolVector<int64_t> from;
-  PoolVector<double> vals;
-};
-
-GroupedValues GroupValues(const Column& c, const Grouping& g) {
-  const size_t groups = static_cast<size_t>(g.num_groups());
-  GroupedValues out;
-  out.from.assign(groups + 1, 0);
-  ForValues<double>(c, g.group, [&](int32_t k, double) { ++out.from[static_cast<size_t>(k) + 1]; });
-  std::partial_sum(out.from.begin(), out.from.end(), out.from.begin());
-  out.vals.resize(static_cast<size_t>(out.from.back()));
-  PoolScratch<int64_t> at(out.from.begin(), out.from.end() - 1);
-  double* const vals = out.vals.data();
-  ForValues<double>(c, g.group, [&](int32_t k, double x) { vals[at[static_cast<size_t>(k)]++] = x; });
-  return out;
-}
-
-// Sum of [b, e) over eight running sums (one chain of dependent adds
-// waited 4 cycles a value): the same two-pass moments as MomentState's,
-// summed in another order.
-template <class F>
-double SumOf(const double* b, const double* e, F f) {
-  double acc[8] = {};
-  const double* p = b;
-  for (; e - p >= 8; p += 8) {
-    for (int j = 0; j < 8; ++j) acc[j] += f(p[j]);
-  }
-  for (int j = 0; p != e; ++p, ++j) acc[j] += f(*p);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-// Std or var per group from grouped values, read group by group instead
-// of at random as MomentState's passes over the rows are.
-Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a) {
-  const size_t groups = gv.from.size() - 1;
-  PoolVector<double> v(groups);
-  PoolVector<uint8_t> valid(groups);
-  for (size_t k = 0; k < groups; ++k) {
-    const double* b = gv.vals.data() + gv.from[k];
-    const double* e = gv.vals.data() + gv.from[k + 1];
-    const int64_t n = e - b;
-    const double mean = n ? SumOf(b, e, [](double x) { return x; }) / static_cast<double>(n) : 0;
-    const double m2 = SumOf(b, e, [mean](double x) { return (x - mean) * (x - mean); });
-    const int64_t dof = n - a.ddof;
-    valid[k] = dof > 0;
-    const double var = dof > 0 ? m2 / static_cast<double>(dof) : 0;
-    v[k] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
-  }
-  return Float64Column(v, valid.data());
-}
-
-}  // namespace
 
 Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
   Grouping g = GroupByNames(t, keys, dropna);
@@ -1340,7 +1190,7 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
   const PoolVector<int64_t>& rows = members.rows;
   auto values_of = [&](const std::string& column) -> GroupedValues& {
     GroupedValues& gv = grouped.at(column);
-    if (gv.from.empty()) gv = GroupValues(t.column(column), g);
+    if (!gv.vals) gv = GroupValues(t.column(column), g);
     return gv;
   };
   // Stds and vars first: the selections below reorder each group's values.
@@ -1389,24 +1239,10 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
       cols.emplace_back(a.name, Int64Column(n));
       continue;
     }
-    // median / quantile: linear interpolation between the closest ranks,
-    // selected in place (another quantile of the column still finds each
-    // group's values, in another order).
-    const double q = a.func == AggFunc::kMedian ? 0.5 : a.q;
-    if (!(q >= 0 && q <= 1)) throw Error("quantile: q must be in [0, 1], got " + std::to_string(q));
-    GroupedValues& gv = values_of(a.column);
-    double* const vals = gv.vals.data();
-    PoolVector<double> v(groups, 0);
-    PoolVector<uint8_t> valid(groups, 0);
-    PoolScratch<double> scratch;
-    for (size_t k = 0; k < groups; ++k) {
-      double* b = vals + gv.from[k];
-      double* e = vals + gv.from[k + 1];
-      if (b == e) continue;
-      v[k] = QuantileOf(b, e, q, &scratch);
-      valid[k] = 1;
-    }
-    cols.emplace_back(a.name, Float64Column(v, valid.data()));
+    // median / quantile: selected in place (another quantile of the
+    // column still finds each group's values, in another order).
+    const double q = QuantileQ(a);
+    cols.emplace_back(a.name, QuantilesOfGrouped(values_of(a.column), q));
   }
   return Table(std::move(cols));
 }
@@ -1494,19 +1330,36 @@ Table SortTable(const Table& t, const std::vector<std::string>& columns, const s
   return t.Take(idx);
 }
 
-std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>& keys, int parts) {
+PoolVector<uint32_t> HashParts(const Table& t, const std::vector<std::string>& keys, int parts) {
   if (parts < 1) throw Error("hash partition: parts must be >= 1");
   std::vector<const Column*> cols;
   for (const auto& k : keys) cols.push_back(&t.column(k));
   PoolVector<uint64_t> h = HashRows(cols);
-  // Each row's part (the hash's high bits: the low ones choose slots in the
-  // groupby hash tables), then every column dealt out in one pass
-  // (taking each part's rows in turn read every column once per part).
+  // The hash's high bits (the low ones choose slots in the groupby hash
+  // tables): (high 32 bits) * parts / 2^32, a multiply, not a division.
   const int64_t n = t.num_rows();
   const auto p = static_cast<uint64_t>(parts);
   PoolVector<uint32_t> part(static_cast<size_t>(n));
-  // (hash's high 32 bits) * parts / 2^32: a multiply, not a division.
   for (int64_t i = 0; i < n; ++i) part[static_cast<size_t>(i)] = static_cast<uint32_t>(((h[static_cast<size_t>(i)] >> 32) * p) >> 32);
+  return part;
+}
+
+std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>& keys, int parts) {
+  const PoolVector<uint32_t> part = HashParts(t, keys, parts);
+  // Rows already in part order (a chunk that laid its groups out so):
+  // each part is a slice, nothing copied.
+  if (std::is_sorted(part.begin(), part.end())) {
+    std::vector<Table> out;
+    int64_t from = 0;
+    for (uint32_t p = 0; p < static_cast<uint32_t>(parts); ++p) {
+      const int64_t to = std::upper_bound(part.begin(), part.end(), p) - part.begin();
+      out.push_back(t.Slice(from, to - from));
+      from = to;
+    }
+    return out;
+  }
+  // Otherwise every column dealt out in one pass (taking each part's rows
+  // in turn read every column once per part).
   return t.Split(std::span<const uint32_t>(part.data(), part.size()), static_cast<size_t>(parts));
 }
 

@@ -30,7 +30,7 @@ struct Step {
     kAssign,      // names[0] = expr
     kRename,      // names[i] -> names2[i]
     kDropNa,      // names: the subset (empty: all)
-    kAggChunk,    // a groupby's partial state: names = keys, aggs, dropna
+    kAggChunk,    // a groupby's partial state: names = keys, aggs, dropna; n: parts a shuffle deals it to (0: none)
     kSortLocal,   // rows sorted by names (ascending per flag), stable
     kTopN,        // the first n rows in that order (nlargest/nsmallest)
     kDedupe,      // first row of each distinct names (all columns when empty)

@@ -126,7 +126,7 @@ Table Step::Run(const Table& in, int64_t partition) const {
       }
       return static_cast<int64_t>(keep.size()) == in.num_rows() ? in : in.Take(keep);
     }
-    case kAggChunk: return AggregateChunk(in, names, aggs, dropna);
+    case kAggChunk: return AggregateChunk(in, names, aggs, dropna, static_cast<int>(n));
     case kSortLocal: return SortTable(in, names, ascending);
     case kTopN: {
       Table sorted = SortTable(in, names, ascending);

@@ -130,6 +130,52 @@ Column Categories(int64_t rows, int64_t labels) {
 // bound; IntRange finds the range of its valid values, and a large
 // column's copies share what was found: a subset taken from a copy knows
 // its parent's range without a pass.
+// Slices of an eighth of the rows or more share the parent's bytes;
+// smaller ones and categories are copied; either way every row, null and
+// string reads as in the parent.
+TEST(Column, LargeSlicesShareBytesSmallOnesCopy) {
+  std::vector<int64_t> iv;
+  std::vector<bool> valid;
+  std::vector<std::optional<std::string>> sv;
+  std::vector<std::optional<bool>> bv;
+  for (int i = 0; i < 100; ++i) {
+    iv.push_back(i * 3);
+    valid.push_back(i % 7 != 0);
+    sv.push_back(i % 5 == 0 ? std::nullopt : std::optional<std::string>(std::string(static_cast<size_t>(i % 4), 'a' + i % 26)));
+    bv.push_back(i % 9 == 0 ? std::nullopt : std::optional<bool>(i % 2 == 0));
+  }
+  const Column ints = Column::FromVector<int64_t>(iv, valid);
+  const Column strs = Column::FromStrings(sv);
+  const Column bools = Column::FromBools(bv);
+  CategoryBuilder cb;
+  for (const auto& v : sv) {
+    if (v) cb.Append(*v);
+    else cb.AppendNull();
+  }
+  const Column cats = cb.Finish();
+  auto within = [](const Column& part, const Column& whole) {
+    return part.values().data() >= whole.values().data() &&
+           part.values().data() < whole.values().data() + whole.values().size();
+  };
+  for (auto [offset, length] : {std::pair<int64_t, int64_t>{3, 40}, {8, 50}, {90, 10}, {95, 5}, {0, 100}}) {
+    const bool large = length * 8 >= 100;
+    const Column i = ints.Slice(offset, length), s = strs.Slice(offset, length), b = bools.Slice(offset, length);
+    const Column c = cats.Slice(offset, length);
+    ASSERT_EQ(i.length(), length);
+    EXPECT_EQ(within(i, ints), large) << offset;
+    EXPECT_FALSE(within(c, cats));
+    for (int64_t r = 0; r < length; ++r) {
+      ASSERT_EQ(i.IsNull(r), ints.IsNull(offset + r)) << offset << " " << r;
+      if (i.IsValid(r)) EXPECT_EQ(i.data<int64_t>()[r], iv[static_cast<size_t>(offset + r)]);
+      ASSERT_EQ(s.IsNull(r), strs.IsNull(offset + r));
+      EXPECT_EQ(s.StringAt(r), strs.StringAt(offset + r));
+      ASSERT_EQ(b.IsNull(r), bools.IsNull(offset + r));
+      if (b.IsValid(r)) EXPECT_EQ(b.BoolAt(r), bools.BoolAt(offset + r));
+      EXPECT_EQ(c.StringAt(r), cats.StringAt(offset + r));
+    }
+  }
+}
+
 TEST(Column, IntRangeIsFoundOnceAndSharedByCopies) {
   for (int64_t rows : {int64_t{100}, int64_t{10000}}) {
     SCOPED_TRACE(rows);

@@ -141,7 +141,9 @@ class Column {
   /// Row i as pandas prints it ("NaN"/"<NA>"/"NaT" for nulls).
   std::string Format(int64_t i) const;
 
-  /// Rows [offset, offset + length), copied.
+  /// Rows [offset, offset + length). An eighth of the rows or more share
+  /// this column's bytes (no copy); fewer are copied, so as not to keep a
+  /// large parent alive, and so are categories (see Take).
   Column Slice(int64_t offset, int64_t length) const;
   /// Rows at `indices` (any order, repeats allowed; -1 gives a null), copied.
   Column Take(std::span<const int64_t> indices) const;
