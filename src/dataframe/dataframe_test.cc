@@ -410,8 +410,13 @@ TEST(MedianPartials, CombinedFromAnySplitMatchTheRawAnswer) {
     x.push_back(rng() % 40 == 0 ? std::nan("") : static_cast<double>(rng() % 5000) / 3.0);
     x_valid.push_back(rng() % 30 != 0);
   }
-  const Table t({{"k", Column::FromVector<int64_t>(keys, key_valid)}, {"x", Column::FromVector<double>(x, x_valid)}});
-  std::vector<AggSpec> aggs(4);
+  // y: x without nulls (NaN where x has them): the dealing pass that counts
+  // from group ids alone and closes NaN's holes after.
+  const Table t({{"k", Column::FromVector<int64_t>(keys, key_valid)},
+                 {"x", Column::FromVector<double>(x, x_valid)},
+                 {"y", Column::FromVector<double>(x)}});
+  std::vector<AggSpec> aggs(5);
+  aggs[4].column = "y", aggs[4].func = AggFunc::kMedian, aggs[4].name = "medy";
   aggs[0].column = "x", aggs[0].func = AggFunc::kMedian, aggs[0].name = "med";
   aggs[1].column = "x", aggs[1].func = AggFunc::kQuantile, aggs[1].name = "q9", aggs[1].q = 0.9;
   aggs[2].column = "x", aggs[2].func = AggFunc::kStd, aggs[2].name = "sd";
@@ -439,10 +444,10 @@ TEST(MedianPartials, CombinedFromAnySplitMatchTheRawAnswer) {
         if (!want.column("k").IsNull(r)) {
           ASSERT_EQ(got.column("k").data<int64_t>()[r], want.column("k").data<int64_t>()[r]);
         }
-        for (const char* c : {"med", "q9", "sd", "s"}) {
+        for (const char* c : {"med", "q9", "sd", "s", "medy"}) {
           ASSERT_EQ(got.column(c).IsNull(r), want.column(c).IsNull(r)) << c << " row " << r;
           const double a = got.column(c).data<double>()[r], b = want.column(c).data<double>()[r];
-          if (std::string(c) == "med" || std::string(c) == "q9") {
+          if (std::string(c) != "sd" && std::string(c) != "s") {
             ASSERT_EQ(a, b) << c << " row " << r << " final " << final_quantiles;
           } else {
             ASSERT_NEAR(a, b, 1e-9 * std::abs(b)) << c << " row " << r;
@@ -481,10 +486,28 @@ TEST(MedianPartials, CombinedFromAnySplitMatchTheRawAnswer) {
     }
     const Table got = dataframe::internal::SortTable(Table::Concat(answers), {"k"});
     ASSERT_EQ(got.num_rows(), want.num_rows());
+    // medy also against medians worked out here, not through GroupValues.
+    std::map<int64_t, std::vector<double>> ys;
+    for (int64_t i = 0; i < n; ++i) {
+      if (key_valid[static_cast<size_t>(i)] && !std::isnan(x[static_cast<size_t>(i)])) {
+        ys[keys[static_cast<size_t>(i)]].push_back(x[static_cast<size_t>(i)]);
+      }
+    }
+    ASSERT_EQ(static_cast<int64_t>(ys.size()), got.num_rows());
+    int64_t row = 0;
+    for (auto& [key, v] : ys) {
+      std::sort(v.begin(), v.end());
+      const size_t m = v.size();
+      const double median = m % 2 ? v[m / 2] : v[m / 2 - 1] + (v[m / 2] - v[m / 2 - 1]) * 0.5;
+      EXPECT_EQ(got.column("k").data<int64_t>()[row], key);
+      EXPECT_DOUBLE_EQ(got.column("medy").data<double>()[row], median) << key;
+      ++row;
+    }
     for (int64_t r = 0; r < want.num_rows(); ++r) {
       EXPECT_EQ(got.column("k").data<int64_t>()[r], want.column("k").data<int64_t>()[r]);
       EXPECT_EQ(got.column("med").data<double>()[r], want.column("med").data<double>()[r]);
       EXPECT_EQ(got.column("q9").data<double>()[r], want.column("q9").data<double>()[r]);
+      EXPECT_EQ(got.column("medy").data<double>()[r], want.column("medy").data<double>()[r]);
       EXPECT_NEAR(got.column("sd").data<double>()[r], want.column("sd").data<double>()[r], 1e-9);
     }
   }
