@@ -1022,6 +1022,13 @@ void CategoryBuilder::AppendSoon(std::string_view s) {
     return;
   }
   const uint32_t h = HashLabel(s);
+  if (slots_.size() <= kDirectSlots && waiting_ == 0) {
+    // A table the first-level cache holds (a key of a hundred labels):
+    // nothing to wait for, and the pipeline's bookkeeping would cost more
+    // than the probe.
+    codes_.Append(InternHashed(s, h));
+    return;
+  }
   __builtin_prefetch(&slots_[h & (slots_.size() - 1)]);
   if (waiting_ == kWait) {  // the oldest row's turn
     const Waiting& w = waiting_rows_[first_];

@@ -623,6 +623,18 @@ TEST_F(DataFrameTest, ErrorsNameTheColumnOrFile) {
   few.sample_rows = 1;
   EXPECT_THAT([&] { read_csv(Path("bad.csv"), few).compute(); },  // found by the partition's task
               ThrowsMessage<TaskError>(AllOf(HasSubstr("bad.csv"), HasSubstr("line 4"))));
+  // Deep in a file of many blocks: the block's task counts the lines before
+  // it only once it has an error to name.
+  {
+    std::ofstream out(Path("deep.csv"));
+    out << "a,b\n";
+    for (int i = 0; i < 3000; ++i) out << i << "," << (i == 2500 ? "oops" : std::to_string(i)) << "\n";
+  }
+  CsvOptions blocks;
+  blocks.blocksize = 1000;
+  blocks.sample_rows = 10;
+  EXPECT_THAT([&] { read_csv(Path("deep.csv"), blocks).compute(); },
+              ThrowsMessage<TaskError>(AllOf(HasSubstr("deep.csv"), HasSubstr("line 2502:"))));
 }
 
 

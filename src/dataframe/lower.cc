@@ -99,7 +99,8 @@ const OpPtr& ReadCsvOp() {
     }
     std::vector<Step> steps = DecodeSteps(r.Str());
     const Buffer text = ReadBlockBytes(b);
-    return Value::From(RunSteps(steps, ParseCsv(text.view(), schema, opt, b.path, b.first_line), PartitionOf(ctx.key)));
+    Table t = ParseBlock(b, [&](int64_t first_line) { return ParseCsv(text.view(), schema, opt, b.path, first_line); });
+    return Value::From(RunSteps(steps, std::move(t), PartitionOf(ctx.key)));
   });
   return op;
 }
@@ -115,7 +116,10 @@ const OpPtr& ReadJsonOp() {
     const std::vector<std::string> skip = ReadStrings(r);
     std::vector<Step> steps = DecodeSteps(r.Str());
     const Buffer text = ReadBlockBytes(b);
-    return Value::From(RunSteps(steps, ParseJsonLines(text.view(), schema, skip, b.path, b.first_line), PartitionOf(ctx.key)));
+    Table t = ParseBlock(b, [&](int64_t first_line) {
+      return ParseJsonLines(text.view(), schema, skip, b.path, first_line);
+    });
+    return Value::From(RunSteps(steps, std::move(t), PartitionOf(ctx.key)));
   });
   return op;
 }

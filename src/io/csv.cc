@@ -36,7 +36,7 @@ struct RawField {
 };
 
 [[noreturn]] void Fail(const std::string& file, int64_t line, const std::string& what) {
-  throw IOError("CSV '" + file + "'" + (line > 0 ? ", line " + std::to_string(line) : std::string()) + ": " + what);
+  throw LineError("CSV", file, line, what);
 }
 
 // Calls on_row(fields, line) for each record of `text`. Blank lines are
@@ -487,7 +487,6 @@ std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& o
   const int64_t blocksize = std::max<int64_t>(opt.blocksize, 1);
   const bool quotes = !text.empty() && std::memchr(text.data(), opt.quote, text.size()) != nullptr;
   std::vector<CsvBlock> blocks;
-  int64_t line = opt.header ? 2 : 1;
   size_t at = start;
   RowScanner scan(opt.delimiter, opt.quote);
   size_t scanned = start;  // the scanner has consumed text up to here
@@ -506,12 +505,27 @@ std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& o
         scanned = cut;
       }
     }
+    // The first block's line is known; the rest are counted on an error.
+    const int64_t line = blocks.empty() ? (opt.header ? 2 : 1) : 0;
     blocks.push_back({path, static_cast<int64_t>(at), static_cast<int64_t>(cut), line});
-    line += std::count(text.data() + at, text.data() + cut, '\n');
     at = cut;
   }
-  if (blocks.empty()) blocks.push_back({path, static_cast<int64_t>(start), static_cast<int64_t>(start), line});
+  if (blocks.empty()) blocks.push_back({path, static_cast<int64_t>(start), static_cast<int64_t>(start), opt.header ? 2 : 1});
   return blocks;
+}
+
+LineError::LineError(std::string kind, std::string file, int64_t line, std::string detail)
+    : IOError(kind + " '" + file + "'" + (line > 0 ? ", line " + std::to_string(line) : std::string()) + ": " + detail),
+      kind_(std::move(kind)),
+      file_(std::move(file)),
+      detail_(std::move(detail)),
+      line_(line) {}
+
+int64_t LineAt(const std::string& path, int64_t offset) {
+  Mapped file(path);
+  const std::string_view text = file.view();
+  const auto end = static_cast<size_t>(std::clamp<int64_t>(offset, 0, static_cast<int64_t>(text.size())));
+  return 1 + std::count(text.data(), text.data() + end, '\n');
 }
 
 Table ParseCsvFile(const std::string& path, const CsvOptions& opt) {

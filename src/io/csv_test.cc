@@ -113,9 +113,26 @@ TEST_F(Csv, BlocksSplitAtRowBoundariesOutsideQuotes) {
   EXPECT_EQ(all, ParseCsvFile(p, opt));
   ASSERT_EQ(all.num_rows(), 500);
   for (int64_t i = 0; i < 500; ++i) ASSERT_EQ(all.column("id").data<int64_t>()[i], i);
-  // Line numbers carry across blocks: the last block's first line is right.
+  // Only the first block's line is counted when planning; LineAt finds any
+  // block's, and an error in a later block parsed through ParseBlock names
+  // the file's line, not the block's.
+  EXPECT_EQ(blocks.front().first_line, 2);
   const CsvBlock& last = blocks.back();
-  EXPECT_EQ(last.first_line, 1 + std::count(text.begin(), text.begin() + last.begin, '\n'));
+  EXPECT_EQ(last.first_line, 0);
+  EXPECT_EQ(LineAt(p, last.begin), 1 + std::count(text.begin(), text.begin() + last.begin, '\n'));
+  CsvSchema ints = schema;
+  ints.fields[1].type = TypeId::kInt64;  // "plain" does not parse as an integer
+  const std::string_view block =
+      std::string_view(text).substr(static_cast<size_t>(last.begin), static_cast<size_t>(last.end - last.begin));
+  const int64_t want = LineAt(p, last.begin);  // the block's first row fails
+  try {
+    ParseBlock(last, [&](int64_t first_line) { return ParseCsv(block, ints, opt, p, first_line); });
+    ADD_FAILURE() << "no error";
+  } catch (const LineError& e) {
+    EXPECT_EQ(e.file(), p);
+    EXPECT_EQ(e.line(), want);
+    EXPECT_THAT(e.what(), HasSubstr(", line " + std::to_string(e.line()) + ":"));
+  }
 }
 
 // Found by csv_fuzzer: a quote inside an unquoted field is a plain

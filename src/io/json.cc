@@ -1,6 +1,7 @@
 // JSON lines with simdjson's DOM parser, line by line over one padded
 // buffer (see json.h).
 #include "skein/io/json.h"
+#include "skein/io/csv.h"
 
 #include <simdjson.h>
 
@@ -16,7 +17,7 @@ namespace skein {
 namespace {
 
 [[noreturn]] void Fail(const std::string& file, int64_t line, const std::string& what) {
-  throw IOError("JSON '" + file + "'" + (line > 0 ? ", line " + std::to_string(line) : std::string()) + ": " + what);
+  throw LineError("JSON", file, line, what);
 }
 
 // Calls fn(object, line) for each non-blank line of `text`, which must stay

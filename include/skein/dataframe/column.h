@@ -304,6 +304,8 @@ class CategoryBuilder {
   // slot prefetched when it comes, its label's offset kOffsetAt rows later
   // and its bytes kBytesAt rows later (a null has len kNull).
   static constexpr int kWait = 16, kOffsetAt = 6, kBytesAt = 11;
+  // Tables of up to this many slots (16 KiB) are probed at once instead.
+  static constexpr size_t kDirectSlots = 2048;
   static constexpr uint32_t kNull = UINT32_MAX;
   struct Waiting {
     const char* data;

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "skein/core/error.h"
 #include "skein/dataframe/table.h"
 
 namespace skein {
@@ -69,11 +70,43 @@ Table ParseCsv(std::string_view text, const CsvSchema& schema, const CsvOptions&
 struct CsvBlock {
   std::string path;
   int64_t begin = 0, end = 0;
-  int64_t first_line = 1;  ///< line number of `begin` (0 when unknown)
+  int64_t first_line = 1;  ///< line number of `begin` (0: not counted, see ParseBlock)
 };
 /// Cuts a file into blocks of about `blocksize` bytes after its header, at
-/// row boundaries outside quotes.
+/// row boundaries outside quotes. Only the first block's line number is
+/// counted (the others' cost a serial pass over the whole file before any
+/// block is parsed; errors count them when they need them).
 std::vector<CsvBlock> PlanCsvBlocks(const std::string& path, const CsvOptions& options);
+
+/// An error at a line of a file ("CSV 'f', line 7: what"), its parts kept
+/// so that a block parsed with lines counted from 1 can name the file's.
+class LineError : public IOError {
+ public:
+  LineError(std::string kind, std::string file, int64_t line, std::string detail);
+  const std::string& kind() const { return kind_; }
+  const std::string& file() const { return file_; }
+  int64_t line() const { return line_; }
+  const std::string& detail() const { return detail_; }
+
+ private:
+  std::string kind_, file_, detail_;
+  int64_t line_;
+};
+/// The line number (1-based) of byte `offset` of `path`.
+int64_t LineAt(const std::string& path, int64_t offset);
+/// parse(first_line) over block `b`; where b's first line was not counted,
+/// lines count from 1 and a LineError comes back with the file's line
+/// number, counted then.
+template <class F>
+auto ParseBlock(const CsvBlock& b, F&& parse) {
+  if (b.first_line > 0) return parse(b.first_line);
+  try {
+    return parse(int64_t{1});
+  } catch (const LineError& e) {
+    if (e.line() <= 0) throw;
+    throw LineError(e.kind(), e.file(), LineAt(b.path, b.begin) + e.line() - 1, e.detail());
+  }
+}
 
 /// Reads a whole file (header, inference, all rows) into one table.
 Table ParseCsvFile(const std::string& path, const CsvOptions& options = {});
