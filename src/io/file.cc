@@ -2,6 +2,7 @@
 #include "file_internal.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,23 @@ void File::ReadAt(int64_t offset, void* out, int64_t n) const {
     offset += got;
     n -= got;
   }
+}
+
+Buffer File::MapAt(int64_t offset, int64_t n) const {
+  if (offset < 0 || n < 0) throw IOError("file '" + path_ + "': bad range to map");
+  if (n == 0) return Buffer();
+  if (offset + n > Size()) {
+    throw IOError("file '" + path_ + "' is truncated: " + std::to_string(offset + n - Size()) + " bytes missing at offset " +
+                  std::to_string(offset));
+  }
+  const auto page = static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
+  const int64_t start = offset / page * page;
+  const auto length = static_cast<size_t>(offset + n - start);
+  void* m = ::mmap(nullptr, length, PROT_READ, MAP_PRIVATE, fd_, start);
+  if (m == MAP_FAILED) Fail("cannot map", path_, errno);
+  ::madvise(m, length, MADV_SEQUENTIAL | MADV_WILLNEED);
+  std::shared_ptr<const void> owner(m, [length](const void* p) { ::munmap(const_cast<void*>(p), length); });
+  return Buffer::Wrap(std::move(owner), static_cast<const std::byte*>(m) + (offset - start), static_cast<size_t>(n));
 }
 
 void File::WriteAt(int64_t offset, const void* data, int64_t n) const {
