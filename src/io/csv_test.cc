@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "file_internal.h"
 #include "temp_dir_test_util.h"
 
 namespace skein {
@@ -133,6 +134,23 @@ TEST_F(Csv, BlocksSplitAtRowBoundariesOutsideQuotes) {
     EXPECT_EQ(e.line(), want);
     EXPECT_THAT(e.what(), HasSubstr(", line " + std::to_string(e.line()) + ":"));
   }
+}
+
+// Blocks are mapped from the file: any offset reads the right bytes (the
+// mapping starts on a page boundary before it), and a range past the end
+// of a file that shrank is an IOError naming it, not a fault.
+TEST_F(Csv, MappedBlocksReadTheirBytesOrNameAShortFile) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += std::to_string(i) + ",";
+  const std::string p = Write("m.csv", text);
+  const io::internal::File f = io::internal::File::OpenRead(p);
+  for (int64_t offset : {0, 1, 4095, 4096, 4097, 12345}) {
+    const Buffer b = f.MapAt(offset, 100);
+    EXPECT_EQ(b.view(), std::string_view(text).substr(static_cast<size_t>(offset), 100)) << offset;
+  }
+  EXPECT_TRUE(f.MapAt(7, 0).empty());
+  EXPECT_THAT([&] { f.MapAt(static_cast<int64_t>(text.size()) - 10, 20); },
+              ThrowsMessage<IOError>(AllOf(HasSubstr("m.csv"), HasSubstr("truncated"))));
 }
 
 // Found by csv_fuzzer: a quote inside an unquoted field is a plain
