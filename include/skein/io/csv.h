@@ -95,16 +95,16 @@ class LineError : public IOError {
 /// The line number (1-based) of byte `offset` of `path`.
 int64_t LineAt(const std::string& path, int64_t offset);
 /// parse(first_line) over block `b`; where b's first line was not counted,
-/// lines count from 1 and a LineError comes back with the file's line
-/// number, counted then.
+/// lines count from 1 and a LineError comes back naming the file's line,
+/// counted then. Errors leave as plain IOErrors (a task's error names
+/// IOError, as it did before blocks stopped counting lines).
 template <class F>
 auto ParseBlock(const CsvBlock& b, F&& parse) {
-  if (b.first_line > 0) return parse(b.first_line);
   try {
-    return parse(int64_t{1});
+    return parse(b.first_line > 0 ? b.first_line : int64_t{1});
   } catch (const LineError& e) {
-    if (e.line() <= 0) throw;
-    throw LineError(e.kind(), e.file(), LineAt(b.path, b.begin) + e.line() - 1, e.detail());
+    if (b.first_line > 0 || e.line() <= 0) throw IOError(e.what());
+    throw IOError(LineError(e.kind(), e.file(), LineAt(b.path, b.begin) + e.line() - 1, e.detail()).what());
   }
 }
 
