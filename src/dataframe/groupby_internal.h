@@ -48,6 +48,9 @@ AggFunc AggFuncFromName(const std::string& name);
 const char* AggFuncName(AggFunc f);
 /// Needs every value of a group at once (nunique, median, quantile).
 bool IsHolistic(AggFunc f);
+/// Keeps each group's values as its partial state (median, quantile; see
+/// GroupValues and ValuesState).
+inline bool KeepsValues(AggFunc f) { return f == AggFunc::kMedian || f == AggFunc::kQuantile; }
 
 struct AggSpec {
   std::string column;  ///< input column ("" for size)
@@ -179,7 +182,7 @@ struct GroupedValues {
 /// A counting sort of `c`'s values by group: one pass counts, one deals.
 /// `order` (a permutation of the group ids, or empty) is the order the
 /// groups are laid out in.
-GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int32_t> order = {});
+GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int64_t> order = {});
 /// std or var per group from grouped values (read group by group, not at
 /// random as MomentState's passes over the rows are).
 Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a);

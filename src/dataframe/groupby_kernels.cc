@@ -15,7 +15,6 @@
 #include "groupby_internal.h"
 #include "hash_internal.h"
 
-
 namespace skein::dataframe::internal {
 
 namespace {
@@ -563,7 +562,7 @@ AggFunc AggFuncFromName(const std::string& name) {
 
 const char* AggFuncName(AggFunc f) { return kAggNames[static_cast<int>(f)]; }
 
-bool IsHolistic(AggFunc f) { return f == AggFunc::kNUnique || f == AggFunc::kMedian || f == AggFunc::kQuantile; }
+bool IsHolistic(AggFunc f) { return f == AggFunc::kNUnique || KeepsValues(f); }
 
 TypeId AggResultType(const AggSpec& a, TypeId in) {
   auto need_numeric = [&] {
@@ -842,7 +841,7 @@ void CorrState(const Column& x, const Column& y, const Grouping& g, const AggSpe
 // Values states (medians, quantiles) come out in `order` when one is given
 // (see GroupValues), the rest in group order.
 std::vector<std::pair<std::string, Column>> States(const Table& t, const Grouping& g, const std::vector<AggSpec>& aggs,
-                                                   std::span<const int32_t> order = {}) {
+                                                   std::span<const int64_t> order = {}) {
   std::vector<std::pair<std::string, Column>> out;
   const int64_t groups = g.num_groups();
   // Sums and means of int64/float64 columns without nulls, in one pass
@@ -855,7 +854,7 @@ std::vector<std::pair<std::string, Column>> States(const Table& t, const Groupin
   // a std or var of such a column reads them too.
   std::map<std::string, GroupedValues> grouped;
   for (const AggSpec& a : aggs) {
-    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) grouped.emplace(a.column, GroupedValues{});
+    if (KeepsValues(a.func)) grouped.emplace(a.column, GroupedValues{});
   }
   auto values_of = [&](const Column& c, const std::string& name) -> const GroupedValues& {
     GroupedValues& gv = grouped.at(name);
@@ -940,9 +939,7 @@ Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const
   if (auto direct = DirectSumChunk(t, keys, aggs)) return std::move(*direct);
   Grouping g = GroupByNames(t, keys, dropna);
   Table keys_table = KeysOf(t, keys, g);
-  const bool values = std::any_of(aggs.begin(), aggs.end(), [](const AggSpec& a) {
-    return a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile;
-  });
+  const bool values = std::any_of(aggs.begin(), aggs.end(), [](const AggSpec& a) { return KeepsValues(a.func); });
   if (parts <= 1 || !values) return WithColumns(std::move(keys_table), States(t, g, aggs));
   // Groups in the order of the parts a shuffle deals them to, so that its
   // split is slices: the values states (most of the bytes) are laid out so
@@ -951,20 +948,15 @@ Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const
   std::vector<int64_t> at(static_cast<size_t>(parts) + 1, 0);
   for (uint32_t p : part) ++at[p + 1];
   std::partial_sum(at.begin(), at.end(), at.begin());
-  std::vector<int32_t> order(part.size());
-  std::vector<int64_t> take(part.size());
-  for (size_t k = 0; k < part.size(); ++k) {
-    const int64_t r = at[part[k]]++;
-    order[static_cast<size_t>(r)] = static_cast<int32_t>(k);
-    take[static_cast<size_t>(r)] = static_cast<int64_t>(k);
-  }
+  std::vector<int64_t> order(part.size());  // position -> group
+  for (size_t k = 0; k < part.size(); ++k) order[static_cast<size_t>(at[part[k]]++)] = static_cast<int64_t>(k);
   std::set<std::string> laid_out;
   for (const AggSpec& a : aggs) {
-    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) laid_out.insert(StateName(a, "values"));
+    if (KeepsValues(a.func)) laid_out.insert(StateName(a, "values"));
   }
   std::vector<std::pair<std::string, Column>> cols;
-  for (const std::string& k : keys) cols.emplace_back(k, keys_table.column(k).Take(take));
-  for (auto& [name, c] : States(t, g, aggs, order)) cols.emplace_back(name, laid_out.count(name) ? std::move(c) : c.Take(take));
+  for (const std::string& k : keys) cols.emplace_back(k, keys_table.column(k).Take(order));
+  for (auto& [name, c] : States(t, g, aggs, order)) cols.emplace_back(name, laid_out.count(name) ? std::move(c) : c.Take(order));
   return Table(std::move(cols));
 }
 
@@ -974,7 +966,7 @@ Table CombinePartials(const std::vector<Table>& partials, const std::vector<std:
   // place, not concatenated first: their bytes are most of a partial.
   std::vector<std::string> values_states, rest;
   for (const AggSpec& a : aggs) {
-    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) values_states.push_back(StateName(a, "values"));
+    if (KeepsValues(a.func)) values_states.push_back(StateName(a, "values"));
   }
   std::vector<Table> narrow;
   if (!values_states.empty() && !partials.empty()) {
@@ -1165,7 +1157,7 @@ Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const s
   // such a column reads those too.
   std::map<std::string, GroupedValues> grouped;
   for (const AggSpec& a : aggs) {
-    if (a.func == AggFunc::kMedian || a.func == AggFunc::kQuantile) grouped.emplace(a.column, GroupedValues{});
+    if (KeepsValues(a.func)) grouped.emplace(a.column, GroupedValues{});
   }
   auto from_grouped = [&](const AggSpec& a) {
     return (a.func == AggFunc::kStd || a.func == AggFunc::kVar) && grouped.count(a.column) &&

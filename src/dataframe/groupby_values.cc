@@ -252,7 +252,7 @@ Column StateColumn(const PoolVector<int64_t>& from_bytes, Buffer bytes) {
 
 }  // namespace
 
-GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int32_t> order) {
+GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int64_t> order) {
   const size_t groups = static_cast<size_t>(g.num_groups());
   GroupedValues out;
   PoolVector<int64_t> count(groups + 1, 0);
@@ -274,7 +274,9 @@ GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const in
     out.pos_of.assign(groups, -1);
     for (size_t r = 0; r < groups; ++r) {
       const auto k = static_cast<size_t>(order[r]);
-      if (k >= groups || out.pos_of[k] >= 0) throw Error("groupby: a group order that is not a permutation");
+      if (order[r] < 0 || k >= groups || out.pos_of[k] >= 0) {
+        throw Error("groupby: a group order that is not a permutation");
+      }
       out.pos_of[k] = static_cast<int32_t>(r);
       start[k] = out.from[r];
       out.from[r + 1] = out.from[r] + count[k];
