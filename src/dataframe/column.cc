@@ -148,6 +148,12 @@ std::optional<Column::IntBounds> Column::IntRange() const {
 
 Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
                     std::shared_ptr<const Column> dictionary, bool categories_known) {
+  return Build(type, length, std::move(validity), std::move(values), std::move(offsets), std::move(dictionary),
+               categories_known, /*scan_codes=*/true);
+}
+
+Column Column::Build(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
+                     std::shared_ptr<const Column> dictionary, bool categories_known, bool scan_codes) {
   if (length < 0) throw Error("column: negative length " + std::to_string(length));
   Column c;
   c.type_ = type;
@@ -187,7 +193,7 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
     // branch-free pass; rows are looked at one by one only otherwise.
     const auto labels = static_cast<uint32_t>(dictionary->length());
     bool outside = false;
-    for (size_t i = 0; i < n; ++i) outside |= static_cast<uint32_t>(codes[i]) >= labels;
+    for (size_t i = 0; scan_codes && i < n; ++i) outside |= static_cast<uint32_t>(codes[i]) >= labels;
     for (size_t i = 0; outside && i < n; ++i) {
       if ((validity.empty() || bits::Get(vb, static_cast<int64_t>(i))) &&
           (codes[i] < 0 || codes[i] >= dictionary->length())) {
@@ -434,7 +440,7 @@ Column Column::Take(std::span<const int64_t> wanted) const {
                   std::make_shared<const Column>(dictionary_->Take(used)));
     }
     for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];  // most labels used: keep them all
-    return Make(type_, n, std::move(validity), std::move(values), {}, dictionary_);
+    return Build(type_, n, std::move(validity), std::move(values), {}, dictionary_, false, /*scan_codes=*/false);
   }
   if (width == 8) {
     const auto* src = reinterpret_cast<const uint64_t*>(values_.data());
@@ -445,7 +451,7 @@ Column Column::Take(std::span<const int64_t> wanted) const {
     auto* dst = reinterpret_cast<uint32_t*>(w);
     for (int64_t k = 0; k < n; ++k) dst[k] = src[indices[static_cast<size_t>(k)]];
   }
-  Column out = Make(type_, n, std::move(validity), std::move(values), {}, dictionary_, known_);
+  Column out = Build(type_, n, std::move(validity), std::move(values), {}, dictionary_, known_, /*scan_codes=*/false);
   out.bounds_ = KnownBounds();  // a subset of the rows: the bound still holds
   return out;
 }
@@ -521,7 +527,8 @@ std::vector<Column> Column::SplitCounted(std::span<const uint32_t> part, std::sp
     }
   }
   for (size_t p = 0; p < parts; ++p) {
-    Column c = Make(type_, counts[p], std::move(validity[p]), std::move(values[p]), {}, dictionary_, known_);
+    Column c = Build(type_, counts[p], std::move(validity[p]), std::move(values[p]), {}, dictionary_, known_,
+                     /*scan_codes=*/false);
     c.bounds_ = KnownBounds();  // subsets of the rows: the bound still holds
     out.push_back(std::move(c));
   }
@@ -758,7 +765,8 @@ Column Column::Concat(const std::vector<const Column*>& parts) {
       if (c->length()) std::memcpy(w + at, c->values().data(), static_cast<size_t>(c->length()) * 4);
       at += static_cast<size_t>(c->length()) * 4;
     }
-    return Make(type, n, std::move(validity), std::move(values), {}, parts[0]->dictionary(), known);
+    return Build(type, n, std::move(validity), std::move(values), {}, parts[0]->dictionary(), known,
+                 /*scan_codes=*/false);
   }
   // Otherwise one dictionary (labels in first-seen order), codes remapped.
   // Sized for the largest part's dictionary: parts of one shuffle usually
