@@ -524,6 +524,84 @@ TEST(MedianPartials, CombinedFromAnySplitMatchTheRawAnswer) {
   EXPECT_THROW(dataframe::internal::QuantilesOfState(ints, 0.5), TypeError);
 }
 
+// A chunk whose keys are nearly all distinct hands on each row as its own
+// partial (no grouping); combined, it answers as the grouping path does:
+// int sums over nulls, float means over NaN, counts and sizes. Repeated
+// keys (a chunk that groups) and the row partials mix in one combine.
+TEST(RowStatesChunk, NearlyDistinctKeysAnswerAsGrouping) {
+  using dataframe::internal::AggFunc;
+  using dataframe::internal::AggSpec;
+  const int64_t n = 100000;
+  std::mt19937_64 rng(3);
+  std::vector<int64_t> k1, k2, v;
+  std::vector<double> x;
+  std::vector<bool> v_valid;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t key = i < 70000 ? i : static_cast<int64_t>(rng() % 1000);  // the last rows repeat earlier keys
+    k1.push_back(key / 7);
+    k2.push_back(key % 7);
+    v.push_back(static_cast<int64_t>(rng() % 100) - 50);
+    v_valid.push_back(rng() % 10 != 0);
+    x.push_back(rng() % 13 == 0 ? std::nan("") : static_cast<double>(rng() % 1000) / 8);
+  }
+  const Table t({{"k1", Column::FromVector<int64_t>(k1)},
+                 {"k2", Column::FromVector<int64_t>(k2)},
+                 {"v", Column::FromVector<int64_t>(v, v_valid)},
+                 {"x", Column::FromVector<double>(x)}});
+  auto spec = [](const char* c, AggFunc f, const char* name) {
+    AggSpec a;
+    a.column = c;
+    a.func = f;
+    a.name = name;
+    return a;
+  };
+  const std::vector<AggSpec> aggs = {spec("v", AggFunc::kSum, "vs"), spec("x", AggFunc::kMean, "xm"),
+                                     spec("x", AggFunc::kCount, "xc"), spec("", AggFunc::kSize, "n"),
+                                     spec("x", AggFunc::kSum, "xs")};
+  const std::vector<std::string> keys = {"k1", "k2"};
+  // Row partials of the first 70k rows (all distinct), a grouped partial
+  // of the rest (they repeat), combined; against grouping small slices.
+  const Table rows_part = dataframe::internal::AggregateChunk(t.Slice(0, 70000), keys, aggs, true);
+  EXPECT_EQ(rows_part.num_rows(), 70000);
+  // Its keys are the rows' own (not taken per group): the row path ran.
+  EXPECT_EQ(rows_part.column("k1").values().data(), t.column("k1").values().data());
+  // 20k keys each on ~5 rows spread over the chunk: every first row
+  // differs, but the chunk merges 5x, so it groups.
+  {
+    std::vector<int64_t> spread(static_cast<size_t>(n));
+    for (auto& s : spread) s = static_cast<int64_t>(rng() % 20000);
+    const Table repeats({{"k1", Column::FromVector<int64_t>(spread)},
+                         {"k2", Column::FromVector<int64_t>(std::vector<int64_t>(static_cast<size_t>(n), 0))},
+                         {"v", t.column("v")}, {"x", t.column("x")}});
+    const Table part = dataframe::internal::AggregateChunk(repeats, keys, aggs, true);
+    EXPECT_NE(part.column("k1").values().data(), repeats.column("k1").values().data());
+    EXPECT_LT(part.num_rows(), n / 2);
+  }
+  const Table grouped_part = dataframe::internal::AggregateChunk(t.Slice(70000, n - 70000), keys, aggs, true);
+  EXPECT_LT(grouped_part.num_rows(), 1001);
+  const Table got = dataframe::internal::SortTable(
+      dataframe::internal::FinalizePartial(
+          dataframe::internal::CombinePartials({rows_part, grouped_part}, keys, aggs, true), keys, aggs),
+      keys);
+  std::vector<Table> small;
+  for (int64_t from = 0; from < n; from += 10000) {
+    small.push_back(dataframe::internal::AggregateChunk(t.Slice(from, 10000), keys, aggs, true));
+  }
+  const Table want = dataframe::internal::SortTable(
+      dataframe::internal::FinalizePartial(dataframe::internal::CombinePartials(small, keys, aggs, true), keys, aggs),
+      keys);
+  ASSERT_EQ(got.num_rows(), want.num_rows());
+  for (const std::string& c : got.names()) {
+    ASSERT_EQ(got.column(c).type(), want.column(c).type()) << c;
+    for (int64_t r = 0; r < got.num_rows(); ++r) {
+      ASSERT_EQ(got.column(c).IsNull(r), want.column(c).IsNull(r)) << c << " row " << r;
+      if (got.column(c).IsValid(r)) {
+        ASSERT_DOUBLE_EQ(got.column(c).NumberAt(r), want.column(c).NumberAt(r)) << c << " row " << r;
+      }
+    }
+  }
+}
+
 TEST_F(DataFrameTest, CorrelationPerGroupMergesPartialsExactly) {
   std::mt19937_64 rng(5);
   std::vector<int64_t> k, x;
