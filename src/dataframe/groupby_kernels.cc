@@ -984,7 +984,8 @@ std::optional<Table> RowStatesChunk(const Table& t, const std::vector<std::strin
       cols.emplace_back(StateName(a, "count"), Int64Column(count));
       continue;
     }
-    // A row's sum: its value, or 0 where it does not count.
+    // A row's sum: its value, or 0 where it does not count (a mean's sum
+    // is a double, as SumState's).
     if (c.type() == TypeId::kInt64 && a.func == AggFunc::kSum) {
       PoolVector<int64_t> sum(rows);
       const int64_t* v = c.data<int64_t>();
@@ -992,7 +993,11 @@ std::optional<Table> RowStatesChunk(const Table& t, const std::vector<std::strin
       cols.emplace_back(StateName(a, "sum"), Int64Column(sum));
     } else {
       PoolVector<double> sum(rows);
-      for (size_t i = 0; i < rows; ++i) sum[i] = count[i] ? c.NumberAt(static_cast<int64_t>(i)) : 0.0;
+      auto fill = [&](const auto* v) {
+        for (size_t i = 0; i < rows; ++i) sum[i] = count[i] ? static_cast<double>(v[i]) : 0.0;
+      };
+      if (c.type() == TypeId::kInt64) fill(c.data<int64_t>());
+      else fill(c.data<double>());
       cols.emplace_back(StateName(a, "sum"), Float64Column(sum));
     }
     if (a.func == AggFunc::kMean) cols.emplace_back(StateName(a, "count"), Int64Column(count));
