@@ -27,6 +27,15 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::ThrowsMessage;
 
+// An aggregation of `column` named `name` (the kernels' own spec).
+dataframe::internal::AggSpec AggOf(const char* column, dataframe::internal::AggFunc f, const char* name) {
+  dataframe::internal::AggSpec a;
+  a.column = column;
+  a.func = f;
+  a.name = name;
+  return a;
+}
+
 class DataFrameTest : public io::testing::TempDirTest<> {
  protected:
   // k: 7 string keys, g: 3 int keys, v: ints with some nulls, x: floats.
@@ -548,16 +557,9 @@ TEST(RowStatesChunk, NearlyDistinctKeysAnswerAsGrouping) {
                  {"k2", Column::FromVector<int64_t>(k2)},
                  {"v", Column::FromVector<int64_t>(v, v_valid)},
                  {"x", Column::FromVector<double>(x)}});
-  auto spec = [](const char* c, AggFunc f, const char* name) {
-    AggSpec a;
-    a.column = c;
-    a.func = f;
-    a.name = name;
-    return a;
-  };
-  const std::vector<AggSpec> aggs = {spec("v", AggFunc::kSum, "vs"), spec("x", AggFunc::kMean, "xm"),
-                                     spec("x", AggFunc::kCount, "xc"), spec("", AggFunc::kSize, "n"),
-                                     spec("x", AggFunc::kSum, "xs")};
+  const std::vector<AggSpec> aggs = {AggOf("v", AggFunc::kSum, "vs"), AggOf("x", AggFunc::kMean, "xm"),
+                                     AggOf("x", AggFunc::kCount, "xc"), AggOf("", AggFunc::kSize, "n"),
+                                     AggOf("x", AggFunc::kSum, "xs")};
   const std::vector<std::string> keys = {"k1", "k2"};
   // Row partials of the first 70k rows (all distinct), a grouped partial
   // of the rest (they repeat), combined; against grouping small slices.
@@ -969,16 +971,9 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
                  {"kc", cats.Finish()},
                  {"v", Column::FromVector(v)},
                  {"x", Column::FromVector(x)}});
-  auto spec = [](const char* column, AggFunc f, const char* name) {
-    AggSpec a;
-    a.column = column;
-    a.func = f;
-    a.name = name;
-    return a;
-  };
-  const std::vector<AggSpec> aggs = {spec("v", AggFunc::kSum, "vs"), spec("x", AggFunc::kMean, "xm"),
-                                     spec("v", AggFunc::kMean, "vm"), spec("", AggFunc::kSize, "n"),
-                                     spec("v", AggFunc::kCount, "vc"), spec("x", AggFunc::kSum, "xs")};
+  const std::vector<AggSpec> aggs = {AggOf("v", AggFunc::kSum, "vs"), AggOf("x", AggFunc::kMean, "xm"),
+                                     AggOf("v", AggFunc::kMean, "vm"), AggOf("", AggFunc::kSize, "n"),
+                                     AggOf("v", AggFunc::kCount, "vc"), AggOf("x", AggFunc::kSum, "xs")};
   // A row's key as text, for matching groups of both results.
   auto key_text = [](const Column& c, int64_t i) {
     return c.type() == TypeId::kCategory ? std::string(c.StringAt(i)) : std::to_string(c.NumberAt(i));
@@ -991,7 +986,7 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       // The grouping path: the same aggregations with a min added, which
       // DirectSumChunk declines, then the min dropped.
       std::vector<AggSpec> with_min = aggs;
-      with_min.push_back(spec("v", AggFunc::kMin, "vmin"));
+      with_min.push_back(AggOf("v", AggFunc::kMin, "vmin"));
       EXPECT_FALSE(DirectSumChunk(t, {key}, with_min).has_value());
       return dataframe::internal::AggregateChunk(t, {key}, with_min, /*dropna=*/true);
     }();
@@ -1022,7 +1017,7 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
     ASSERT_TRUE(direct.has_value());
     const Table grouped = [&] {
       std::vector<AggSpec> with_min = aggs;
-      with_min.push_back(spec("v", AggFunc::kMin, "vmin"));
+      with_min.push_back(AggOf("v", AggFunc::kMin, "vmin"));
       return dataframe::internal::AggregateChunk(two, {"kc", "kc2"}, with_min, /*dropna=*/true);
     }();
     ASSERT_EQ(direct->num_rows(), grouped.num_rows());
@@ -1053,7 +1048,7 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       b.push_back(static_cast<double>(rng() % 64) / 8);
     }
     const Table wide_slots({{"k", Column::FromVector(key)}, {"a", Column::FromVector(a)}, {"b", Column::FromVector(b)}});
-    const std::vector<AggSpec> sums = {spec("a", AggFunc::kSum, "as"), spec("b", AggFunc::kSum, "bs")};
+    const std::vector<AggSpec> sums = {AggOf("a", AggFunc::kSum, "as"), AggOf("b", AggFunc::kSum, "bs")};
     const auto direct = DirectSumChunk(wide_slots, {"k"}, sums);
     ASSERT_TRUE(direct.has_value());
     std::map<int64_t, std::pair<int64_t, double>> want;
@@ -1075,10 +1070,10 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
   EXPECT_FALSE(DirectSumChunk(t, {"k64", "k32"}, aggs).has_value());
   const Table nulls({{"k", Column::FromVector(std::vector<int64_t>{1, 2, 3}, {true, false, true})},
                      {"v", Column::FromVector(std::vector<int64_t>{1, 2, 3})}});
-  EXPECT_FALSE(DirectSumChunk(nulls, {"k"}, {spec("v", AggFunc::kSum, "s")}).has_value());
+  EXPECT_FALSE(DirectSumChunk(nulls, {"k"}, {AggOf("v", AggFunc::kSum, "s")}).has_value());
   const Table wide({{"k", Column::FromVector(std::vector<int64_t>{0, 1000000})},
                     {"v", Column::FromVector(std::vector<int64_t>{1, 2})}});
-  EXPECT_FALSE(DirectSumChunk(wide, {"k"}, {spec("v", AggFunc::kSum, "s")}).has_value());
+  EXPECT_FALSE(DirectSumChunk(wide, {"k"}, {AggOf("v", AggFunc::kSum, "s")}).has_value());
 }
 
 }  // namespace
