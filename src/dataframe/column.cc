@@ -332,8 +332,8 @@ Column Column::Slice(int64_t offset, int64_t length) const {
       Buffer offsets = Buffer::AllocateUninitialized(static_cast<size_t>(length + 1) * 4, &w);
       auto* no = reinterpret_cast<int32_t*>(w);
       for (int64_t i = 0; i <= length; ++i) no[i] = o[i] - o[0];
-      return Make(type_, length, std::move(validity), values_.Slice(static_cast<size_t>(o[0]), static_cast<size_t>(o[length] - o[0])),
-                  std::move(offsets));
+      Buffer bytes = values_.Slice(static_cast<size_t>(o[0]), static_cast<size_t>(o[length] - o[0]));
+      return Make(type_, length, std::move(validity), std::move(bytes), std::move(offsets));
     }
     if (type_ == TypeId::kBool) {
       return Make(type_, length, std::move(validity),

@@ -46,8 +46,6 @@ enum class AggFunc : uint8_t {
 /// "sum", "mean", ... ; Error naming the unknown name and the known ones.
 AggFunc AggFuncFromName(const std::string& name);
 const char* AggFuncName(AggFunc f);
-/// Needs every value of a group at once (nunique, median, quantile).
-bool IsHolistic(AggFunc f);
 /// Keeps each group's values as its partial state (median, quantile; see
 /// GroupValues and ValuesState).
 inline bool KeepsValues(AggFunc f) { return f == AggFunc::kMedian || f == AggFunc::kQuantile; }
@@ -183,9 +181,6 @@ struct GroupedValues {
 /// `order` (a permutation of the group ids, or empty) is the order the
 /// groups are laid out in.
 GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const int64_t> order = {});
-/// std or var per group from grouped values (read group by group, not at
-/// random as MomentState's passes over the rows are).
-Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a);
 /// The count, mean and M2 states of std or var `a` (as MomentState names
 /// them) from grouped values.
 void MomentStatesFromGrouped(const GroupedValues& gv, const AggSpec& a,
@@ -208,9 +203,6 @@ Column QuantilesOfState(const Column& values, double q);
 /// The q-quantile of each group of `g` over the rows of values states
 /// `parts` (in that order), each group's runs copied out and selected from.
 Column QuantilesOfParts(const std::vector<const Column*>& parts, const Grouping& g, double q);
-/// The q-quantile of each group of `gv`, selected in place (the groups'
-/// values are reordered).
-Column QuantilesOfGrouped(GroupedValues& gv, double q);
 
 /// Partial state of `table` grouped by `keys` (keys first, then states).
 /// With `parts` > 1 (a hash shuffle into that many parts follows) and

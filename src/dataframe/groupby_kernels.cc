@@ -562,7 +562,6 @@ AggFunc AggFuncFromName(const std::string& name) {
 
 const char* AggFuncName(AggFunc f) { return kAggNames[static_cast<int>(f)]; }
 
-bool IsHolistic(AggFunc f) { return f == AggFunc::kNUnique || KeepsValues(f); }
 
 TypeId AggResultType(const AggSpec& a, TypeId in) {
   auto need_numeric = [&] {
@@ -1228,88 +1227,51 @@ Table FinalizePartial(const Table& partial, const std::vector<std::string>& keys
 
 Table AggregateRaw(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna) {
   Grouping g = GroupByNames(t, keys, dropna);
-  // Columns a median or quantile groups the values of; a std or var of
-  // such a column reads those too.
-  std::map<std::string, GroupedValues> grouped;
+  // Every aggregation but nunique has a partial state (a median's is its
+  // group's values): one partial of all the rows, finalized. nunique
+  // counts each group's distinct values from its rows.
+  std::vector<AggSpec> partial;
   for (const AggSpec& a : aggs) {
-    if (KeepsValues(a.func)) grouped.emplace(a.column, GroupedValues{});
-  }
-  auto from_grouped = [&](const AggSpec& a) {
-    return (a.func == AggFunc::kStd || a.func == AggFunc::kVar) && grouped.count(a.column) &&
-           IsNumeric(t.column(a.column).type());
-  };
-  std::vector<AggSpec> simple;
-  for (const AggSpec& a : aggs) {
-    if (!IsHolistic(a.func) && !from_grouped(a)) simple.push_back(a);
+    if (a.func != AggFunc::kNUnique) partial.push_back(a);
   }
   Table keys_table = KeysOf(t, keys, g);
-  Table done = FinalizePartial(WithColumns(keys_table, States(t, g, simple)), keys, simple);
+  Table done = FinalizePartial(WithColumns(keys_table, States(t, g, partial)), keys, partial);
   const size_t groups = static_cast<size_t>(g.num_groups());
-  // Row lists by group, for nunique only (medians group values, above).
   Grouping::Members members;
-  for (const AggSpec& a : aggs) {
-    if (a.func == AggFunc::kNUnique) {
-      members = g.RowsByGroup();
-      break;
-    }
-  }
+  if (partial.size() < aggs.size()) members = g.RowsByGroup();
   const PoolVector<int64_t>& start = members.start;
   const PoolVector<int64_t>& rows = members.rows;
-  auto values_of = [&](const std::string& column) -> GroupedValues& {
-    GroupedValues& gv = grouped.at(column);
-    if (!gv.vals) gv = GroupValues(t.column(column), g);
-    return gv;
-  };
-  // Stds and vars first: the selections below reorder each group's values.
-  std::vector<std::optional<Column>> moments(aggs.size());
-  for (size_t j = 0; j < aggs.size(); ++j) {
-    if (!from_grouped(aggs[j])) continue;
-    AggResultType(aggs[j], t.column(aggs[j].column).type());
-    moments[j] = MomentsFromGrouped(values_of(aggs[j].column), aggs[j]);
-  }
   std::vector<std::pair<std::string, Column>> cols;
   for (const auto& k : keys) cols.emplace_back(k, keys_table.column(k));
-  for (size_t j = 0; j < aggs.size(); ++j) {
-    const AggSpec& a = aggs[j];
-    if (moments[j]) {
-      cols.emplace_back(a.name, std::move(*moments[j]));
-      continue;
-    }
-    if (!IsHolistic(a.func)) {
+  for (const AggSpec& a : aggs) {
+    if (a.func != AggFunc::kNUnique) {
       cols.emplace_back(a.name, done.column(a.name));
       continue;
     }
     const Column& c = t.column(a.column);
     AggResultType(a, c.type());
-    if (a.func == AggFunc::kNUnique) {
-      PoolVector<int64_t> n(groups, 0);
-      const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
-      std::vector<std::string_view> sv;
-      PoolVector<double> dv;
-      for (size_t k = 0; k < groups; ++k) {
-        sv.clear();
-        dv.clear();
-        for (int64_t r = start[k]; r < start[k + 1]; ++r) {
-          const int64_t i = rows[static_cast<size_t>(r)];
-          if (text ? c.IsNull(i) : !ValidNumber(c, i)) continue;
-          if (text) sv.push_back(c.StringAt(i));
-          else dv.push_back(c.NumberAt(i));
-        }
-        if (text) {
-          std::sort(sv.begin(), sv.end());
-          n[k] = std::unique(sv.begin(), sv.end()) - sv.begin();
-        } else {
-          std::sort(dv.begin(), dv.end());
-          n[k] = std::unique(dv.begin(), dv.end()) - dv.begin();
-        }
+    PoolVector<int64_t> n(groups, 0);
+    const bool text = c.type() == TypeId::kString || c.type() == TypeId::kCategory;
+    std::vector<std::string_view> sv;
+    PoolVector<double> dv;
+    for (size_t k = 0; k < groups; ++k) {
+      sv.clear();
+      dv.clear();
+      for (int64_t r = start[k]; r < start[k + 1]; ++r) {
+        const int64_t i = rows[static_cast<size_t>(r)];
+        if (text ? c.IsNull(i) : !ValidNumber(c, i)) continue;
+        if (text) sv.push_back(c.StringAt(i));
+        else dv.push_back(c.NumberAt(i));
       }
-      cols.emplace_back(a.name, Int64Column(n));
-      continue;
+      if (text) {
+        std::sort(sv.begin(), sv.end());
+        n[k] = std::unique(sv.begin(), sv.end()) - sv.begin();
+      } else {
+        std::sort(dv.begin(), dv.end());
+        n[k] = std::unique(dv.begin(), dv.end()) - dv.begin();
+      }
     }
-    // median / quantile: selected in place (another quantile of the
-    // column still finds each group's values, in another order).
-    const double q = QuantileQ(a);
-    cols.emplace_back(a.name, QuantilesOfGrouped(values_of(a.column), q));
+    cols.emplace_back(a.name, Int64Column(n));
   }
   return Table(std::move(cols));
 }

@@ -341,19 +341,6 @@ GroupedValues GroupValues(const Column& c, const Grouping& g, std::span<const in
   return out;
 }
 
-Column MomentsFromGrouped(const GroupedValues& gv, const AggSpec& a) {
-  const size_t groups = gv.groups();
-  PoolVector<double> v(groups);
-  PoolVector<uint8_t> valid(groups);
-  ForMoments(gv, [&](size_t k, int64_t n, double, double m2) {
-    const int64_t dof = n - a.ddof;
-    valid[k] = dof > 0;
-    const double var = dof > 0 ? m2 / static_cast<double>(dof) : 0;
-    v[k] = a.func == AggFunc::kStd ? std::sqrt(var) : var;
-  });
-  return Float64Column(v, valid.data());
-}
-
 void MomentStatesFromGrouped(const GroupedValues& gv, const AggSpec& a,
                              std::vector<std::pair<std::string, Column>>* out) {
   const size_t groups = gv.groups();
@@ -456,21 +443,6 @@ Column QuantilesOfParts(const std::vector<const Column*>& parts, const Grouping&
     }
     if (m == 0) continue;
     v[k] = QuantileOf(group.data(), group.data() + m, q, &scratch);
-    valid[k] = 1;
-  }
-  return Float64Column(v, valid.data());
-}
-
-Column QuantilesOfGrouped(GroupedValues& gv, double q) {
-  const size_t groups = gv.groups();
-  PoolVector<double> v(groups, 0);
-  PoolVector<uint8_t> valid(groups, 0);
-  PoolScratch<double> scratch;
-  for (size_t k = 0; k < groups; ++k) {
-    double* b = gv.begin(k);
-    double* e = gv.end(k);
-    if (b == e) continue;
-    v[k] = QuantileOf(b, e, q, &scratch);
     valid[k] = 1;
   }
   return Float64Column(v, valid.data());
