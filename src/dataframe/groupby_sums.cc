@@ -35,28 +35,16 @@ struct PairSlotOf {
   int64_t operator()(int64_t i) const { return static_cast<int64_t>(a[i]) * width + b[i]; }
 };
 
-// SlotOf that also marks each slot it hands out in a byte per slot: which
-// slots some row reached, where no row count is kept (a store no later
-// row waits on, in a table 1/24 the size of the sums').
-template <class T>
-struct MarkedSlotOf {
-  const T* key;
-  int64_t lo;
-  uint8_t* seen;
-  int64_t operator()(int64_t i) const {
-    const int64_t k = static_cast<int64_t>(key[i]) - lo;
-    seen[k] = 1;
-    return k;
-  }
-};
-
 // One pass over up to three lanes. Bit l of `kFloat` says lane l is
 // float64 (else int64). A slot is kWords 8-byte words: the lanes' sums,
-// then (with kCount) the group's rows and each float lane's count of
-// non-NaN values. NaN adds nothing (pandas' skipna).
-template <int kLanes, unsigned kFloat, bool kCount, class Slot>
+// then (with kCount) the group's rows and, with kSkipNaN, each float
+// lane's count of non-NaN values. With kSkipNaN NaN adds nothing (pandas'
+// skipna); without it NaN goes into the sum, which is what tells the
+// caller to pass again with it (SumLanes: most columns have no NaN, and
+// the test costs ~10% of a pass over a large table).
+template <int kLanes, unsigned kFloat, bool kCount, bool kSkipNaN, class Slot>
 void SumPass(Slot slot_of, int64_t rows, const void* const* src, std::byte* slots) {
-  constexpr int kWords = kLanes + (kCount ? 1 + std::popcount(kFloat) : 0);
+  constexpr int kWords = kLanes + (kCount ? 1 + (kSkipNaN ? std::popcount(kFloat) : 0) : 0);
   constexpr size_t kStride = kWords * 8;
   for (int64_t i = 0; i < rows; ++i) {
     const int64_t k = slot_of(i);
@@ -67,11 +55,15 @@ void SumPass(Slot slot_of, int64_t rows, const void* const* src, std::byte* slot
           [&] {
             if constexpr ((kFloat >> L) & 1) {
               const double v = static_cast<const double*>(src[L])[i];
-              const bool ok = v == v;
-              *reinterpret_cast<double*>(slot + L * 8) += ok ? v : 0.0;
-              if constexpr (kCount) {
-                constexpr int at = kLanes + 1 + std::popcount(kFloat & ((1u << L) - 1));
-                *reinterpret_cast<int64_t*>(slot + at * 8) += ok;
+              if constexpr (kSkipNaN) {
+                const bool ok = v == v;
+                *reinterpret_cast<double*>(slot + L * 8) += ok ? v : 0.0;
+                if constexpr (kCount) {
+                  constexpr int at = kLanes + 1 + std::popcount(kFloat & ((1u << L) - 1));
+                  *reinterpret_cast<int64_t*>(slot + at * 8) += ok;
+                }
+              } else {
+                *reinterpret_cast<double*>(slot + L * 8) += v;
               }
             } else {
               *reinterpret_cast<int64_t*>(slot + L * 8) += static_cast<const int64_t*>(src[L])[i];
@@ -86,14 +78,21 @@ void SumPass(Slot slot_of, int64_t rows, const void* const* src, std::byte* slot
 template <class Slot>
 using PassFn = void (*)(Slot, int64_t, const void* const*, std::byte*);
 
-// SumPass for a lane count (1-3), float mask and count flag known only at
-// run time.
+// SumPass for a lane count (1-3), float mask, count flag and NaN test
+// known only at run time (lanes of ints only have no NaN to test).
 template <class Slot>
-PassFn<Slot> PassFor(int lanes, unsigned floats, bool count) {
+PassFn<Slot> PassFor(int lanes, unsigned floats, bool count, bool skip_nan) {
   auto pick = [&]<int N>(std::integral_constant<int, N>) -> PassFn<Slot> {
     PassFn<Slot> fn = nullptr;
     [&]<unsigned... F>(std::integer_sequence<unsigned, F...>) {
-      ((floats == F ? (fn = count ? &SumPass<N, F, true, Slot> : &SumPass<N, F, false, Slot>) : fn), ...);
+      (
+          [&] {
+            if (floats != F) return;
+            if constexpr (F == 0) fn = count ? &SumPass<N, F, true, false, Slot> : &SumPass<N, F, false, false, Slot>;
+            else if (skip_nan) fn = count ? &SumPass<N, F, true, true, Slot> : &SumPass<N, F, false, true, Slot>;
+            else fn = count ? &SumPass<N, F, true, false, Slot> : &SumPass<N, F, false, false, Slot>;
+          }(),
+          ...);
     }(std::make_integer_sequence<unsigned, (1u << N)>{});
     return fn;
   };
@@ -107,12 +106,15 @@ PassFn<Slot> PassFor(int lanes, unsigned floats, bool count) {
 constexpr int kMaxLanes = 3;  // more lanes: one pass per three
 
 // SumInOnePass over `slots` slots, rows placed by `slot_of`. With
-// `compact`, only slots some row reached are kept (those `seen` marks,
-// else those with a row count: counts must be on), and out.slots lists
-// them.
+// `compact`, only slots some row reached are kept, and out.slots lists
+// them: those with a row count (with `counts`), else those with a word
+// that is not all zero bits. No row writes a mark in the pass (a byte
+// store per row cost ~20% of q5's): only where a slot's sums are all zero,
+// which rows summing to zero leave too, does a second pass over the keys
+// mark the slots rows reach.
 template <class Slot>
 LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool compact, Slot slot_of, int64_t rows,
-                  int64_t slots, const uint8_t* seen = nullptr) {
+                  int64_t slots) {
   LaneSums out;
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
@@ -134,44 +136,74 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
         src[l] = c.data<int64_t>();
       }
     }
-    const int words = lanes + (counts ? 1 + std::popcount(floats) : 0);
-    PoolScratch<std::byte> table(g * static_cast<size_t>(words) * 8);
-    std::memset(table.data(), 0, table.size());
-    PassFor<Slot>(lanes, floats, counts)(slot_of, rows, src, table.data());
-    auto word = [&](size_t k, int w) { return table.data() + (k * static_cast<size_t>(words) + static_cast<size_t>(w)) * 8; };
-    if (compact && first == 0) {
-      for (size_t k = 0; k < g; ++k) {
-        int64_t n = 0;
-        if (seen) n = seen[k];
-        else std::memcpy(&n, word(k, lanes), 8);
-        if (n > 0) keep.push_back(k);
-      }
-      out.slots.assign(keep.begin(), keep.end());
-    }
-    const size_t kept = compact ? keep.size() : g;
-    auto slot = [&](size_t j) { return compact ? keep[j] : j; };
-    // Lanes out of the slots, one column of groups each.
-    auto column_of = [&](auto* dst, int w) {
-      for (size_t j = 0; j < kept; ++j) std::memcpy(&dst[j], word(slot(j), w), 8);
-    };
-    if (counts && out.size.empty()) {
-      out.size.resize(kept);
-      column_of(out.size.data(), lanes);
-    }
-    int float_at = lanes + 1;
-    for (int l = 0; l < lanes; ++l) {
-      LaneSums::Lane& lane = out.lanes[first + static_cast<size_t>(l)];
-      if ((floats >> l) & 1) {
-        lane.floats.resize(kept);
-        column_of(lane.floats.data(), l);
+    // First without the NaN test; a NaN sum (a NaN among the rows, or
+    // infinities of both signs) sends the lanes through the tested pass.
+    for (bool skip_nan : {false, true}) {
+      if (skip_nan && floats == 0) break;
+      const int words = lanes + (counts ? 1 + (skip_nan ? std::popcount(floats) : 0) : 0);
+      PoolScratch<std::byte> table(g * static_cast<size_t>(words) * 8);
+      std::memset(table.data(), 0, table.size());
+      PassFor<Slot>(lanes, floats, counts, skip_nan)(slot_of, rows, src, table.data());
+      const auto* w64 = reinterpret_cast<const uint64_t*>(table.data());
+      auto word = [&](size_t k, int w) { return table.data() + (k * static_cast<size_t>(words) + static_cast<size_t>(w)) * 8; };
+      if (compact && first == 0 && !skip_nan) {
         if (counts) {
-          lane.count.resize(kept);
-          column_of(lane.count.data(), float_at++);
+          for (size_t k = 0; k < g; ++k) {
+            if (w64[k * static_cast<size_t>(words) + static_cast<size_t>(lanes)] != 0) keep.push_back(k);
+          }
+        } else {
+          bool unsure = false;  // a slot with no bit set: reached or not?
+          for (size_t k = 0; k < g; ++k) {
+            uint64_t any = 0;
+            for (int l = 0; l < lanes; ++l) any |= w64[k * static_cast<size_t>(words) + static_cast<size_t>(l)];
+            if (any != 0) keep.push_back(k);
+            else unsure = true;
+          }
+          if (unsure) {
+            PoolScratch<uint8_t> seen(g);
+            std::memset(seen.data(), 0, g);
+            for (int64_t i = 0; i < rows; ++i) {
+              const int64_t k = slot_of(i);
+              if (k >= 0) seen[static_cast<size_t>(k)] = 1;
+            }
+            keep.clear();
+            for (size_t k = 0; k < g; ++k) {
+              if (seen[k]) keep.push_back(k);
+            }
+          }
         }
-      } else {
-        lane.ints.resize(kept);
-        column_of(lane.ints.data(), l);
+        out.slots.assign(keep.begin(), keep.end());
       }
+      const size_t kept = compact ? keep.size() : g;
+      auto slot = [&](size_t j) { return compact ? keep[j] : j; };
+      // Lanes out of the slots, one column of groups each.
+      auto column_of = [&](auto* dst, int w) {
+        for (size_t j = 0; j < kept; ++j) std::memcpy(&dst[j], word(slot(j), w), 8);
+      };
+      if (counts && out.size.empty()) {
+        out.size.resize(kept);
+        column_of(out.size.data(), lanes);
+      }
+      bool nan = false;
+      int float_at = lanes + 1;
+      for (int l = 0; l < lanes; ++l) {
+        LaneSums::Lane& lane = out.lanes[first + static_cast<size_t>(l)];
+        if ((floats >> l) & 1) {
+          lane.floats.resize(kept);
+          column_of(lane.floats.data(), l);
+          if (!skip_nan) {
+            for (double v : lane.floats) nan |= v != v;
+            if (counts) lane.count.assign(out.size.begin(), out.size.end());  // no NaN: every row counts
+          } else if (counts) {
+            lane.count.resize(kept);
+            column_of(lane.count.data(), float_at++);
+          }
+        } else {
+          lane.ints.resize(kept);
+          column_of(lane.ints.data(), l);
+        }
+      }
+      if (!nan) break;
     }
   }
   return out;
@@ -258,16 +290,13 @@ namespace {
 // first is the better path: slots far more than the rows (a partition's
 // few rows over a large dictionary would sweep a table mostly empty), or
 // an aggregation the pass does not answer, or no sum at all (a count
-// alone). `*mark`: which slots rows reached is told by a byte per slot,
-// not by a row count. Where the sums need no count (so no size either)
-// and the slots are many, a count would widen each slot (q5: 24 -> 32
-// bytes over 100k groups, which measured slower than grouping first).
-std::optional<SumPlan> PlanSlots(const Table& t, const std::vector<AggSpec>& aggs, int64_t range, bool* mark) {
+// alone). Slots hold a row count only where an aggregation needs one: a
+// count word widens q5's slots from 24 to 32 bytes over 100k groups,
+// which measured slower than grouping first.
+std::optional<SumPlan> PlanSlots(const Table& t, const std::vector<AggSpec>& aggs, int64_t range) {
   if (range > std::max<int64_t>(t.num_rows(), 4096) || range > (int64_t{1} << 22)) return std::nullopt;
   SumPlan plan = PlanSums(t, aggs);
   if (!plan.all || plan.lanes.empty()) return std::nullopt;
-  const int64_t slot_bytes = 8 * static_cast<int64_t>(plan.lanes.size() + 1);
-  *mark = !plan.counts && range * slot_bytes > (int64_t{1} << 19);
   return plan;
 }
 
@@ -279,7 +308,7 @@ Table SlotTable(std::vector<std::pair<std::string, Column>> cols, const Table& t
 }
 
 // DirectSumChunk over two category keys without nulls (q2: id1, id2), a
-// slot per pair of codes; not where the slots would need marking.
+// slot per pair of codes.
 std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string>& keys,
                                    const std::vector<AggSpec>& aggs) {
   const Column &a = t.column(keys[0]), &b = t.column(keys[1]);
@@ -287,10 +316,9 @@ std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string
     return std::nullopt;
   }
   const int64_t width = b.dictionary()->length(), range = a.dictionary()->length() * width;
-  bool mark = false;
-  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range, &mark);
-  if (!plan || mark) return std::nullopt;
-  LaneSums sums = SumLanes(plan->lanes, true, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width},
+  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range);
+  if (!plan) return std::nullopt;
+  LaneSums sums = SumLanes(plan->lanes, plan->counts, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width},
                            t.num_rows(), range);
   PoolVector<int64_t> first(sums.slots.size()), second(sums.slots.size());
   for (size_t j = 0; j < sums.slots.size(); ++j) {
@@ -318,25 +346,13 @@ std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::strin
   } else if (!SmallIntRange(key, &lo, &range)) {
     return std::nullopt;
   }
-  bool mark = false;
-  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range, &mark);
+  const std::optional<SumPlan> plan = PlanSlots(t, aggs, range);
   if (!plan) return std::nullopt;
   const bool narrow = key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4;
-  const int64_t rows = t.num_rows();
-  LaneSums sums;
-  const std::vector<const Column*>& lanes = plan->lanes;
-  if (mark) {
-    PoolScratch<uint8_t> seen(static_cast<size_t>(range));
-    std::memset(seen.data(), 0, seen.size());
-    sums = narrow ? SumLanes(lanes, false, true, MarkedSlotOf<int32_t>{key.data<int32_t>(), lo, seen.data()}, rows,
-                             range, seen.data())
-                  : SumLanes(lanes, false, true, MarkedSlotOf<int64_t>{key.data<int64_t>(), lo, seen.data()}, rows,
-                             range, seen.data());
-  } else if (narrow) {
-    sums = SumLanes(lanes, true, true, SlotOf<int32_t>{key.data<int32_t>(), lo}, rows, range);
-  } else {
-    sums = SumLanes(lanes, true, true, SlotOf<int64_t>{key.data<int64_t>(), lo}, rows, range);
-  }
+  LaneSums sums = narrow ? SumLanes(plan->lanes, plan->counts, true, SlotOf<int32_t>{key.data<int32_t>(), lo},
+                                          t.num_rows(), range)
+                               : SumLanes(plan->lanes, plan->counts, true, SlotOf<int64_t>{key.data<int64_t>(), lo},
+                                          t.num_rows(), range);
   std::vector<std::pair<std::string, Column>> cols;
   cols.emplace_back(keys[0], KeysOfSlots(key, lo, sums.slots));
   return SlotTable(std::move(cols), t, aggs, *plan, sums);
