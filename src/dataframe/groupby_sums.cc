@@ -118,7 +118,6 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
   LaneSums out;
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
-  std::vector<size_t> keep;  // with compact: the slots reached, in order
   for (size_t first = 0; first < columns.size(); first += kMaxLanes) {
     const int lanes = static_cast<int>(std::min<size_t>(kMaxLanes, columns.size() - first));
     unsigned floats = 0;
@@ -145,63 +144,69 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
       std::memset(table.data(), 0, table.size());
       PassFor<Slot>(lanes, floats, counts, skip_nan)(slot_of, rows, src, table.data());
       const auto* w64 = reinterpret_cast<const uint64_t*>(table.data());
-      auto word = [&](size_t k, int w) { return table.data() + (k * static_cast<size_t>(words) + static_cast<size_t>(w)) * 8; };
+      const auto stride = static_cast<size_t>(words);
       if (compact && first == 0 && !skip_nan) {
+        PoolVector<int64_t>& keep = out.slots;  // the slots reached, in order
+        keep.resize(g);
+        size_t n = 0;
         if (counts) {
           for (size_t k = 0; k < g; ++k) {
-            if (w64[k * static_cast<size_t>(words) + static_cast<size_t>(lanes)] != 0) keep.push_back(k);
+            keep[n] = static_cast<int64_t>(k);
+            n += w64[k * stride + static_cast<size_t>(lanes)] != 0;
           }
         } else {
-          bool unsure = false;  // a slot with no bit set: reached or not?
           for (size_t k = 0; k < g; ++k) {
             uint64_t any = 0;
-            for (int l = 0; l < lanes; ++l) any |= w64[k * static_cast<size_t>(words) + static_cast<size_t>(l)];
-            if (any != 0) keep.push_back(k);
-            else unsure = true;
+            for (int l = 0; l < lanes; ++l) any |= w64[k * stride + static_cast<size_t>(l)];
+            keep[n] = static_cast<int64_t>(k);
+            n += any != 0;
           }
-          if (unsure) {
+          if (n < g) {  // a slot with no bit set: reached or not?
             PoolScratch<uint8_t> seen(g);
             std::memset(seen.data(), 0, g);
             for (int64_t i = 0; i < rows; ++i) {
               const int64_t k = slot_of(i);
               if (k >= 0) seen[static_cast<size_t>(k)] = 1;
             }
-            keep.clear();
+            n = 0;
             for (size_t k = 0; k < g; ++k) {
-              if (seen[k]) keep.push_back(k);
+              keep[n] = static_cast<int64_t>(k);
+              n += seen[k];
             }
           }
         }
-        out.slots.assign(keep.begin(), keep.end());
+        keep.resize(n);
       }
-      const size_t kept = compact ? keep.size() : g;
-      auto slot = [&](size_t j) { return compact ? keep[j] : j; };
-      // Lanes out of the slots, one column of groups each.
-      auto column_of = [&](auto* dst, int w) {
-        for (size_t j = 0; j < kept; ++j) std::memcpy(&dst[j], word(slot(j), w), 8);
+      const size_t kept = compact ? out.slots.size() : g;
+      // The words wanted, each into its column of groups, in one pass over
+      // the slots (a pass per word read the table's lines once per word).
+      std::vector<std::pair<size_t, uint64_t*>> wanted;  // (word, column)
+      auto want = [&](auto& column, int w) {
+        column.resize(kept);
+        wanted.emplace_back(static_cast<size_t>(w), reinterpret_cast<uint64_t*>(column.data()));
       };
-      if (counts && out.size.empty()) {
-        out.size.resize(kept);
-        column_of(out.size.data(), lanes);
-      }
-      bool nan = false;
+      if (counts && out.size.empty()) want(out.size, lanes);
       int float_at = lanes + 1;
       for (int l = 0; l < lanes; ++l) {
         LaneSums::Lane& lane = out.lanes[first + static_cast<size_t>(l)];
         if ((floats >> l) & 1) {
-          lane.floats.resize(kept);
-          column_of(lane.floats.data(), l);
-          if (!skip_nan) {
-            for (double v : lane.floats) nan |= v != v;
-            if (counts) lane.count.assign(out.size.begin(), out.size.end());  // no NaN: every row counts
-          } else if (counts) {
-            lane.count.resize(kept);
-            column_of(lane.count.data(), float_at++);
-          }
+          want(lane.floats, l);
+          if (skip_nan && counts) want(lane.count, float_at++);
         } else {
-          lane.ints.resize(kept);
-          column_of(lane.ints.data(), l);
+          want(lane.ints, l);
         }
+      }
+      const int64_t* keep = compact ? out.slots.data() : nullptr;
+      for (size_t j = 0; j < kept; ++j) {
+        const uint64_t* slot = w64 + (keep ? static_cast<size_t>(keep[j]) : j) * stride;
+        for (const auto& [w, column] : wanted) column[j] = slot[w];
+      }
+      bool nan = false;
+      for (int l = 0; l < lanes && !skip_nan; ++l) {
+        if (!((floats >> l) & 1)) continue;
+        LaneSums::Lane& lane = out.lanes[first + static_cast<size_t>(l)];
+        for (double v : lane.floats) nan |= v != v;
+        if (counts) lane.count.assign(out.size.begin(), out.size.end());  // no NaN: every row counts
       }
       if (!nan) break;
     }
