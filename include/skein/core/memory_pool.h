@@ -5,7 +5,7 @@
 // to first touch 680 MB, more than a whole join takes), and glibc hands
 // every block above its mmap threshold (at most 32 MiB) straight back to the
 // OS when it is freed, so a query that builds a 680 MB result paid for those
-// faults again on every run. The pool serves large blocks (1 MiB and up)
+// faults again on every run. The pool serves large blocks (256 KiB and up)
 // from mappings it keeps, as Arrow's memory pools and DuckDB's buffer
 // manager do:
 //  - blocks of 2 MiB and more are 2 MiB aligned and advised as transparent
@@ -16,7 +16,9 @@
 //    background thread looks once a second while any are cached), and
 //    Release() gives them all back at once (a worker does before it decides
 //    to spill, so process memory shows only what it holds).
-// Smaller requests go to operator new.
+// Smaller requests go to operator new. (The line was 1 MiB: a partial's
+// 800 KiB columns then came from glibc's own mappings, fresh pages on
+// every query: 2-3 ms of q5's 30 ms went to faults in the final concat.)
 //
 //   skein::MemoryPool& pool = skein::MemoryPool::Default();
 //   std::byte* b = pool.Allocate(64 << 20, /*zero=*/false);
@@ -45,7 +47,7 @@ class MemoryPool {
     /// Seconds a cached block may wait for reuse before it is unmapped.
     double decay_seconds = 10;
     /// Requests from this size on are served from mappings (smaller: operator new).
-    size_t large_threshold = size_t{1} << 20;
+    size_t large_threshold = size_t{1} << 18;
   };
   struct Stats {
     int64_t live_bytes = 0;      // large blocks handed out (what they span)
