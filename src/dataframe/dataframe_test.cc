@@ -1035,6 +1035,36 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       }
     }
   }
+  // Told a hash shuffle into 4 parts follows, the same groups and states
+  // come in the order of their parts, so that the shuffle slices them.
+  {
+    CategoryBuilder second;
+    for (int64_t i = 0; i < rows; ++i) second.Append(i % 3 ? "p" : (i % 5 ? "q" : "r"));
+    const Table two = t.With("kc2", second.Finish());
+    for (const std::vector<std::string>& keys :
+         std::vector<std::vector<std::string>>{{"k64"}, {"k32"}, {"kc"}, {"kc", "kc2"}}) {
+      SCOPED_TRACE(keys.back());
+      const auto plain = DirectSumChunk(two, keys, aggs);
+      const auto by_part = DirectSumChunk(two, keys, aggs, 4);
+      ASSERT_TRUE(plain.has_value() && by_part.has_value());
+      const PoolVector<uint32_t> part = dataframe::internal::HashParts(*by_part, keys, 4);
+      EXPECT_TRUE(std::is_sorted(part.begin(), part.end()));
+      EXPECT_GT(part.back(), part.front());  // the groups do spread over parts
+      const Table a = dataframe::internal::SortTable(*plain, keys), b = dataframe::internal::SortTable(*by_part, keys);
+      ASSERT_EQ(a.num_rows(), b.num_rows());
+      for (const std::string& name : a.names()) {
+        for (int64_t i = 0; i < a.num_rows(); ++i) {
+          EXPECT_EQ(key_text(a.column(name), i), key_text(b.column(name), i)) << name << " row " << i;
+        }
+      }
+      const Column& sums = by_part->column("vs\x1fsum");
+      for (const Table& piece : dataframe::internal::HashPartition(*by_part, keys, 4)) {
+        if (piece.num_rows() * 8 < by_part->num_rows()) continue;  // small slices are copied
+        EXPECT_GE(piece.column("vs\x1fsum").values().data(), sums.values().data());
+        EXPECT_LT(piece.column("vs\x1fsum").values().data(), sums.values().data() + sums.values().size());
+      }
+    }
+  }
   // Sums alone over many slots: no row count, a slot is reached where its
   // sums have a bit set (keys with gaps: every third value never occurs).
   // Variants: keys whose rows all sum to zero (then the keys are passed

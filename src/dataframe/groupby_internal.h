@@ -151,9 +151,11 @@ void AppendSumStates(const Table& t, const AggSpec& a, const SumPlan& plan, size
 /// category keys without nulls, a slot per pair of codes), and only
 /// aggregations PlanSums answers. Each key value has a slot, the sums go
 /// straight to it, and the slots no row reached are dropped after: no
-/// group id per row is ever written. Groups come in key order.
+/// group id per row is ever written. Groups come in key order, or with
+/// `parts` > 1 in the order of the parts a hash shuffle deals them to
+/// (HashParts), key order within each.
 std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::string>& keys,
-                                    const std::vector<AggSpec>& aggs);
+                                    const std::vector<AggSpec>& aggs, int parts = 0);
 
 /// An integer column (int64, int32, timestamp, date) whose valid values lie
 /// in a range small enough for a direct table: its lowest value and the

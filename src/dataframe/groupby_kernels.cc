@@ -1009,7 +1009,7 @@ std::optional<Table> RowStatesChunk(const Table& t, const std::vector<std::strin
 Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, bool dropna,
                      int parts) {
   if (parts < 0 || parts > (1 << 20)) throw Error("groupby chunk: " + std::to_string(parts) + " parts to deal to");
-  if (auto direct = DirectSumChunk(t, keys, aggs)) return std::move(*direct);
+  if (auto direct = DirectSumChunk(t, keys, aggs, parts)) return std::move(*direct);
   if (auto rows = RowStatesChunk(t, keys, aggs)) return std::move(*rows);
   Grouping g = GroupByNames(t, keys, dropna);
   Table keys_table = KeysOf(t, keys, g);

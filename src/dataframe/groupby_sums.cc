@@ -10,6 +10,7 @@
 // 2.2 ns in one.
 #include <bit>
 #include <cstring>
+#include <functional>
 #include <utility>
 
 #include "groupby_internal.h"
@@ -111,13 +112,17 @@ constexpr int kMaxLanes = 3;  // more lanes: one pass per three
 // that is not all zero bits. No row writes a mark in the pass (a byte
 // store per row cost ~20% of q5's): only where a slot's sums are all zero,
 // which rows summing to zero leave too, does a second pass over the keys
-// mark the slots rows reach.
+// mark the slots rows reach. With `place` (compact only), the groups are
+// written where it puts each slot kept (a permutation), and out.slots is
+// in that order.
+using Placer = std::function<void(const PoolVector<int64_t>& slots, PoolVector<int64_t>* pos)>;
 template <class Slot>
 LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool compact, Slot slot_of, int64_t rows,
-                  int64_t slots) {
+                  int64_t slots, const Placer* place = nullptr) {
   LaneSums out;
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
+  PoolVector<int64_t> pos;  // with `place`: where kept slot j's group goes
   for (size_t first = 0; first < columns.size(); first += kMaxLanes) {
     const int lanes = static_cast<int>(std::min<size_t>(kMaxLanes, columns.size() - first));
     unsigned floats = 0;
@@ -176,6 +181,7 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
           }
         }
         keep.resize(n);
+        if (place) (*place)(keep, &pos);
       }
       const size_t kept = compact ? out.slots.size() : g;
       // The words wanted, each into its column of groups, in one pass over
@@ -197,9 +203,17 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
         }
       }
       const int64_t* keep = compact ? out.slots.data() : nullptr;
-      for (size_t j = 0; j < kept; ++j) {
-        const uint64_t* slot = w64 + (keep ? static_cast<size_t>(keep[j]) : j) * stride;
-        for (const auto& [w, column] : wanted) column[j] = slot[w];
+      if (pos.empty()) {
+        for (size_t j = 0; j < kept; ++j) {
+          const uint64_t* slot = w64 + (keep ? static_cast<size_t>(keep[j]) : j) * stride;
+          for (const auto& [w, column] : wanted) column[j] = slot[w];
+        }
+      } else {
+        for (size_t j = 0; j < kept; ++j) {
+          const uint64_t* slot = w64 + static_cast<size_t>(keep[j]) * stride;
+          const auto at = static_cast<size_t>(pos[j]);
+          for (const auto& [w, column] : wanted) column[at] = slot[w];
+        }
       }
       bool nan = false;
       for (int l = 0; l < lanes && !skip_nan; ++l) {
@@ -210,6 +224,11 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
       }
       if (!nan) break;
     }
+  }
+  if (!pos.empty()) {
+    PoolVector<int64_t> placed(out.slots.size());
+    for (size_t j = 0; j < pos.size(); ++j) placed[static_cast<size_t>(pos[j])] = out.slots[j];
+    out.slots = std::move(placed);
   }
   return out;
 }
@@ -305,9 +324,29 @@ std::optional<SumPlan> PlanSlots(const Table& t, const std::vector<AggSpec>& agg
   return plan;
 }
 
-// The chunk's table: its key columns, then every aggregation's states.
-Table SlotTable(std::vector<std::pair<std::string, Column>> cols, const Table& t, const std::vector<AggSpec>& aggs,
-                const SumPlan& plan, LaneSums& sums) {
+// The key columns of the slots in `slots`, in that order.
+using SlotKeys = std::function<std::vector<std::pair<std::string, Column>>(const PoolVector<int64_t>& slots)>;
+
+// The chunk's table from a direct pass: its key columns, then every
+// aggregation's states. With `parts` > 1 (a hash shuffle into that many
+// parts follows) the groups are written in the order of their parts, so
+// that the shuffle's split is slices (HashPartition): the part of each
+// slot kept is hashed from its key, and the pass's extraction writes each
+// group where its part's run puts it, with no copy after.
+template <class Slot>
+Table SlotChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, int parts,
+                const SumPlan& plan, Slot slot_of, int64_t range, const SlotKeys& slot_keys) {
+  const Placer by_part = [&](const PoolVector<int64_t>& slots, PoolVector<int64_t>* pos) {
+    const PoolVector<uint32_t> part = HashParts(Table(slot_keys(slots)), keys, parts);
+    std::vector<int64_t> at(static_cast<size_t>(parts), 0);
+    for (uint32_t p : part) ++at[p];
+    int64_t from = 0;
+    for (int64_t& a : at) from += std::exchange(a, from);
+    pos->resize(part.size());
+    for (size_t j = 0; j < part.size(); ++j) (*pos)[j] = at[part[j]]++;
+  };
+  LaneSums sums = SumLanes(plan.lanes, plan.counts, true, slot_of, t.num_rows(), range, parts > 1 ? &by_part : nullptr);
+  std::vector<std::pair<std::string, Column>> cols = slot_keys(sums.slots);
   for (size_t j = 0; j < aggs.size(); ++j) AppendSumStates(t, aggs[j], plan, j, sums, &cols);
   return Table(std::move(cols));
 }
@@ -315,7 +354,7 @@ Table SlotTable(std::vector<std::pair<std::string, Column>> cols, const Table& t
 // DirectSumChunk over two category keys without nulls (q2: id1, id2), a
 // slot per pair of codes.
 std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string>& keys,
-                                   const std::vector<AggSpec>& aggs) {
+                                   const std::vector<AggSpec>& aggs, int parts) {
   const Column &a = t.column(keys[0]), &b = t.column(keys[1]);
   if (a.type() != TypeId::kCategory || b.type() != TypeId::kCategory || a.has_nulls() || b.has_nulls()) {
     return std::nullopt;
@@ -323,25 +362,27 @@ std::optional<Table> DirectSumPair(const Table& t, const std::vector<std::string
   const int64_t width = b.dictionary()->length(), range = a.dictionary()->length() * width;
   const std::optional<SumPlan> plan = PlanSlots(t, aggs, range);
   if (!plan) return std::nullopt;
-  LaneSums sums = SumLanes(plan->lanes, plan->counts, true, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width},
-                           t.num_rows(), range);
-  PoolVector<int64_t> first(sums.slots.size()), second(sums.slots.size());
-  for (size_t j = 0; j < sums.slots.size(); ++j) {
-    first[j] = sums.slots[j] / width;
-    second[j] = sums.slots[j] % width;
-  }
-  std::vector<std::pair<std::string, Column>> cols;
-  cols.emplace_back(keys[0], KeysOfSlots(a, 0, first));
-  cols.emplace_back(keys[1], KeysOfSlots(b, 0, second));
-  return SlotTable(std::move(cols), t, aggs, *plan, sums);
+  const SlotKeys slot_keys = [&](const PoolVector<int64_t>& slots) {
+    PoolVector<int64_t> first(slots.size()), second(slots.size());
+    for (size_t j = 0; j < slots.size(); ++j) {
+      first[j] = slots[j] / width;
+      second[j] = slots[j] % width;
+    }
+    std::vector<std::pair<std::string, Column>> cols;
+    cols.emplace_back(keys[0], KeysOfSlots(a, 0, first));
+    cols.emplace_back(keys[1], KeysOfSlots(b, 0, second));
+    return cols;
+  };
+  return SlotChunk(t, keys, aggs, parts, *plan, PairSlotOf{a.data<int32_t>(), b.data<int32_t>(), width}, range,
+                   slot_keys);
 }
 
 }  // namespace
 
 std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::string>& keys,
-                                    const std::vector<AggSpec>& aggs) {
+                                    const std::vector<AggSpec>& aggs, int parts) {
   if (aggs.empty()) return std::nullopt;
-  if (keys.size() == 2 && keys[0] != keys[1]) return DirectSumPair(t, keys, aggs);
+  if (keys.size() == 2 && keys[0] != keys[1]) return DirectSumPair(t, keys, aggs, parts);
   if (keys.size() != 1) return std::nullopt;
   const Column& key = t.column(keys[0]);
   if (key.has_nulls()) return std::nullopt;
@@ -353,14 +394,15 @@ std::optional<Table> DirectSumChunk(const Table& t, const std::vector<std::strin
   }
   const std::optional<SumPlan> plan = PlanSlots(t, aggs, range);
   if (!plan) return std::nullopt;
-  const bool narrow = key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4;
-  LaneSums sums = narrow ? SumLanes(plan->lanes, plan->counts, true, SlotOf<int32_t>{key.data<int32_t>(), lo},
-                                          t.num_rows(), range)
-                               : SumLanes(plan->lanes, plan->counts, true, SlotOf<int64_t>{key.data<int64_t>(), lo},
-                                          t.num_rows(), range);
-  std::vector<std::pair<std::string, Column>> cols;
-  cols.emplace_back(keys[0], KeysOfSlots(key, lo, sums.slots));
-  return SlotTable(std::move(cols), t, aggs, *plan, sums);
+  const SlotKeys slot_keys = [&](const PoolVector<int64_t>& slots) {
+    std::vector<std::pair<std::string, Column>> cols;
+    cols.emplace_back(keys[0], KeysOfSlots(key, lo, slots));
+    return cols;
+  };
+  if (key.type() == TypeId::kCategory || FixedWidth(key.type()) == 4) {
+    return SlotChunk(t, keys, aggs, parts, *plan, SlotOf<int32_t>{key.data<int32_t>(), lo}, range, slot_keys);
+  }
+  return SlotChunk(t, keys, aggs, parts, *plan, SlotOf<int64_t>{key.data<int64_t>(), lo}, range, slot_keys);
 }
 
 }  // namespace skein::dataframe::internal
