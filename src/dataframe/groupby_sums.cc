@@ -106,13 +106,51 @@ PassFn<Slot> PassFor(int lanes, unsigned floats, bool count, bool skip_nan) {
 
 constexpr int kMaxLanes = 3;  // more lanes: one pass per three
 
-// SumInOnePass over `slots` slots, rows placed by `slot_of`. With
-// `compact`, only slots some row reached are kept, and out.slots lists
-// them: those with a row count (with `counts`), else those with a word
+// The slots of a pass's table (`g` slots of `stride` words, the first
+// `lanes` of them sums, then with `counts` the row count) that some row
+// reached, in order: those with a row count, else those with a sum word
 // that is not all zero bits. No row writes a mark in the pass (a byte
 // store per row cost ~20% of q5's): only where a slot's sums are all zero,
 // which rows summing to zero leave too, does a second pass over the keys
-// mark the slots rows reach. With `place` (compact only), the groups are
+// mark the slots rows reach.
+template <class Slot>
+PoolVector<int64_t> SlotsReached(const uint64_t* w64, size_t g, size_t stride, int lanes, bool counts, Slot slot_of,
+                                 int64_t rows) {
+  PoolVector<int64_t> keep(g);
+  size_t n = 0;
+  if (counts) {
+    for (size_t k = 0; k < g; ++k) {
+      keep[n] = static_cast<int64_t>(k);
+      n += w64[k * stride + static_cast<size_t>(lanes)] != 0;
+    }
+  } else {
+    for (size_t k = 0; k < g; ++k) {
+      uint64_t any = 0;
+      for (int l = 0; l < lanes; ++l) any |= w64[k * stride + static_cast<size_t>(l)];
+      keep[n] = static_cast<int64_t>(k);
+      n += any != 0;
+    }
+    if (n < g) {  // a slot with no bit set: reached or not?
+      PoolScratch<uint8_t> seen(g);
+      std::memset(seen.data(), 0, g);
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t k = slot_of(i);
+        if (k >= 0) seen[static_cast<size_t>(k)] = 1;
+      }
+      n = 0;
+      for (size_t k = 0; k < g; ++k) {
+        keep[n] = static_cast<int64_t>(k);
+        n += seen[k];
+      }
+    }
+  }
+  keep.resize(n);
+  return keep;
+}
+
+// SumInOnePass over `slots` slots, rows placed by `slot_of`. With
+// `compact`, only the slots some row reached are kept (SlotsReached), and
+// out.slots lists them. With `place` (compact only), the groups are
 // written where it puts each slot kept (a permutation), and out.slots is
 // in that order.
 using Placer = std::function<void(const PoolVector<int64_t>& slots, PoolVector<int64_t>* pos)>;
@@ -151,37 +189,8 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
       const auto* w64 = reinterpret_cast<const uint64_t*>(table.data());
       const auto stride = static_cast<size_t>(words);
       if (compact && first == 0 && !skip_nan) {
-        PoolVector<int64_t>& keep = out.slots;  // the slots reached, in order
-        keep.resize(g);
-        size_t n = 0;
-        if (counts) {
-          for (size_t k = 0; k < g; ++k) {
-            keep[n] = static_cast<int64_t>(k);
-            n += w64[k * stride + static_cast<size_t>(lanes)] != 0;
-          }
-        } else {
-          for (size_t k = 0; k < g; ++k) {
-            uint64_t any = 0;
-            for (int l = 0; l < lanes; ++l) any |= w64[k * stride + static_cast<size_t>(l)];
-            keep[n] = static_cast<int64_t>(k);
-            n += any != 0;
-          }
-          if (n < g) {  // a slot with no bit set: reached or not?
-            PoolScratch<uint8_t> seen(g);
-            std::memset(seen.data(), 0, g);
-            for (int64_t i = 0; i < rows; ++i) {
-              const int64_t k = slot_of(i);
-              if (k >= 0) seen[static_cast<size_t>(k)] = 1;
-            }
-            n = 0;
-            for (size_t k = 0; k < g; ++k) {
-              keep[n] = static_cast<int64_t>(k);
-              n += seen[k];
-            }
-          }
-        }
-        keep.resize(n);
-        if (place) (*place)(keep, &pos);
+        out.slots = SlotsReached(w64, g, stride, lanes, counts, slot_of, rows);
+        if (place) (*place)(out.slots, &pos);
       }
       const size_t kept = compact ? out.slots.size() : g;
       // The words wanted, each into its column of groups, in one pass over
