@@ -239,6 +239,9 @@ Table SortTable(const Table& table, const std::vector<std::string>& columns, con
 PoolVector<uint64_t> HashRows(const std::vector<const Column*>& columns);
 /// Each row's part among `parts` by the hash of `keys`.
 PoolVector<uint32_t> HashParts(const Table& table, const std::vector<std::string>& keys, int parts);
+/// Where each row goes when rows are laid out by their `part` (each below
+/// `parts`), in row order within a part: a counting sort's positions.
+PoolVector<int64_t> PositionsByPart(const PoolVector<uint32_t>& part, int parts);
 /// Splits `table` into `parts` tables by the hash of `keys` (a shuffle's
 /// map side); rows already in part order are sliced, not copied.
 std::vector<Table> HashPartition(const Table& table, const std::vector<std::string>& keys, int parts);

@@ -1018,12 +1018,9 @@ Table AggregateChunk(const Table& t, const std::vector<std::string>& keys, const
   // Groups in the order of the parts a shuffle deals them to, so that its
   // split is slices: the values states (most of the bytes) are laid out so
   // as they are dealt, the other columns (a row per group) are taken so.
-  const PoolVector<uint32_t> part = HashParts(keys_table, keys, parts);
-  std::vector<int64_t> at(static_cast<size_t>(parts) + 1, 0);
-  for (uint32_t p : part) ++at[p + 1];
-  std::partial_sum(at.begin(), at.end(), at.begin());
-  std::vector<int64_t> order(part.size());  // position -> group
-  for (size_t k = 0; k < part.size(); ++k) order[static_cast<size_t>(at[part[k]]++)] = static_cast<int64_t>(k);
+  const PoolVector<int64_t> pos = PositionsByPart(HashParts(keys_table, keys, parts), parts);
+  std::vector<int64_t> order(pos.size());  // position -> group
+  for (size_t k = 0; k < pos.size(); ++k) order[static_cast<size_t>(pos[k])] = static_cast<int64_t>(k);
   std::set<std::string> laid_out;
   for (const AggSpec& a : aggs) {
     if (KeepsValues(a.func)) laid_out.insert(StateName(a, "values"));
@@ -1371,6 +1368,16 @@ PoolVector<uint32_t> HashParts(const Table& t, const std::vector<std::string>& k
   PoolVector<uint32_t> part(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) part[static_cast<size_t>(i)] = static_cast<uint32_t>(((h[static_cast<size_t>(i)] >> 32) * p) >> 32);
   return part;
+}
+
+PoolVector<int64_t> PositionsByPart(const PoolVector<uint32_t>& part, int parts) {
+  std::vector<int64_t> at(static_cast<size_t>(parts), 0);
+  for (uint32_t p : part) ++at[p];
+  int64_t from = 0;
+  for (int64_t& a : at) from += std::exchange(a, from);
+  PoolVector<int64_t> pos(part.size());
+  for (size_t j = 0; j < part.size(); ++j) pos[j] = at[part[j]]++;
+  return pos;
 }
 
 std::vector<Table> HashPartition(const Table& t, const std::vector<std::string>& keys, int parts) {

@@ -217,7 +217,7 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
           const uint64_t* slot = w64 + (keep ? static_cast<size_t>(keep[j]) : j) * stride;
           for (const auto& [w, column] : wanted) column[j] = slot[w];
         }
-      } else {
+      } else {  // written where `place` put them
         for (size_t j = 0; j < kept; ++j) {
           const uint64_t* slot = w64 + static_cast<size_t>(keep[j]) * stride;
           const auto at = static_cast<size_t>(pos[j]);
@@ -346,13 +346,7 @@ template <class Slot>
 Table SlotChunk(const Table& t, const std::vector<std::string>& keys, const std::vector<AggSpec>& aggs, int parts,
                 const SumPlan& plan, Slot slot_of, int64_t range, const SlotKeys& slot_keys) {
   const Placer by_part = [&](const PoolVector<int64_t>& slots, PoolVector<int64_t>* pos) {
-    const PoolVector<uint32_t> part = HashParts(Table(slot_keys(slots)), keys, parts);
-    std::vector<int64_t> at(static_cast<size_t>(parts), 0);
-    for (uint32_t p : part) ++at[p];
-    int64_t from = 0;
-    for (int64_t& a : at) from += std::exchange(a, from);
-    pos->resize(part.size());
-    for (size_t j = 0; j < part.size(); ++j) (*pos)[j] = at[part[j]]++;
+    *pos = PositionsByPart(HashParts(Table(slot_keys(slots)), keys, parts), parts);
   };
   LaneSums sums = SumLanes(plan.lanes, plan.counts, true, slot_of, t.num_rows(), range, parts > 1 ? &by_part : nullptr);
   std::vector<std::pair<std::string, Column>> cols = slot_keys(sums.slots);
