@@ -13,6 +13,7 @@
 // (the environment keeps it out of `ps`). The program exports its symbols,
 // so libraries uploaded by clients link against this very copy of skein
 // (their SKEIN_REGISTER ops land in the registry the worker runs from).
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
@@ -35,24 +36,52 @@
 
 namespace {
 
-// Blocks SIGTERM/SIGINT in every thread (call before starting any), so one
-// thread can wait for them with sigwait.
-sigset_t BlockStopSignals() {
+// SIGTERM and SIGINT end the process cleanly (the worker removes its
+// directory, the scheduler closes its connections). The signal is caught by
+// a handler, not waited for with sigwait in signals blocked everywhere:
+// libraries start threads before main (OpenBLAS's pool does), and the
+// kernel gives a process's signal to any thread that does not block it, so
+// such a thread took the default action and killed the process on the spot
+// (skein worker exited 143 and left its /tmp/skein-worker-* behind). The
+// handler only writes a byte to a pipe; a thread reading it calls `stop`.
+int g_stop_pipe[2] = {-1, -1};
+
+extern "C" void OnStopSignal(int) {
+  const int saved = errno;
+  const char byte = 1;
+  [[maybe_unused]] ssize_t n = write(g_stop_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+// Installs the handler. Call at the top of main, before anything that could
+// block on the way out: the signals are also unblocked here, in case
+// whoever started us blocked them (the mask is inherited through exec).
+void CatchStopSignals() {
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe2(g_stop_pipe, O_CLOEXEC) != 0) {
+    std::perror("skein: pipe2");
+    std::exit(1);
+  }
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return set;
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-// Calls `stop` on SIGTERM/SIGINT, or when the parent process `parent` (if
-// nonzero) is gone.
-void StopOnSignal(sigset_t set, pid_t parent, std::function<void()> stop) {
-  std::thread([set, stop] {
-    int sig = 0;
-    sigwait(&set, &sig);
+// Calls `stop` once a stop signal has arrived, or when the parent process
+// `parent` (if nonzero) is gone.
+void StopOnSignal(pid_t parent, std::function<void()> stop) {
+  std::thread([stop] {
+    char byte = 0;
+    while (read(g_stop_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+    }
     stop();
   }).detach();
   if (parent > 0) {
@@ -111,7 +140,7 @@ struct TlsFlags {
 }  // namespace
 
 int main(int argc, char** argv) {
-  sigset_t stop_signals = BlockStopSignals();
+  CatchStopSignals();
   CLI::App app{"skein: a parallel computing engine. Cluster processes."};
   app.require_subcommand(1);
 
@@ -176,7 +205,7 @@ int main(int argc, char** argv) {
       if (!s->http_address().empty()) std::cout << " status " << s->http_address();
       std::cout << std::endl;
       skein::distributed::Scheduler* raw = s.get();
-      StopOnSignal(stop_signals, parent, [raw] { raw->Stop(); });
+      StopOnSignal(parent, [raw] { raw->Stop(); });
       s->Wait();
       return 0;
     }
@@ -213,7 +242,7 @@ int main(int argc, char** argv) {
     auto w = skein::distributed::Worker::Start(wo);
     std::cout << "skein worker at " << w->address() << std::endl;
     skein::distributed::Worker* raw = w.get();
-    StopOnSignal(stop_signals, parent, [raw] { raw->Stop(); });
+    StopOnSignal(parent, [raw] { raw->Stop(); });
     w->Wait();
     return 0;
   } catch (const std::exception& e) {

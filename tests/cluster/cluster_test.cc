@@ -3,13 +3,16 @@
 // library the client uploads (cluster_ops.cc); this test process does not
 // register them, so every task proves the upload reached the workers.
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 #include <set>
@@ -363,6 +366,57 @@ TEST(ClusterRebalance, ResultsOfOneWorkerSpreadOverTwoAndStayExact) {
   std::vector<Value> back = client.gather(parts, Duration(kWait));
   ASSERT_EQ(back.size(), 8u);
   for (int i = 0; i < 8; ++i) EXPECT_EQ(back[i].get<std::string>(), std::string(4 << 20, static_cast<char>('a' + i)));
+}
+
+// How `pid` (a child of this process) ended, waiting at most 10 s; "still
+// running" if it did not.
+std::string ExitOf(pid_t pid) {
+  for (int i = 0; i < 1000; ++i) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      if (WIFEXITED(status)) return "exit " + std::to_string(WEXITSTATUS(status));
+      if (WIFSIGNALED(status)) return "signal " + std::to_string(WTERMSIG(status));
+      return "status " + std::to_string(status);
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return "still running";
+}
+
+size_t WorkerDirectoriesIn(const std::filesystem::path& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().filename().string().rfind("skein-worker-", 0) == 0;
+  }
+  return n;
+}
+
+TEST(ClusterShutdown, SigtermEndsWorkerAndSchedulerCleanlyAndTheWorkerDirectoryGoes) {
+  // The processes make their directories under $TMPDIR, which they inherit.
+  std::string base = (std::filesystem::temp_directory_path() / "skein-sigterm-XXXXXX").string();
+  ASSERT_NE(mkdtemp(base.data()), nullptr);
+  const char* old = std::getenv("TMPDIR");
+  std::string saved = old ? old : "";
+  setenv("TMPDIR", base.c_str(), 1);
+  LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+  if (old) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
+  Client client(cluster);
+  client.upload_file(CLUSTER_OPS_LIBRARY);
+  EXPECT_EQ(client.submit("cluster.inc", 1).result(Duration(kWait)).as<int64_t>(), 2);
+  EXPECT_EQ(WorkerDirectoriesIn(base), 2u);
+  // A worker told to stop exits 0 (not killed by the signal) and removes
+  // its directory; the other one and the scheduler go on.
+  pid_t worker = cluster.worker_pids()[0];
+  ASSERT_EQ(kill(worker, SIGTERM), 0);
+  EXPECT_EQ(ExitOf(worker), "exit 0");
+  EXPECT_EQ(WorkerDirectoriesIn(base), 1u);
+  EXPECT_EQ(client.submit("cluster.inc", 2).result(Duration(kWait)).as<int64_t>(), 3);
+  ASSERT_EQ(kill(cluster.worker_pids()[1], SIGINT), 0);
+  EXPECT_EQ(ExitOf(cluster.worker_pids()[1]), "exit 0");
+  EXPECT_EQ(WorkerDirectoriesIn(base), 0u);
+  ASSERT_EQ(kill(cluster.scheduler_pid(), SIGTERM), 0);
+  EXPECT_EQ(ExitOf(cluster.scheduler_pid()), "exit 0");
+  std::filesystem::remove_all(base);
 }
 
 TEST(ClusterErrors, UnreachableSchedulerAndBadAddress) {
