@@ -84,6 +84,27 @@ class ClientRoute final : public GraphRoute {
     for (const Future& f : futures) held->push_back(HeldTask(f, s));
     return true;
   }
+  bool GetLent(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options,
+               std::vector<LentValuePtr>* results) override {
+    std::shared_ptr<distributed::Session> s = DefaultSession();
+    if (!s) return false;
+    Client client(s);
+    auto futures = std::make_shared<const std::vector<Future>>(client.ComputeRemote(graph, outputs, options));
+    for (const Future& f : *futures) {
+      if (std::exception_ptr e = f.exception()) std::rethrow_exception(e);
+    }
+    *results = s->Borrow(outputs);
+    // Each lent value keeps the futures, so the cluster keeps the results.
+    struct Kept {
+      LentValuePtr lent;
+      std::shared_ptr<const std::vector<Future>> futures;
+    };
+    for (LentValuePtr& l : *results) {
+      auto kept = std::make_shared<Kept>(Kept{std::move(l), futures});
+      l = LentValuePtr(kept, kept->lent.get());
+    }
+    return true;
+  }
 };
 
 void MakeDefault(const std::shared_ptr<distributed::Session>& session) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "skein/core/compression.h"
+#include "skein/core/lent_value.h"
 #include "skein/core/serialize.h"
 
 namespace skein {
@@ -105,6 +106,33 @@ TEST(Serialize, LargeBuffersTravelAsFramesWithoutCopies) {
   Serialized s = Serialize(Value(big));
   ASSERT_EQ(s.frames.size(), 1u);
   EXPECT_EQ(s.frames[0].data(), big.data());
+}
+
+TEST(LentValue, AValueOfThisProcessLendsItsFramesAndCopiesRangesOut) {
+  std::vector<double> xs(1000);
+  for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<double>(i) / 2;
+  const Value v = Value::From(xs);
+  LentValuePtr lent = LendHere(v);
+  EXPECT_EQ(lent->type(), Serialize(v).type);
+  ASSERT_EQ(lent->frame_sizes(), std::vector<uint64_t>{8000});
+  EXPECT_EQ(lent->frame_bytes(), 8000u);
+  // The frame is the value's own memory.
+  EXPECT_EQ(lent->Frame(0).data(), reinterpret_cast<const std::byte*>(v.get<std::vector<double>>().data()));
+  double got[3] = {};
+  const LentValue::Copy c{0, 8 * 10, 24, reinterpret_cast<std::byte*>(got)};
+  lent->CopyOut({&c, 1});
+  EXPECT_EQ(got[0], 5.0);
+  EXPECT_EQ(got[2], 6.0);
+  EXPECT_EQ(lent->Materialize().get<std::vector<double>>(), xs);
+  // Ranges outside a frame, or frames that are not there, copy nothing.
+  got[0] = -1;
+  const LentValue::Copy past{0, 7992, 16, reinterpret_cast<std::byte*>(got)};
+  const LentValue::Copy nowhere{1, 0, 8, reinterpret_cast<std::byte*>(got)};
+  const LentValue::Copy both[] = {c, past};
+  EXPECT_THROW(lent->CopyOut(both), Error);
+  EXPECT_THROW(lent->CopyOut({&nowhere, 1}), Error);
+  EXPECT_THROW(lent->Frame(1), Error);
+  EXPECT_EQ(got[0], -1.0);
 }
 
 TEST(Serialize, CorruptBytesGiveClearErrors) {

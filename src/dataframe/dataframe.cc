@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "dataframe/table_serial_internal.h"
 #include "plan_internal.h"
 #include "skein/api/delayed.h"
 
@@ -188,19 +189,18 @@ std::vector<Key> DataFrame::keys() const { return dataframe::internal::Lower(nod
 
 Graph DataFrame::graph() const { return Materialize({dataframe::internal::Lower(node_).layer}); }
 
-namespace {
-// Every partition of `node`, computed.
-std::vector<Table> ComputeParts(const NodePtr& node, const ComputeOptions& options) {
-  dataframe::internal::Lowered l = dataframe::internal::Lower(node);
-  std::vector<Table> tables;
-  for (const Value& v : Get(Materialize({l.layer}), l.keys, options)) tables.push_back(v.get<Table>());
-  return tables;
-}
-}  // namespace
-
 Table DataFrame::compute(const ComputeOptions& options) const {
   Check(node_, "compute");
-  std::vector<Table> tables = ComputeParts(node_, options);
+  // On a cluster the partitions are lent, not fetched: each is read once,
+  // straight to its place in the result (fetching, then concatenating,
+  // copied every byte twice here).
+  dataframe::internal::Lowered l = dataframe::internal::Lower(node_);
+  const Graph g = Materialize({l.layer});
+  if (std::optional<std::vector<LentValuePtr>> lent = GetLent(g, l.keys, options)) {
+    return lent->empty() ? dataframe::internal::EmptyTable(node_->schema) : dataframe::internal::ConcatLent(*lent);
+  }
+  std::vector<Table> tables;
+  for (const Value& v : Get(g, l.keys, options)) tables.push_back(v.get<Table>());
   return tables.empty() ? dataframe::internal::EmptyTable(node_->schema) : Table::Concat(tables);
 }
 

@@ -10,7 +10,9 @@
 #include <thread>
 #include <unordered_set>
 
+#include "dataframe/table_serial_internal.h"
 #include "skein/core/serialize.h"
+
 
 namespace skein {
 
@@ -236,87 +238,7 @@ std::string Table::ToString(int64_t max_rows) const {
 
 std::ostream& operator<<(std::ostream& os, const Table& t) { return os << t.ToString(); }
 
-// ---- serializer -------------------------------------------------------------
-// Header: rows, columns, then per column its name, type, length and which
-// buffers follow, and for a category whether its categories are known, then
-// its dictionary the same way; frames: the buffers.
-
-namespace {
-
-void EncodeColumn(const Column& c, ByteWriter& w, std::vector<Buffer>* frames) {
-  w.U8(static_cast<uint8_t>(c.type()));
-  w.I64(c.length());
-  w.U8(c.has_nulls());
-  if (c.has_nulls()) frames->push_back(c.validity());
-  frames->push_back(c.values());
-  if (c.type() == TypeId::kString) frames->push_back(c.offsets());
-  if (c.type() == TypeId::kCategory) {
-    w.U8(c.categories_known());
-    EncodeColumn(*c.dictionary(), w, frames);
-  }
-}
-
-Column DecodeColumn(ByteReader& r, std::span<const Buffer> frames, size_t* next, int depth) {
-  auto frame = [&]() -> const Buffer& {
-    if (*next >= frames.size()) throw SerializationError("skein.Table: too few frames");
-    return frames[(*next)++];
-  };
-  const TypeId type = TypeFromCode(r.U8(), "skein.Table");
-  const int64_t length = r.I64();
-  Buffer validity = r.U8() ? frame() : Buffer();
-  Buffer values = frame();
-  Buffer offsets = type == TypeId::kString ? frame() : Buffer();
-  std::shared_ptr<const Column> dict;
-  bool known = false;
-  if (type == TypeId::kCategory) {
-    if (depth > 0) throw SerializationError("skein.Table: nested dictionaries");
-    known = r.U8() != 0;
-    dict = std::make_shared<const Column>(DecodeColumn(r, frames, next, depth + 1));
-  }
-  try {
-    return Column::Make(type, length, std::move(validity), std::move(values), std::move(offsets), std::move(dict), known);
-  } catch (const Error& e) {
-    throw SerializationError(std::string("skein.Table: ") + e.what());
-  }
-}
-
-}  // namespace
-
-SKEIN_REGISTER_SERIALIZER(
-    Table, "skein.Table",
-    [](const Table& t, std::string* header) {
-      ByteWriter w(header);
-      std::vector<Buffer> frames;
-      w.I64(t.num_rows());
-      w.U64(static_cast<uint64_t>(t.num_columns()));
-      for (int i = 0; i < t.num_columns(); ++i) {
-        w.Str(t.names()[static_cast<size_t>(i)]);
-        EncodeColumn(t.column(i), w, &frames);
-      }
-      return frames;
-    },
-    [](std::string_view header, std::span<const Buffer> frames) {
-      ByteReader r(header, "skein.Table header");
-      const int64_t rows = r.I64();
-      const uint64_t n = r.U64();
-      if (n > r.remaining()) throw SerializationError("skein.Table: implausible column count " + std::to_string(n));
-      std::vector<std::pair<std::string, Column>> cols;
-      size_t next = 0;
-      for (uint64_t i = 0; i < n; ++i) {
-        std::string name(r.Str());
-        cols.emplace_back(std::move(name), DecodeColumn(r, frames, &next, 0));
-      }
-      if (next != frames.size()) throw SerializationError("skein.Table: unused frames");
-      if (cols.empty()) return Table::Empty(rows);
-      try {
-        Table t(std::move(cols));
-        if (t.num_rows() != rows) throw SerializationError("skein.Table: row count disagrees with its columns");
-        return t;
-      } catch (const SerializationError&) {
-        throw;
-      } catch (const Error& e) {
-        throw SerializationError(std::string("skein.Table: ") + e.what());
-      }
-    });
+// The format is in table_serial.cc, with the concatenation of lent parts.
+SKEIN_REGISTER_SERIALIZER(Table, "skein.Table", dataframe::internal::EncodeTable, dataframe::internal::DecodeTable);
 
 }  // namespace skein

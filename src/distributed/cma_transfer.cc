@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "skein/core/error.h"
@@ -40,23 +41,18 @@ void AllowCmaReaders() {
 #endif
 }
 
-namespace {
-
-// One frame still to read: into `to`, from the sender's `from`.
-struct Piece {
-  std::byte* to;
-  uint64_t from, left;
-};
-
-// Reads every piece; the kernel may stop at any iovec boundary or inside
-// one, so what is left is asked again.
-void ReadPieces(pid_t pid, std::vector<Piece>& pieces, const std::string& what, bool* refused) {
+// The kernel may stop at any iovec boundary or inside one, so what is
+// left is asked again.
+void CmaReadPieces(pid_t pid, std::vector<CmaPiece>& pieces, const std::string& what, bool* refused) {
   std::vector<iovec> local, remote;
   size_t next = 0;
-  while (next < pieces.size()) {
+  while (true) {
+    while (next < pieces.size() && pieces[next].left == 0) ++next;  // empty, or read
+    if (next == pieces.size()) break;
     local.clear();
     remote.clear();
     for (size_t k = next; k < pieces.size() && local.size() < kIovecsPerCall; ++k) {
+      if (pieces[k].left == 0) continue;
       local.push_back({pieces[k].to, static_cast<size_t>(pieces[k].left)});
       remote.push_back({reinterpret_cast<void*>(static_cast<uintptr_t>(pieces[k].from)), static_cast<size_t>(pieces[k].left)});
     }
@@ -72,7 +68,11 @@ void ReadPieces(pid_t pid, std::vector<Piece>& pieces, const std::string& what, 
     // Advance past what was read.
     uint64_t done = static_cast<uint64_t>(got);
     while (done > 0 && next < pieces.size()) {
-      Piece& p = pieces[next];
+      CmaPiece& p = pieces[next];
+      if (p.left == 0) {
+        ++next;
+        continue;
+      }
       const uint64_t n = std::min(done, p.left);
       p.to += n;
       p.from += n;
@@ -83,8 +83,6 @@ void ReadPieces(pid_t pid, std::vector<Piece>& pieces, const std::string& what, 
   }
 }
 
-}  // namespace
-
 std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
                             const std::string& what, bool* refused, CmaFrames* seen) {
   if (addresses.size() != sizes.size()) {
@@ -93,7 +91,7 @@ std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, c
   }
   if (pid <= 0) throw CommError(what + ": the sender named no process to read from");
   std::vector<Buffer> frames(sizes.size());
-  std::vector<Piece> pieces;
+  std::vector<CmaPiece> pieces;
   std::vector<size_t> added;  // frames this call put in `seen`
   auto forget = [&] {
     for (size_t i : added) seen->erase({pid, addresses[i], sizes[i]});  // never read: not to be shared
@@ -121,12 +119,86 @@ std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, c
     }
   }
   try {
-    ReadPieces(pid, pieces, what, refused);
+    CmaReadPieces(pid, pieces, what, refused);
   } catch (...) {
     forget();
     throw;
   }
   return frames;
+}
+
+namespace {
+
+class ProcessLentValue final : public LentValue {
+ public:
+  ProcessLentValue(std::string type, std::string header, std::vector<uint64_t> sizes, pid_t pid,
+                   std::vector<uint64_t> addresses, std::string what, std::shared_ptr<void> hold,
+                   std::chrono::steady_clock::time_point deadline, std::function<Value()> refetch)
+      : LentValue(std::move(type), std::move(header), std::move(sizes)),
+        pid_(pid),
+        addresses_(std::move(addresses)),
+        what_(std::move(what)),
+        hold_(std::move(hold)),
+        deadline_(deadline),
+        refetch_(std::move(refetch)) {
+    if (addresses_.size() != frame_sizes().size()) {
+      throw CommError(what_ + ": the sender named " + std::to_string(addresses_.size()) + " frame addresses for " +
+                      std::to_string(frame_sizes().size()) + " frames");
+    }
+    if (pid_ <= 0) throw CommError(what_ + ": the sender named no process to read from");
+  }
+
+ private:
+  void DoCopy(std::span<const Copy> copies) const override {
+    if (LentValuePtr here = Fallback(false)) return here->CopyOut(copies);
+    if (std::chrono::steady_clock::now() < deadline_) {
+      std::vector<CmaPiece> pieces;
+      pieces.reserve(copies.size());
+      for (const Copy& c : copies) pieces.push_back({c.to, addresses_[c.frame] + c.offset, c.size});
+      bool refused = false;
+      try {
+        CmaReadPieces(pid_, pieces, what_, &refused);
+        return;
+      } catch (const CommError&) {
+        if (refused) DisableCma();
+        if (!refetch_) throw;
+      }
+    }
+    Fallback(true)->CopyOut(copies);
+  }
+
+  // The value brought here (with `make`, fetched now if it is not yet).
+  LentValuePtr Fallback(bool make) const {
+    std::lock_guard lock(mu_);
+    if (!here_ && make) {
+      if (!refetch_) throw CommError(what_ + ": the sender holds it no longer, and it cannot be fetched again");
+      LentValuePtr got = LendHere(refetch_());
+      if (got->frame_sizes() != frame_sizes() || got->header() != header()) {
+        throw CommError(what_ + ": fetched again, it is laid out otherwise than the value the sender lent");
+      }
+      here_ = std::move(got);
+    }
+    return here_;
+  }
+
+  const pid_t pid_;
+  const std::vector<uint64_t> addresses_;
+  const std::string what_;
+  const std::shared_ptr<void> hold_;
+  const std::chrono::steady_clock::time_point deadline_;
+  const std::function<Value()> refetch_;
+  mutable std::mutex mu_;
+  mutable LentValuePtr here_;  // guarded by mu_
+};
+
+}  // namespace
+
+LentValuePtr LendFromProcess(std::string type, std::string header, std::vector<uint64_t> sizes, pid_t pid,
+                             std::vector<uint64_t> addresses, std::string what, std::shared_ptr<void> hold,
+                             std::chrono::steady_clock::time_point deadline, std::function<Value()> refetch) {
+  return std::make_shared<ProcessLentValue>(std::move(type), std::move(header), std::move(sizes), pid,
+                                            std::move(addresses), std::move(what), std::move(hold), deadline,
+                                            std::move(refetch));
 }
 
 }  // namespace skein::distributed::internal

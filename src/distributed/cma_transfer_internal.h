@@ -25,13 +25,17 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <map>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "skein/core/buffer.h"
+#include "skein/core/lent_value.h"
 
 namespace skein::distributed::internal {
 
@@ -67,5 +71,25 @@ constexpr uint64_t kCmaShareMinBytes = 64 << 10;
 /// partition, fetched together, each name the same category dictionary.
 std::vector<Buffer> CmaRead(pid_t pid, const std::vector<uint64_t>& addresses, const std::vector<uint64_t>& sizes,
                             const std::string& what, bool* refused = nullptr, CmaFrames* seen = nullptr);
+
+/// A value a same-host sender lent by address: frames of `sizes` bytes at
+/// `addresses` in process `pid`, read only as they are copied out (several
+/// threads may copy at once). `hold` keeps the sender holding the frames,
+/// until `deadline` at the latest; past it, or should a read fail, the
+/// value is brought here once with `refetch` and copied from here (a
+/// refused read turns memory reads off, as for CmaRead). CommError naming
+/// `what` if there is no refetch then, or it fails.
+LentValuePtr LendFromProcess(std::string type, std::string header, std::vector<uint64_t> sizes, pid_t pid,
+                             std::vector<uint64_t> addresses, std::string what, std::shared_ptr<void> hold,
+                             std::chrono::steady_clock::time_point deadline, std::function<Value()> refetch);
+
+/// One range to read: `left` bytes at `from` in the sender, to `to` here.
+struct CmaPiece {
+  std::byte* to;
+  uint64_t from, left;
+};
+/// Reads every piece out of process `pid`'s memory (the pieces advance as
+/// they are read). CommError naming `what` as for CmaRead.
+void CmaReadPieces(pid_t pid, std::vector<CmaPiece>& pieces, const std::string& what, bool* refused = nullptr);
 
 }  // namespace skein::distributed::internal

@@ -10,12 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "skein/core/error.h"
+#include "skein/core/serialize.h"
 
 namespace skein::distributed::internal {
 namespace {
@@ -134,6 +136,75 @@ TEST(CmaRead, ASenderNamingMemoryItLacksOrNoProcessIsRefusedByName) {
     ADD_FAILURE() << "read from a process that exited";
   } catch (const CommError& e) {
     EXPECT_THAT(e.what(), HasSubstr("value w"));
+  }
+}
+
+// A value lent by another process: bytes are read only as they are copied
+// out, to where the caller says; when the sender is gone, or its hold has
+// expired, the value is fetched again once and copied from here.
+TEST(LendFromProcess, CopiesRangesStraightFromTheSenderAndRefetchesWhenItIsGone) {
+  // The frames of a serialized int64 vector (its header and one frame).
+  std::vector<int64_t> numbers(50000);
+  for (size_t i = 0; i < numbers.size(); ++i) numbers[i] = static_cast<int64_t>(i * 3);
+  const Value value = Value::From(numbers);
+  const Serialized s = Serialize(value);
+  ASSERT_EQ(s.frames.size(), 1u);
+  std::vector<std::string> frames = {Text(s.frames[0])};
+  int refetches = 0;
+  auto refetch = [&] {
+    ++refetches;
+    return value;
+  };
+  auto far = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+  {
+    Sender sender(frames);
+    if (!ReadsAllowed(sender.pid())) GTEST_SKIP() << "process_vm_readv is refused here";
+    LentValuePtr lent =
+        LendFromProcess(s.type, s.header, sender.sizes(), sender.pid(), sender.addresses(), "value v", nullptr, far, refetch);
+    ASSERT_EQ(lent->frame_sizes(), std::vector<uint64_t>{numbers.size() * 8});
+    // Two ranges in one call, to places of our choosing.
+    std::vector<int64_t> head(10), tail(5);
+    const LentValue::Copy copies[] = {{0, 0, 80, reinterpret_cast<std::byte*>(head.data())},
+                                      {0, (numbers.size() - 5) * 8, 40, reinterpret_cast<std::byte*>(tail.data())}};
+    lent->CopyOut(copies);
+    EXPECT_EQ(head, std::vector<int64_t>(numbers.begin(), numbers.begin() + 10));
+    EXPECT_EQ(tail, std::vector<int64_t>(numbers.end() - 5, numbers.end()));
+    EXPECT_EQ(lent->Materialize().get<std::vector<int64_t>>(), numbers);
+    EXPECT_EQ(refetches, 0);
+    // A range past the frame's end is refused before anything is read.
+    const LentValue::Copy past{0, numbers.size() * 8 - 8, 16, reinterpret_cast<std::byte*>(tail.data())};
+    EXPECT_THROW(lent->CopyOut({&past, 1}), Error);
+    // The sender dies: the next copy fetches the value again, once.
+    kill(sender.pid(), SIGKILL);
+    waitpid(sender.pid(), nullptr, 0);
+    std::vector<int64_t> again(3);
+    const LentValue::Copy mid{0, 800, 24, reinterpret_cast<std::byte*>(again.data())};
+    lent->CopyOut({&mid, 1});
+    lent->CopyOut({&mid, 1});
+    EXPECT_EQ(again, (std::vector<int64_t>{300, 303, 306}));
+    EXPECT_EQ(refetches, 1);
+  }
+  {
+    // Past the sender's hold, the sender is not read at all.
+    Sender sender(frames);
+    auto past_hold = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    LentValuePtr lent = LendFromProcess(s.type, s.header, sender.sizes(), sender.pid(), sender.addresses(), "value v",
+                                        nullptr, past_hold, refetch);
+    EXPECT_EQ(lent->Materialize().get<std::vector<int64_t>>(), numbers);
+    EXPECT_EQ(refetches, 2);
+    // Without a way to fetch it again, a lent value that cannot be read is a
+    // CommError naming it.
+    LentValuePtr stuck = LendFromProcess(s.type, s.header, sender.sizes(), sender.pid(), sender.addresses(),
+                                         "value u", nullptr, past_hold, nullptr);
+    try {
+      stuck->Materialize();
+      ADD_FAILURE() << "read past the hold";
+    } catch (const CommError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("value u"));
+    }
+    // Addresses that do not pair with the frames.
+    EXPECT_THROW(LendFromProcess(s.type, s.header, sender.sizes(), sender.pid(), {}, "value t", nullptr, far, refetch),
+                 CommError);
   }
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <unordered_map>
 
@@ -144,6 +145,8 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
     frame_ = 0;
     offset_ = 0;
     read_memory_ = false;
+    lent_pid_ = 0;
+    lent_addresses_.clear();
     if ((chunk.cma_pid() != 0 || chunk.in_shm()) && !chunk.data().empty()) {
       throw CommError("value " + KeyText(key_) + " came both by the stream and outside it");
     }
@@ -151,7 +154,18 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
       if (!cma_ || chunk.in_shm()) {
         throw CommError("value " + KeyText(key_) + " came as addresses in the sender's memory, which was not offered");
       }
-      const std::vector<uint64_t> addresses(chunk.frame_addresses().begin(), chunk.frame_addresses().end());
+      std::vector<uint64_t> addresses(chunk.frame_addresses().begin(), chunk.frame_addresses().end());
+      if (borrow_) {
+        if (addresses.size() != sizes_.size()) {
+          throw CommError("value " + KeyText(key_) + ": the sender named " + std::to_string(addresses.size()) +
+                          " frame addresses for " + std::to_string(sizes_.size()) + " frames");
+        }
+        lent_pid_ = chunk.cma_pid();
+        lent_addresses_ = std::move(addresses);
+        read_memory_ = true;
+        complete_ = true;
+        return true;
+      }
       s_.frames = CmaRead(static_cast<pid_t>(chunk.cma_pid()), addresses, sizes_, "value " + KeyText(key_), &refused_,
                           &cma_frames_);
       read_memory_ = true;  // the offer stands for every value of the call
@@ -194,9 +208,22 @@ bool ValueAssembler::Add(const wire::DataChunk& chunk) {
 
 Value ValueAssembler::Take() {
   if (!complete_) throw CommError("value " + key_ + " is incomplete");
+  if (lent_pid_ != 0) throw CommError("value " + KeyText(key_) + " was lent, not read");
   started_ = false;
   complete_ = false;
   return Deserialize(s_);
+}
+
+LentValuePtr ValueAssembler::TakeLent(std::shared_ptr<void> call, std::function<Value()> refetch) {
+  if (lent_pid_ == 0) return LendHere(Take());
+  if (!complete_) throw CommError("value " + key_ + " is incomplete");
+  started_ = false;
+  complete_ = false;
+  // The sender holds the frames for ten minutes at most (HoldUntilCancelled).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(9);
+  return LendFromProcess(std::move(s_.type), std::move(s_.header), sizes_, static_cast<pid_t>(lent_pid_),
+                         std::move(lent_addresses_), "value " + KeyText(key_), std::move(call), deadline,
+                         std::move(refetch));
 }
 
 std::string KeyText(const std::string& key_bytes) {
@@ -209,18 +236,45 @@ std::string KeyText(const std::string& key_bytes) {
 
 namespace {
 
-// One Worker.GetData call for `keys`; the values in the order asked. From a
-// peer on this host, values of kCmaMinBytes or more may be read out of its
-// memory; with an inbox (one key), the value may also come through it.
-std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
-                           const std::vector<std::string>& keys, const std::string& token, ShmInbox* inbox) {
+// An open Worker.GetData call. A sender that lent values by address holds
+// their frames until the call is cancelled, which ending it here does.
+struct DataCall {
+  std::unique_ptr<wire::Worker::Stub> stub;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<wire::DataChunk>> reader;
+  // Cancels (if `cancel`) and finishes the call; its status.
+  grpc::Status End(bool cancel) {
+    if (cancel) ctx.TryCancel();
+    grpc::Status st = reader->Finish();
+    reader.reset();
+    return st;
+  }
+  ~DataCall() {
+    if (reader) End(true);
+  }
+};
+
+// What one GetData call brought, in the order of the keys asked: values,
+// or (when borrowing) lent values.
+struct Received {
+  std::vector<Value> values;
+  std::vector<LentValuePtr> lent;
+};
+
+// One Worker.GetData call for `keys`. From a peer on this host, values of
+// kCmaMinBytes or more may be read out of its memory, or with `borrow`
+// (which refetches key i with (*borrow)(i) should a read fail) left there
+// and lent; with an inbox (one key), the value may also come through it.
+Received GetData(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                 const std::vector<std::string>& keys, const std::string& token, ShmInbox* inbox,
+                 const std::function<Value(size_t)>* borrow = nullptr) {
   const std::string what = keys.size() == 1 ? KeyText(keys[0]) : std::to_string(keys.size()) + " values";
   // A second try only when this host refused to read the sender's memory
   // (memory reads are off from then on).
   for (int attempt = 0;; ++attempt) {
-    auto stub = wire::Worker::NewStub(channel);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    auto call = std::make_shared<DataCall>();
+    call->stub = wire::Worker::NewStub(channel);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
     wire::GetDataRequest req;
     req.set_protocol(kProtocolVersion);
     req.set_token(token);
@@ -234,46 +288,57 @@ std::vector<Value> GetData(const std::shared_ptr<grpc::Channel>& channel, const 
       req.set_cma(CmaEnabled());
       if (inbox && inbox->valid()) req.set_shm_inbox(inbox->name());
     }
-    auto reader = stub->GetData(&ctx, req);
-    ValueAssembler as(inbox, req.cma());
+    call->reader = call->stub->GetData(&call->ctx, req);
+    ValueAssembler as(inbox, req.cma(), borrow != nullptr);
     wire::DataChunk chunk;
     std::vector<std::optional<Value>> got(keys.size());
+    std::vector<LentValuePtr> got_lent(keys.size());
     size_t received = 0;
     bool lent = false;
     try {
-      while (reader->Read(&chunk)) {
+      while (call->reader->Read(&chunk)) {
         if (!as.Add(chunk)) continue;
         auto it = slot.find(as.key());
-        if (it == slot.end() || got[it->second]) {
+        if (it == slot.end() || got[it->second] || got_lent[it->second]) {
           throw CommError("fetching " + what + " from " + address + ": it sent " + KeyText(as.key()) +
                           (it == slot.end() ? ", which was not asked for" : " twice"));
         }
-        got[it->second] = as.Take();
-        ++received;
         lent = lent || as.read_memory();
+        if (borrow) {
+          const size_t i = it->second;
+          got_lent[i] = as.TakeLent(call, [borrow = *borrow, i] { return borrow(i); });
+        } else {
+          got[it->second] = as.Take();
+        }
+        ++received;
         // A sender that lent any value holds its frames until this call is
-        // cancelled, which says they are all read.
+        // cancelled, which says they are all read (when borrowing: when
+        // the last value lent by address is dropped).
         if (lent && received == keys.size()) break;
       }
     } catch (const CommError&) {
-      ctx.TryCancel();
-      reader->Finish();
+      call->End(true);
       if (as.memory_read_refused() && attempt == 0) {
         DisableCma();
         continue;
       }
       throw;
     }
-    if (lent) ctx.TryCancel();
-    grpc::Status st = reader->Finish();
+    const bool held = lent && borrow;  // the lent values end the call
+    grpc::Status st = held ? grpc::Status::OK : call->End(lent);
     if (!st.ok() && !(lent && st.error_code() == grpc::StatusCode::CANCELLED)) {
       throw CommError("fetching " + what + " from " + address + ": " + st.error_message());
     }
-    std::vector<Value> out;
-    out.reserve(keys.size());
+    Received out;
     for (size_t i = 0; i < keys.size(); ++i) {
-      if (!got[i]) throw CommError("fetching " + what + " from " + address + ": " + KeyText(keys[i]) + " did not come");
-      out.push_back(std::move(*got[i]));
+      if (!got[i] && !got_lent[i]) {
+        throw CommError("fetching " + what + " from " + address + ": " + KeyText(keys[i]) + " did not come");
+      }
+      if (borrow) {
+        out.lent.push_back(std::move(got_lent[i]));
+      } else {
+        out.values.push_back(std::move(*got[i]));
+      }
     }
     return out;
   }
@@ -286,12 +351,18 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   // A file per fetch is two system calls more: not for values known small.
   std::optional<ShmInbox> inbox;
   if (nbytes < 0 || static_cast<uint64_t>(nbytes) >= kShmMinBytes) inbox.emplace();
-  return std::move(GetData(channel, address, {key_bytes}, token, inbox ? &*inbox : nullptr)[0]);
+  return std::move(GetData(channel, address, {key_bytes}, token, inbox ? &*inbox : nullptr).values[0]);
 }
 
 std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                                const std::vector<std::string>& keys, const std::string& token) {
-  return GetData(channel, address, keys, token, nullptr);
+  return GetData(channel, address, keys, token, nullptr).values;
+}
+
+std::vector<LentValuePtr> BorrowValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                                       const std::vector<std::string>& keys, const std::string& token,
+                                       std::function<Value(size_t)> refetch) {
+  return GetData(channel, address, keys, token, nullptr, &refetch).lent;
 }
 
 std::shared_ptr<grpc::Channel> ChannelCache::Get(const std::string& address) {

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -17,6 +18,7 @@
 #include "distributed/cma_transfer_internal.h"
 #include "distributed/shm_transfer_internal.h"
 #include "distributed/tls_internal.h"
+#include "skein/core/lent_value.h"
 #include "skein/core/serialize.h"
 #include "skein/core/value.h"
 
@@ -79,8 +81,11 @@ bool WriteValue(grpc::internal::WriterInterface<wire::DataChunk>* out, const std
 class ValueAssembler {
  public:
   /// `inbox`: the shared-memory file offered for this value, if any;
-  /// `cma`: whether reading the sender's memory was offered.
-  explicit ValueAssembler(ShmInbox* inbox = nullptr, bool cma = false) : inbox_(inbox), cma_(cma) {}
+  /// `cma`: whether reading the sender's memory was offered; `borrow`: a
+  /// value sent as addresses in the sender's memory is not read here
+  /// (TakeLent gives it with its addresses).
+  explicit ValueAssembler(ShmInbox* inbox = nullptr, bool cma = false, bool borrow = false)
+      : inbox_(inbox), cma_(cma), borrow_(borrow) {}
   /// Feeds one chunk; true when a value is complete (then key() and Take()).
   bool Add(const wire::DataChunk& chunk);
   bool in_progress() const { return started_; }
@@ -91,10 +96,17 @@ class ValueAssembler {
   bool memory_read_refused() const { return refused_; }
   const std::string& key() const { return key_; }
   Value Take();
+  /// The value as lent: left in the sender's memory if it was sent by
+  /// address (`call` keeps the sender holding it; `refetch` brings it here
+  /// should a read fail), else the value assembled here.
+  LentValuePtr TakeLent(std::shared_ptr<void> call, std::function<Value()> refetch);
 
  private:
   ShmInbox* inbox_;
   bool cma_;
+  bool borrow_;
+  int64_t lent_pid_ = 0;                  // with borrow_: the sender that lent the value
+  std::vector<uint64_t> lent_addresses_;  // ... and where its frames are
   bool read_memory_ = false, refused_ = false;
   CmaFrames cma_frames_;  // large frames read from senders' memory in this exchange, shared by its values
   bool started_ = false;
@@ -126,6 +138,16 @@ Value FetchValue(const std::shared_ptr<grpc::Channel>& channel, const std::strin
 /// all of them.
 std::vector<Value> FetchValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
                                const std::vector<std::string>& keys, const std::string& token);
+/// The values of `keys` from the worker at `address`, lent (one
+/// Worker.GetData call, as FetchValues): those it sends by address stay in
+/// its memory, which it holds until every value lent by this call is
+/// dropped (or ten minutes pass; later reads fetch the value again with
+/// `refetch(key index)`), and are read only as the caller copies them out;
+/// the others come here as FetchValues brings them. CommError as for
+/// FetchValues.
+std::vector<LentValuePtr> BorrowValues(const std::shared_ptr<grpc::Channel>& channel, const std::string& address,
+                                       const std::vector<std::string>& keys, const std::string& token,
+                                       std::function<Value(size_t)> refetch);
 
 /// Kept connections to peers (a new one costs a TCP and HTTP/2 handshake,
 /// 1-1.5 ms on loopback, more than a small fetch takes): a connection no

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <thread>
 #include <unordered_set>
@@ -202,6 +203,53 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
         locations_[d.key()] = {std::vector<std::string>(d.workers().begin(), d.workers().end()), d.nbytes()};
       }
     }
+  }
+
+  std::vector<LentValuePtr> Borrow(const std::vector<Key>& keys) override {
+    // Without memory reads, fetching (through the shared-memory file) is the better way.
+    if (!internal::CmaEnabled()) return Session::Borrow(keys);
+    std::vector<LentValuePtr> out(keys.size());
+    // One call to each holder for all of its keys.
+    std::map<std::string, std::vector<size_t>> by_worker;
+    {
+      std::lock_guard lock(mu_);
+      for (size_t i = 0; i < keys.size(); ++i) {
+        auto it = locations_.find(EncodeKey(keys[i]));
+        if (it != locations_.end() && !it->second.workers.empty()) by_worker[it->second.workers[0]].push_back(i);
+      }
+    }
+    std::weak_ptr<SessionImpl> self = weak_from_this();
+    auto borrow = [&](const std::string& worker, const std::vector<size_t>& index) {
+      std::vector<std::string> kb;
+      std::vector<Key> mine;
+      for (size_t i : index) {
+        kb.push_back(EncodeKey(keys[i]));
+        mine.push_back(keys[i]);
+      }
+      // A read that fails later fetches the key again, from wherever it is then.
+      auto refetch = [self, mine](size_t j) -> Value {
+        std::shared_ptr<SessionImpl> s = self.lock();
+        if (!s) throw CommError("lent " + mine.at(j).ToString() + ": its Client was closed, so it cannot be fetched again");
+        return s->Fetch(mine.at(j), std::nullopt);
+      };
+      try {
+        std::vector<LentValuePtr> got = internal::BorrowValues(workers_->Get(worker), worker, kb, options_.token, refetch);
+        for (size_t j = 0; j < index.size(); ++j) out[index[j]] = std::move(got[j]);
+      } catch (...) {
+        // fetched one by one below, from wherever they are (and their errors raised there)
+      }
+    };
+    // The holders answer at once (they send addresses), each on a thread.
+    std::vector<std::thread> others;
+    for (auto it = std::next(by_worker.begin(), by_worker.empty() ? 0 : 1); it != by_worker.end(); ++it) {
+      others.emplace_back(borrow, std::cref(it->first), std::cref(it->second));
+    }
+    if (!by_worker.empty()) borrow(by_worker.begin()->first, by_worker.begin()->second);
+    for (std::thread& t : others) t.join();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (!out[i]) out[i] = LendHere(Fetch(keys[i], std::nullopt));
+    }
+    return out;
   }
 
   void Scatter(const Key& key, const Value& value) override {
@@ -501,6 +549,12 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
 };
 
 }  // namespace
+
+std::vector<LentValuePtr> Session::Borrow(const std::vector<Key>& keys) {
+  std::vector<LentValuePtr> out;
+  for (const Key& k : keys) out.push_back(LendHere(Fetch(k)));
+  return out;
+}
 
 std::shared_ptr<Session> Session::Connect(const std::string& address, const SessionOptions& options) {
   internal::GrpcTarget(address);

@@ -84,6 +84,17 @@ std::vector<Value> Get(const Graph& graph, const std::vector<Key>& outputs, cons
   return LocalScheduler::Default().Get(graph, outputs, options);
 }
 
+std::optional<std::vector<LentValuePtr>> GetLent(const Graph& graph, const std::vector<Key>& outputs,
+                                                 const ComputeOptions& options) {
+  bool required = false;
+  if (internal::GraphRoute* r = RouteFor(options, &required)) {
+    std::vector<LentValuePtr> lent;
+    if (r->GetLent(graph, outputs, options, &lent)) return lent;
+    if (required) NoCluster();
+  }
+  return std::nullopt;
+}
+
 std::vector<Task> Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options) {
   std::vector<Task> held;
   bool required = false;

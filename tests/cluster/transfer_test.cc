@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "skein/api/client.h"
+#include "skein/dataframe/dataframe.h"
 #include "skein/deploy/local_cluster.h"
 
 namespace skein {
@@ -143,6 +144,50 @@ TEST(SameHostTransfer, StreamsWhenTheWorkersTurnSharedMemoryOff) {
   EXPECT_EQ(s.shared_memory, 0);
   EXPECT_EQ(s.streamed, 3);
   EXPECT_EQ(InboxesLeft(), 0);  // offered, unused, removed all the same
+}
+
+// compute() of a dataframe on the cluster: the partitions are lent, and
+// each is read once, straight to its place in the result (columns of fixed
+// width) or brought here and concatenated (nulls, strings), and the result
+// is what the local scheduler gives.
+TEST(SameHostTransfer, ADataFrameComputedHereReadsEachPartitionOutOfTheWorkersOnce) {
+  if (!MemoryReadsWork()) GTEST_SKIP() << "process_vm_readv is refused here";
+  LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+  Client client(cluster);
+  const int64_t rows = 200'000;
+  std::vector<int64_t> ints(rows);
+  std::vector<double> floats(rows);
+  std::vector<bool> valid(rows);
+  std::vector<int32_t> codes(rows);
+  std::vector<std::optional<std::string>> strings(rows);
+  for (int64_t i = 0; i < rows; ++i) {
+    const size_t r = static_cast<size_t>(i);
+    ints[r] = i * 7 - 3;
+    floats[r] = static_cast<double>(i) / 3;
+    valid[r] = i % 11 != 0;
+    codes[r] = static_cast<int32_t>(i % 3);
+    if (i % 13) strings[r] = "s" + std::to_string(i % 1000);
+  }
+  auto labels = std::make_shared<const Column>(Column::FromStrings({"red", "green", "blue"}));
+  const Table t({{"i", Column::FromVector(ints)},
+                 {"f", Column::FromVector(floats, valid)},
+                 {"k", Column::Make(TypeId::kCategory, rows, {}, Column::FromVector(codes).values(), {}, labels, true)},
+                 {"s", Column::FromStrings(strings)}});
+  DataFrame df = from_table(t, 4).assign("j", col("i") * 2);
+  ComputeOptions here;
+  here.scheduler = "threads";
+  const Table want = df.compute(here);
+  const Served before = ServedSoFar(cluster);
+  const Table got = df.compute();
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(got.column("k").categories_known());
+  const int64_t before_total = before.memory_read + before.shared_memory + before.streamed;
+  const Served after = WaitForServed(cluster, before_total + 4);
+  EXPECT_EQ(after.memory_read - before.memory_read, 4) << "each partition lent by address";
+  EXPECT_EQ(after.streamed + after.shared_memory, before.streamed + before.shared_memory);
+  // Again: the workers let go of what they lent, and lend it again.
+  EXPECT_EQ(df.compute(), want);
+  EXPECT_EQ(df[col("i") < 0].compute().num_rows(), 1);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "skein/core/lent_value.h"
 #include "skein/core/key.h"
 #include "skein/core/task.h"
 #include "skein/core/value.h"
@@ -109,6 +110,15 @@ class Session {
   /// The value of a finished key, from a worker holding it. TimeoutError if
   /// no holder answers within `timeout` (default 60 s).
   virtual Value Fetch(const Key& key, std::optional<std::chrono::duration<double>> timeout = std::nullopt) = 0;
+  /// The values of finished keys, lent (skein/core/lent_value.h): a value a
+  /// worker of this host lends by address stays in that worker's memory,
+  /// held there until the lent value is dropped, and is read only as the
+  /// caller copies it out, so a consumer that copies anyway (compute()
+  /// concatenating a dataframe's partitions) reads each byte once. Other
+  /// values are fetched as Fetch does. Keep the keys held while the lent
+  /// values are used: a read that fails (the worker died) fetches the key
+  /// again. Errors as Fetch.
+  virtual std::vector<LentValuePtr> Borrow(const std::vector<Key>& keys);
   /// Stores `value` on a worker under `key` (held by this client).
   virtual void Scatter(const Key& key, const Value& value) = 0;
   /// Sends a shared library to every worker, now and joining later; each

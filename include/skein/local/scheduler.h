@@ -27,6 +27,7 @@
 
 #include "skein/core/env.h"
 #include "skein/core/graph.h"
+#include "skein/core/lent_value.h"
 #include "skein/core/optimize.h"
 #include "skein/local/thread_pool.h"
 
@@ -118,6 +119,15 @@ class LocalScheduler {
 /// Collections' compute() comes here.
 std::vector<Value> Get(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options = {});
 
+/// Computes `outputs` on the connected Client's cluster, where Get would,
+/// and lends the results (skein/core/lent_value.h) instead of fetching
+/// them, for a caller that copies them anyway (compute() concatenating a
+/// dataframe's partitions reads each straight to its place); nullopt where
+/// Get would compute here. The results stay held on the cluster while their
+/// lent values live.
+std::optional<std::vector<LentValuePtr>> GetLent(const Graph& graph, const std::vector<Key>& outputs,
+                                                 const ComputeOptions& options = {});
+
 /// Computes `outputs` and keeps them (collections' persist()): one task per
 /// output that yields its result. Locally that is the value itself; on a
 /// cluster it is a handle on the result the workers keep, which graphs sent
@@ -140,6 +150,9 @@ class GraphRoute {
                    std::vector<Value>* results) = 0;
   virtual bool Persist(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options,
                        std::vector<Task>* held) = 0;
+  /// As Get, the results lent (see skein::GetLent).
+  virtual bool GetLent(const Graph& graph, const std::vector<Key>& outputs, const ComputeOptions& options,
+                       std::vector<LentValuePtr>* results) = 0;
 };
 /// Installs `route` (not owned; it must live for the rest of the process).
 void SetGraphRoute(GraphRoute* route);
