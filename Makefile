@@ -35,7 +35,7 @@ test-tsan: deps
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
-	for f in value_decode_fuzzer array_program_fuzzer npy_fuzzer zarr_fuzzer csv_fuzzer dataframe_plan_fuzzer json_fuzzer parquet_fuzzer wire_fuzzer; do \
+	for f in value_decode_fuzzer table_lent_fuzzer array_program_fuzzer npy_fuzzer zarr_fuzzer csv_fuzzer dataframe_plan_fuzzer json_fuzzer parquet_fuzzer wire_fuzzer; do \
 	  mkdir -p build/fuzz/corpus/$$f && \
 	  ./build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 build/fuzz/corpus/$$f fuzz/seeds/$$f || exit 1; \
 	done

@@ -155,6 +155,8 @@ Column Column::Make(TypeId type, int64_t length, Buffer validity, Buffer values,
 Column Column::Build(TypeId type, int64_t length, Buffer validity, Buffer values, Buffer offsets,
                      std::shared_ptr<const Column> dictionary, bool categories_known, bool scan_codes) {
   if (length < 0) throw Error("column: negative length " + std::to_string(length));
+  // Sizes below are products of the length: a lying one must not wrap them.
+  if (length > (int64_t{1} << 56)) throw Error("column: implausible length " + std::to_string(length));
   Column c;
   c.type_ = type;
   c.length_ = length;

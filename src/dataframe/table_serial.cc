@@ -16,6 +16,9 @@
 namespace skein::dataframe::internal {
 namespace {
 
+// More rows than any table has (sizes computed from a lying count must not wrap).
+constexpr int64_t kMaxRows = int64_t{1} << 56;
+
 void EncodeColumn(const Column& c, ByteWriter& w, std::vector<Buffer>* frames) {
   w.U8(static_cast<uint8_t>(c.type()));
   w.I64(c.length());
@@ -37,7 +40,9 @@ ColumnLayout ReadColumnLayout(ByteReader& r, size_t frames, size_t* next, int de
   ColumnLayout c;
   c.type = TypeFromCode(r.U8(), "skein.Table");
   c.length = r.I64();
-  if (c.length < 0) throw SerializationError("skein.Table: a column of " + std::to_string(c.length) + " rows");
+  if (c.length < 0 || c.length > kMaxRows) {
+    throw SerializationError("skein.Table: a column of " + std::to_string(c.length) + " rows");
+  }
   if (r.U8()) c.validity = frame();
   c.values = frame();
   if (c.type == TypeId::kString) c.offsets = frame();
@@ -83,6 +88,7 @@ TableLayout ReadTableLayout(std::string_view header, size_t frames) {
   ByteReader r(header, "skein.Table header");
   TableLayout t;
   t.rows = r.I64();
+  if (t.rows < 0 || t.rows > kMaxRows) throw SerializationError("skein.Table: implausible row count " + std::to_string(t.rows));
   const uint64_t n = r.U64();
   if (n > r.remaining()) throw SerializationError("skein.Table: implausible column count " + std::to_string(n));
   size_t next = 0;
@@ -159,6 +165,7 @@ Table ConcatLent(const std::vector<LentValuePtr>& parts) {
                                  " rows and a column of " + std::to_string(c.length));
       }
     }
+    if (layouts[p].rows > kMaxRows - rows) throw SerializationError("skein.Table: implausible row count in all");
     rows += layouts[p].rows;
   }
   const size_t ncols = schema.size();

@@ -80,6 +80,9 @@ TEST(Column, MakeRejectsBuffersThatDoNotFit) {
   EXPECT_THROW(Column::Make(TypeId::kString, 1, {}, Buffer::Copy("abc", 3), Buffer::Copy(past, sizeof past)), Error);
   int32_t code[] = {5};
   auto dict = std::make_shared<const Column>(Column::FromStrings({"a"}));
+  // A length whose buffer sizes would wrap around (a lying header) is refused.
+  EXPECT_THAT([&] { Column::Make(TypeId::kCategory, int64_t{1} << 62, {}, Buffer::Copy(code, 4), {}, dict); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("implausible length")));
   EXPECT_THAT([&] { Column::Make(TypeId::kCategory, 1, {}, Buffer::Copy(code, 4), {}, dict); },
               ::testing::ThrowsMessage<Error>(HasSubstr("outside its dictionary")));
   // A null row's code is never read: anything goes there. A valid row's
@@ -656,6 +659,17 @@ TEST(ConcatLent, PartsThatAreNotTablesOrDisagreeOrLieAreErrors) {
   EXPECT_THROW(dataframe::internal::ConcatLent(
                    {LendHere(Value::From(ints)), std::make_shared<CountingLent>(short_values)}),
                SerializationError);
+  // Row counts that would wrap the sizes computed from them (found by
+  // table_lent_fuzzer): the header of {n: int64} says 2^62 rows.
+  Serialized huge = Serialize(Value::From(ints));
+  const int64_t lie = int64_t{1} << 62;
+  std::memcpy(huge.header.data(), &lie, 8);
+  std::memcpy(huge.header.data() + 26, &lie, 8);  // rows, count, "n", type, then the column's length
+  EXPECT_THAT([&] { Deserialize(huge); }, ::testing::ThrowsMessage<SerializationError>(HasSubstr("implausible row count")));
+  const int64_t three = 3;
+  std::memcpy(huge.header.data(), &three, 8);  // the table's count honest, the column's a lie
+  EXPECT_THAT([&] { dataframe::internal::ConcatLent({LendFrames(huge), LendFrames(huge)}); },
+              ::testing::ThrowsMessage<SerializationError>(HasSubstr("a column of 4611686018427387904 rows")));
   auto dict = std::make_shared<const Column>(Column::FromStrings({"p", "q"}));
   const Table cats({{"k", Column::Make(TypeId::kCategory, 2, {}, Column::FromVector<int32_t>({0, 1}).values(), {}, dict)}});
   Serialized bad_codes = Serialize(Value::From(cats));
