@@ -216,6 +216,25 @@ Column Column::Build(TypeId type, int64_t length, Buffer validity, Buffer values
   return c;
 }
 
+Column Column::FromCheckedCodes(int64_t length, Buffer codes, std::shared_ptr<const Column> dictionary,
+                                bool categories_known) {
+  return Build(TypeId::kCategory, length, Buffer(), std::move(codes), Buffer(), std::move(dictionary), categories_known,
+               /*scan_codes=*/false);
+}
+
+bool Column::CodesWithin(const int32_t* codes, int64_t n, int64_t labels) {
+  if (labels > std::numeric_limits<int32_t>::max()) {  // no int32 code reaches it
+    for (int64_t i = 0; i < n; ++i) {
+      if (codes[i] < 0) return false;
+    }
+    return true;
+  }
+  const auto bound = static_cast<uint32_t>(std::max<int64_t>(labels, 0));
+  bool outside = false;  // branch-free: it vectorizes
+  for (int64_t i = 0; i < n; ++i) outside |= static_cast<uint32_t>(codes[i]) >= bound;
+  return !outside;
+}
+
 Column Column::FromStrings(const std::vector<std::optional<std::string>>& values) {
   ColumnBuilder b(TypeId::kString, static_cast<int64_t>(values.size()));
   for (const auto& v : values) {

@@ -80,6 +80,13 @@ TEST(Column, MakeRejectsBuffersThatDoNotFit) {
   EXPECT_THROW(Column::Make(TypeId::kString, 1, {}, Buffer::Copy("abc", 3), Buffer::Copy(past, sizeof past)), Error);
   int32_t code[] = {5};
   auto dict = std::make_shared<const Column>(Column::FromStrings({"a"}));
+  const int32_t three[] = {0, 2, 1};
+  const int32_t negative[] = {0, -1};
+  EXPECT_TRUE(Column::CodesWithin(three, 3, 3));
+  EXPECT_FALSE(Column::CodesWithin(three, 3, 2));
+  EXPECT_FALSE(Column::CodesWithin(negative, 2, 5));
+  EXPECT_FALSE(Column::CodesWithin(negative, 2, int64_t{1} << 40));
+  EXPECT_TRUE(Column::CodesWithin(three, 3, int64_t{1} << 40));
   // A length whose buffer sizes would wrap around (a lying header) is refused.
   EXPECT_THAT([&] { Column::Make(TypeId::kCategory, int64_t{1} << 62, {}, Buffer::Copy(code, 4), {}, dict); },
               ::testing::ThrowsMessage<Error>(HasSubstr("implausible length")));

@@ -183,6 +183,15 @@ class Column {
 
   /// Element bytes plus the object (memory accounting).
   size_t nbytes() const;
+  /// A category column without nulls whose `length` codes the caller has
+  /// already checked to lie within `dictionary` (CodesWithin): Make without
+  /// its scan of the codes, for a caller that checked them while they were
+  /// in cache (the concatenation of lent partitions, as it copies them).
+  static Column FromCheckedCodes(int64_t length, Buffer codes, std::shared_ptr<const Column> dictionary,
+                                 bool categories_known);
+  /// Whether each of the `n` codes is in [0, labels).
+  static bool CodesWithin(const int32_t* codes, int64_t n, int64_t labels);
+
   /// Same type, length, nulls and values (NaN equals NaN).
   bool Equals(const Column& other) const;
   friend bool operator==(const Column& a, const Column& b) { return a.Equals(b); }
