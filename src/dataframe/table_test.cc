@@ -559,29 +559,25 @@ TEST(Table, SerializesThroughFrames) {
 // place.
 class CountingLent final : public LentValue {
  public:
-  explicit CountingLent(const Serialized& s)
-      : LentValue(s.type, s.header, Sizes(s.frames)), frames_(s.frames), brought_(s.frames.size(), 0) {}
+  explicit CountingLent(const Serialized& s) : CountingLent(LendFrames(s)) {}
   Buffer Frame(size_t i) const override {
     ++brought_.at(i);
-    return frames_.at(i);
+    return inner_->Frame(i);
   }
   // Frames brought here whole, and bytes copied in place.
   const std::vector<int>& brought() const { return brought_; }
   uint64_t copied() const { return copied_; }
 
  private:
-  static std::vector<uint64_t> Sizes(const std::vector<Buffer>& frames) {
-    std::vector<uint64_t> out;
-    for (const Buffer& f : frames) out.push_back(f.size());
-    return out;
-  }
+  explicit CountingLent(LentValuePtr inner)
+      : LentValue(inner->type(), inner->header(), inner->frame_sizes()),
+        inner_(std::move(inner)),
+        brought_(frame_sizes().size(), 0) {}
   void DoCopy(std::span<const Copy> copies) const override {
-    for (const Copy& c : copies) {
-      std::memcpy(c.to, frames_[c.frame].data() + c.offset, c.size);
-      copied_ += c.size;
-    }
+    inner_->CopyOut(copies);
+    for (const Copy& c : copies) copied_ += c.size;
   }
-  std::vector<Buffer> frames_;
+  LentValuePtr inner_;
   mutable std::vector<int> brought_;
   mutable std::atomic<uint64_t> copied_{0};
 };

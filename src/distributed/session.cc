@@ -7,6 +7,7 @@
 #include "skein/distributed/session.h"
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <future>
 #include <iterator>
@@ -23,6 +24,31 @@ namespace skein::distributed {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Fetches keys[i] for each i in `which` into out[i] (brought here, lent as
+// they are), a few at once as a gather does; the first error in order.
+void FetchHere(Session& session, const std::vector<Key>& keys, const std::vector<size_t>& which,
+               std::vector<LentValuePtr>& out) {
+  constexpr size_t kStreams = 4;
+  std::atomic<size_t> next{0};
+  std::vector<std::exception_ptr> errors(which.size());
+  auto work = [&] {
+    for (size_t j; (j = next.fetch_add(1)) < which.size();) {
+      try {
+        out[which[j]] = LendHere(session.Fetch(keys[which[j]]));
+      } catch (...) {
+        errors[j] = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t t = 1; t < std::min(kStreams, which.size()); ++t) helpers.emplace_back(work);
+  work();
+  for (std::thread& t : helpers) t.join();
+  for (const std::exception_ptr& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
 
 class SessionImpl final : public Session, public std::enable_shared_from_this<SessionImpl> {
  public:
@@ -246,9 +272,11 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
     }
     if (!by_worker.empty()) borrow(by_worker.begin()->first, by_worker.begin()->second);
     for (std::thread& t : others) t.join();
+    std::vector<size_t> missing;
     for (size_t i = 0; i < keys.size(); ++i) {
-      if (!out[i]) out[i] = LendHere(Fetch(keys[i], std::nullopt));
+      if (!out[i]) missing.push_back(i);
     }
+    FetchHere(*this, keys, missing, out);
     return out;
   }
 
@@ -551,8 +579,10 @@ class SessionImpl final : public Session, public std::enable_shared_from_this<Se
 }  // namespace
 
 std::vector<LentValuePtr> Session::Borrow(const std::vector<Key>& keys) {
-  std::vector<LentValuePtr> out;
-  for (const Key& k : keys) out.push_back(LendHere(Fetch(k)));
+  std::vector<LentValuePtr> out(keys.size());
+  std::vector<size_t> all(keys.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  FetchHere(*this, keys, all, out);
   return out;
 }
 
