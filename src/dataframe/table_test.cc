@@ -594,6 +594,8 @@ TEST(ConcatLent, GivesWhatConcatGivesForEveryType) {
   std::vector<Table> parts = {t, t.Slice(0, 0), t.Slice(1, 2), t};
   EXPECT_EQ(dataframe::internal::ConcatLent(Lend(parts)), Table::Concat(parts));
   EXPECT_EQ(dataframe::internal::ConcatLent(Lend({t})), t);
+  const std::vector<Table> empties = {t.Slice(0, 0), t.Slice(2, 0)};
+  EXPECT_EQ(dataframe::internal::ConcatLent(Lend(empties)), Table::Concat(empties));
   EXPECT_EQ(dataframe::internal::ConcatLent({}), Table());
   // Categories over different dictionaries: one dictionary, codes remapped.
   auto cat = [](std::vector<std::optional<std::string>> labels) {
