@@ -668,6 +668,12 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
                  address_.c_str(), static_cast<long long>(rss), options_.memory_thresholds.terminate * 100,
                  static_cast<long long>(options_.memory_limit));
     if (options_.on_memory_terminate) {
+      // The fresh copy makes a directory of its own: this one's spill files
+      // and libraries are no one's now.
+      if (remove_directory_) {
+        std::error_code ec;
+        fs::remove_all(options_.local_directory, ec);
+      }
       options_.on_memory_terminate();
     } else {
       MarkStopping();

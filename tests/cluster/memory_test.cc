@@ -7,6 +7,8 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -142,8 +144,25 @@ TEST(WorkerMemory, PausedWorkerStartsNothingUntilMemoryFalls) {
   EXPECT_TRUE(WaitForStatus(cluster, [](const StatusView& s) { return !s.workers[0].paused; }));
 }
 
+// Worker directories (skein-worker-*) in `dir`.
+size_t WorkerDirectoriesIn(const std::filesystem::path& dir) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    n += e.path().filename().string().rfind("skein-worker-", 0) == 0;
+  }
+  return n;
+}
+
 TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
+  // The worker makes its directory under $TMPDIR, which it inherits: the
+  // restarted copy makes a new one, and the old one must go.
+  std::string tmp = (std::filesystem::temp_directory_path() / "skein-restart-XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmp.data()), nullptr);
+  const char* old_tmp = std::getenv("TMPDIR");
+  const std::string saved = old_tmp ? old_tmp : "";
+  setenv("TMPDIR", tmp.c_str(), 1);
   LocalCluster cluster(OneWorker(1, 256 * kMiB, /*allowed_failures=*/1));
+  if (old_tmp) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   pid_t pid = cluster.worker_pids()[0];
@@ -160,6 +179,10 @@ TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
   EXPECT_EQ(kill(pid, 0), 0);
   EXPECT_EQ(client.submit("cluster.inc", 1).result(Duration(kWait)).as<int64_t>(), 2);
   EXPECT_EQ(client.workers().size(), 1u);
+  EXPECT_EQ(WorkerDirectoriesIn(tmp), 1u) << "the worker before the restart left its directory";
+  cluster.close();
+  EXPECT_EQ(WorkerDirectoriesIn(tmp), 0u);
+  std::filesystem::remove_all(tmp);
 }
 
 TEST(WorkStealing, IdleWorkerTakesQueuedTasksFromABusyOne) {
