@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -62,13 +63,17 @@ LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(opt
   }
   if (options_.memory_limit <= 0) options_.memory_limit = PhysicalMemory() / options_.n_workers;
   options_.executable = FindExecutable(options_.executable);
+  const char* tmp = std::getenv("TMPDIR");
+  std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/skein-cluster-XXXXXX";
+  if (!mkdtemp(dir.data())) throw Error("LocalCluster: could not create a directory like " + dir + ": " + std::strerror(errno));
+  directory_ = dir;
   std::vector<std::string> args = {"scheduler", "--host", options_.host, "--port",
                                    std::to_string(options_.scheduler_port), "--http-port",
                                    std::to_string(options_.http_port), "--allowed-failures",
                                    std::to_string(options_.allowed_failures)};
-  scheduler_ = Spawn(args, "scheduler");
-  scheduler_address_ = scheduler_.address;
   try {
+    scheduler_ = Spawn(args, "scheduler");
+    scheduler_address_ = scheduler_.address;
     scale(options_.n_workers);
   } catch (...) {
     close();
@@ -99,9 +104,10 @@ LocalCluster::Process LocalCluster::Spawn(const std::vector<std::string>& args, 
   argv.push_back(nullptr);
   std::vector<std::string> env_storage;
   for (char** e = environ; *e; ++e) {
-    if (std::strncmp(*e, "SKEIN_TOKEN=", 12) != 0) env_storage.emplace_back(*e);
+    if (std::strncmp(*e, "SKEIN_TOKEN=", 12) != 0 && std::strncmp(*e, "TMPDIR=", 7) != 0) env_storage.emplace_back(*e);
   }
   if (!options_.token.empty()) env_storage.push_back("SKEIN_TOKEN=" + options_.token);
+  env_storage.push_back("TMPDIR=" + directory_);
   std::vector<char*> envp;
   for (std::string& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -227,6 +233,11 @@ void LocalCluster::close() {
   for (auto it = workers_.rbegin(); it != workers_.rend(); ++it) Terminate(&*it);
   workers_.clear();
   Terminate(&scheduler_);
+  if (!directory_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(directory_, ec);
+    directory_.clear();
+  }
 }
 
 }  // namespace skein

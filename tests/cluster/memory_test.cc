@@ -144,17 +144,17 @@ TEST(WorkerMemory, PausedWorkerStartsNothingUntilMemoryFalls) {
   EXPECT_TRUE(WaitForStatus(cluster, [](const StatusView& s) { return !s.workers[0].paused; }));
 }
 
-// Worker directories (skein-worker-*) in `dir`.
+// Worker directories (skein-worker-*) anywhere under `dir`.
 size_t WorkerDirectoriesIn(const std::filesystem::path& dir) {
   size_t n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
     n += e.path().filename().string().rfind("skein-worker-", 0) == 0;
   }
   return n;
 }
 
 TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
-  // The worker makes its directory under $TMPDIR, which it inherits: the
+  // The worker's directory is under $TMPDIR (in the cluster's): the
   // restarted copy makes a new one, and the old one must go.
   std::string tmp = (std::filesystem::temp_directory_path() / "skein-restart-XXXXXX").string();
   ASSERT_NE(mkdtemp(tmp.data()), nullptr);

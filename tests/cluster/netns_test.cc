@@ -161,6 +161,9 @@ class NetnsTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     argv.insert(argv.end(), {"--tls-dir", dir_ + "/tls", "--token", "netns-secret", "--parent-pid",
                              std::to_string(getpid())});
+    // In the test's directory, removed at the end: the worker cut off dies
+    // by SIGKILL and cannot remove its own.
+    if (args.at(0) == "worker") argv.insert(argv.end(), {"--local-directory", dir_ + "/" + name});
     children_.push_back(std::make_unique<Child>(argv, dir_ + "/" + name + ".log"));
     return children_.back().get();
   }

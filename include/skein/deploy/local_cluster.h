@@ -2,7 +2,10 @@
 //
 // Like dask.distributed.LocalCluster: starts `skein scheduler` and N
 // `skein worker` processes on loopback, waits until every worker has
-// joined, and stops them all on destruction.
+// joined, and stops them all on destruction. Their directories (spill
+// files, uploaded libraries) are in one of the cluster's own under $TMPDIR
+// (skein-cluster-*), removed when it closes, so a worker killed outright
+// leaves nothing behind either.
 //
 //   skein::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
 //   skein::Client client(cluster);
@@ -89,6 +92,10 @@ class LocalCluster {
   std::string scheduler_address_, http_address_;
   Process scheduler_;
   std::vector<Process> workers_;
+  // Made at start under $TMPDIR (or /tmp) and the $TMPDIR of every process
+  // started, so their directories are in it; removed by close(), with what
+  // a worker killed by SIGKILL (or lost otherwise) could not remove itself.
+  std::string directory_;
   int next_worker_ = 0;
 };
 
