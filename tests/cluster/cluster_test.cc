@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster_testing.h"
 #include "distributed/protocol_internal.h"
 #include "distributed/skein.grpc.pb.h"
 #include "skein/api/client.h"
@@ -383,43 +384,30 @@ std::string ExitOf(pid_t pid) {
   return "still running";
 }
 
-// Worker directories (skein-worker-*) anywhere under `dir`.
-size_t WorkerDirectoriesIn(const std::filesystem::path& dir) {
-  size_t n = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    n += e.path().filename().string().rfind("skein-worker-", 0) == 0;
-  }
-  return n;
-}
-
 TEST(ClusterShutdown, SigtermEndsWorkerAndSchedulerCleanlyAndTheWorkerDirectoryGoes) {
   // The cluster makes its directory under $TMPDIR, and its processes make
   // theirs in that one.
-  std::string base = (std::filesystem::temp_directory_path() / "skein-sigterm-XXXXXX").string();
-  ASSERT_NE(mkdtemp(base.data()), nullptr);
-  const char* old = std::getenv("TMPDIR");
-  std::string saved = old ? old : "";
-  setenv("TMPDIR", base.c_str(), 1);
-  LocalCluster cluster({.n_workers = 3, .threads_per_worker = 1});
-  if (old) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
+  const std::string base = cluster_testing::MakeTempDirectory("skein-sigterm");
+  std::unique_ptr<LocalCluster> owned = cluster_testing::ClusterUnder(base, {.n_workers = 3, .threads_per_worker = 1});
+  LocalCluster& cluster = *owned;
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   EXPECT_EQ(client.submit("cluster.inc", 1).result(Duration(kWait)).as<int64_t>(), 2);
-  EXPECT_EQ(WorkerDirectoriesIn(base), 3u);
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(base), 3u);
   // A worker killed outright cannot remove its directory...
   ASSERT_EQ(kill(cluster.worker_pids()[2], SIGKILL), 0);
   EXPECT_EQ(ExitOf(cluster.worker_pids()[2]), "signal 9");
-  EXPECT_EQ(WorkerDirectoriesIn(base), 3u);
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(base), 3u);
   // A worker told to stop exits 0 (not killed by the signal) and removes
   // its directory; the other one and the scheduler go on.
   pid_t worker = cluster.worker_pids()[0];
   ASSERT_EQ(kill(worker, SIGTERM), 0);
   EXPECT_EQ(ExitOf(worker), "exit 0");
-  EXPECT_EQ(WorkerDirectoriesIn(base), 2u);
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(base), 2u);
   EXPECT_EQ(client.submit("cluster.inc", 2).result(Duration(kWait)).as<int64_t>(), 3);
   ASSERT_EQ(kill(cluster.worker_pids()[1], SIGINT), 0);
   EXPECT_EQ(ExitOf(cluster.worker_pids()[1]), "exit 0");
-  EXPECT_EQ(WorkerDirectoriesIn(base), 1u);
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(base), 1u);
   ASSERT_EQ(kill(cluster.scheduler_pid(), SIGTERM), 0);
   EXPECT_EQ(ExitOf(cluster.scheduler_pid()), "exit 0");
   // ... so closing the cluster removes the cluster's directory, with it.

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "cluster_testing.h"
 #include "skein/api/client.h"
 #include "skein/deploy/local_cluster.h"
 #include "skein/distributed/session.h"
@@ -144,25 +145,12 @@ TEST(WorkerMemory, PausedWorkerStartsNothingUntilMemoryFalls) {
   EXPECT_TRUE(WaitForStatus(cluster, [](const StatusView& s) { return !s.workers[0].paused; }));
 }
 
-// Worker directories (skein-worker-*) anywhere under `dir`.
-size_t WorkerDirectoriesIn(const std::filesystem::path& dir) {
-  size_t n = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    n += e.path().filename().string().rfind("skein-worker-", 0) == 0;
-  }
-  return n;
-}
-
 TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
   // The worker's directory is under $TMPDIR (in the cluster's): the
   // restarted copy makes a new one, and the old one must go.
-  std::string tmp = (std::filesystem::temp_directory_path() / "skein-restart-XXXXXX").string();
-  ASSERT_NE(mkdtemp(tmp.data()), nullptr);
-  const char* old_tmp = std::getenv("TMPDIR");
-  const std::string saved = old_tmp ? old_tmp : "";
-  setenv("TMPDIR", tmp.c_str(), 1);
-  LocalCluster cluster(OneWorker(1, 256 * kMiB, /*allowed_failures=*/1));
-  if (old_tmp) setenv("TMPDIR", saved.c_str(), 1); else unsetenv("TMPDIR");
+  const std::string tmp = cluster_testing::MakeTempDirectory("skein-restart");
+  std::unique_ptr<LocalCluster> owned = cluster_testing::ClusterUnder(tmp, OneWorker(1, 256 * kMiB, /*allowed_failures=*/1));
+  LocalCluster& cluster = *owned;
   Client client(cluster);
   client.upload_file(CLUSTER_OPS_LIBRARY);
   pid_t pid = cluster.worker_pids()[0];
@@ -179,9 +167,9 @@ TEST(WorkerMemory, WorkerPastTerminateRestartsAndTheTaskIsMarkedBad) {
   EXPECT_EQ(kill(pid, 0), 0);
   EXPECT_EQ(client.submit("cluster.inc", 1).result(Duration(kWait)).as<int64_t>(), 2);
   EXPECT_EQ(client.workers().size(), 1u);
-  EXPECT_EQ(WorkerDirectoriesIn(tmp), 1u) << "the worker before the restart left its directory";
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(tmp), 1u) << "the worker before the restart left its directory";
   cluster.close();
-  EXPECT_EQ(WorkerDirectoriesIn(tmp), 0u);
+  EXPECT_EQ(cluster_testing::WorkerDirectoriesIn(tmp), 0u);
   std::filesystem::remove_all(tmp);
 }
 
