@@ -218,7 +218,6 @@ Table ConcatLent(const std::vector<LentValuePtr>& parts) {
     std::byte* to = nullptr;
   };
   std::vector<Job> jobs;
-  uint64_t bytes = 0;
   for (size_t c = 0; c < ncols; ++c) {
     if (!plan[c].placed) jobs.push_back({c});  // first: the longest jobs start early
   }
@@ -232,9 +231,9 @@ Table ConcatLent(const std::vector<LentValuePtr>& parts) {
         jobs.push_back({c, p, off, std::min(kCopyPieceBytes, n - off), at + off});
       }
       at += n;
-      bytes += n;
     }
   }
+  uint64_t bytes = 0;  // what all parts hold: placed or brought, it is read once
   for (size_t p = 0; p < parts.size(); ++p) bytes += parts[p]->frame_bytes();
 
   std::vector<std::optional<Column>> done(ncols);

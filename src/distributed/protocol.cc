@@ -219,8 +219,7 @@ LentValuePtr ValueAssembler::TakeLent(std::shared_ptr<void> call, std::function<
   if (!complete_) throw CommError("value " + key_ + " is incomplete");
   started_ = false;
   complete_ = false;
-  // The sender holds the frames for ten minutes at most (HoldUntilCancelled).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(9);
+  const auto deadline = std::chrono::steady_clock::now() + kLentRead;
   return LendFromProcess(std::move(s_.type), std::move(s_.header), sizes_, static_cast<pid_t>(lent_pid_),
                          std::move(lent_addresses_), "value " + KeyText(key_), std::move(call), deadline,
                          std::move(refetch));
@@ -274,7 +273,7 @@ Received GetData(const std::shared_ptr<grpc::Channel>& channel, const std::strin
   for (int attempt = 0;; ++attempt) {
     auto call = std::make_shared<DataCall>();
     call->stub = wire::Worker::NewStub(channel);
-    call->ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+    call->ctx.set_deadline(std::chrono::system_clock::now() + kLendHold);
     wire::GetDataRequest req;
     req.set_protocol(kProtocolVersion);
     req.set_token(token);

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -33,6 +34,12 @@ constexpr int kMaxMessageBytes = 256 << 20;
 /// Largest message a client sends (one task with its literals, an upload, a
 /// coordination value): the limit less room for the envelope.
 constexpr size_t kMaxSendBytes = size_t{kMaxMessageBytes} - (size_t{1} << 20);
+/// How long a sender holds the frames it lent by address (until the reader
+/// cancels the call, at the latest this long), and the deadline of a
+/// GetData call. A lent value read later than kLentRead after it
+/// came is fetched again instead (a minute's margin).
+constexpr auto kLendHold = std::chrono::minutes(10);
+constexpr auto kLentRead = std::chrono::minutes(9);
 /// A graph update larger than this travels in parts of about this size.
 constexpr size_t kUpdatePartBytes = size_t{32} << 20;
 

@@ -216,10 +216,10 @@ class WorkerImpl final : public Worker, public wire::Worker::Service {
   }
 
   // Waits until the peer reading a lent value cancels the call (done, or
-  // gone), or its deadline or ten minutes pass; polled, as the synchronous
+  // gone), or its deadline or kLendHold pass; polled, as the synchronous
   // server has no wait for cancellation.
   static void HoldUntilCancelled(grpc::ServerContext* ctx) {
-    const Clock::time_point limit = Clock::now() + std::chrono::minutes(10);
+    const Clock::time_point limit = Clock::now() + internal::kLendHold;
     auto pause = std::chrono::microseconds(20);
     while (!ctx->IsCancelled() && Clock::now() < limit) {
       std::this_thread::sleep_for(pause);
