@@ -1,8 +1,10 @@
 // libFuzzer target: CSV text (src/io/csv.cc). The first byte picks the
 // options (delimiter, header, forced types, category); the rest is the
 // file. Any input must parse or fail with skein::Error; never crash or
-// hang. Oracle: when the whole file parses, parsing it in small blocks at
-// the planned row boundaries gives the same table.
+// hang. Oracles: when the whole file parses, parsing it in small blocks at
+// the planned row boundaries gives the same table; and text without quotes
+// parses the same with "\r\n" line ends (the fast path against the general
+// tokenizer).
 #include <unistd.h>
 
 #include <cstddef>
@@ -49,6 +51,32 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!parts.empty() && parts[0].num_columns() == whole.num_columns() && !(skein::Table::Concat(parts) == whole)) {
     std::abort();
+  }
+  // Text without quotes or '\r' parses on the unquoted fast path. With
+  // "\r\n" line ends it takes the general tokenizer, which must agree.
+  if (text.find_first_of("\"\r") == std::string::npos && text.find('\n') != std::string::npos) {
+    std::string crlf;
+    for (char c : text) {
+      if (c == '\n') crlf += '\r';
+      crlf += c;
+    }
+    const size_t body = text.find('\n') + 1;
+    const std::string_view rows = opt.header ? std::string_view(text).substr(body) : std::string_view(text);
+    const std::string_view crlf_rows =
+        opt.header ? std::string_view(crlf).substr(crlf.find('\n') + 1) : std::string_view(crlf);
+    bool fast_ok = true, general_ok = true;
+    skein::Table fast, general;
+    try {
+      fast = skein::ParseCsv(rows, schema, opt, path, 2);
+    } catch (const skein::Error&) {
+      fast_ok = false;
+    }
+    try {
+      general = skein::ParseCsv(crlf_rows, schema, opt, path, 2);
+    } catch (const skein::Error&) {
+      general_ok = false;
+    }
+    if (fast_ok != general_ok || (fast_ok && !(fast == general))) std::abort();
   }
   return 0;
 }

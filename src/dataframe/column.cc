@@ -871,11 +871,6 @@ ColumnBuilder::ColumnBuilder(TypeId type, int64_t reserve) : type_(type) {
   }
 }
 
-std::byte* ColumnBuilder::Grow(size_t width) {
-  ++length_;
-  return values_.Append(width);
-}
-
 void ColumnBuilder::PushOffset(int32_t at) { std::memcpy(offsets_.Append(4), &at, 4); }
 
 int32_t ColumnBuilder::LastOffset() const {
@@ -884,8 +879,7 @@ int32_t ColumnBuilder::LastOffset() const {
   return at;
 }
 
-void ColumnBuilder::EnsureValid() {
-  if (validity_.empty()) return;
+void ColumnBuilder::SetValidBit() {
   if (static_cast<int64_t>(validity_.size()) < bits::Bytes(length_ + 1)) validity_.push_back(0);
   bits::Set(validity_.data(), length_);
 }

@@ -20,6 +20,10 @@
 
 #include <cerrno>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 namespace skein {
 
 namespace {
@@ -116,6 +120,21 @@ bool ParseInt(std::string_view s, int64_t* out) {
   const char* b = s.data();
   const char* e = b + s.size();
   if (b < e && *b == '+') ++b;
+  const bool negative = b < e && *b == '-';
+  // Up to 18 digits cannot overflow: a digit loop, inlined into the reader
+  // (the fields of a typical file are a few digits). Longer ones, where
+  // overflow must be caught, go through from_chars.
+  const char* digits = b + negative;
+  if (digits < e && e - digits <= 18) {
+    uint64_t v = 0;
+    for (const char* c = digits; c < e; ++c) {
+      const unsigned d = static_cast<unsigned char>(*c) - unsigned{'0'};
+      if (d > 9) return false;
+      v = v * 10 + d;
+    }
+    *out = negative ? -static_cast<int64_t>(v) : static_cast<int64_t>(v);
+    return true;
+  }
   auto r = std::from_chars(b, e, *out);
   return r.ec == std::errc() && r.ptr == e && b != e;
 }
@@ -134,32 +153,30 @@ bool ParseBool(std::string_view s, bool* out) {
   return false;
 }
 
-// The null markers, with a first-character and length filter in front of
-// the hash lookup: most fields ("id042", "3.25") are rejected by the filter.
+// The null markers, with a filter in front of the comparison: a field is
+// compared only when some marker starts with its first character and has
+// its length. Most fields ("id042", "3.25", "17") are rejected by one load.
 class NaSet {
  public:
-  explicit NaSet(const std::vector<std::string>& values) : set_(values.begin(), values.end()) {
+  explicit NaSet(const std::vector<std::string>& values) {
     for (const auto& v : values) {
       if (v.empty()) {
         has_empty_ = true;
         continue;
       }
-      first_[static_cast<unsigned char>(v[0])] = true;
-      if (v.size() < 64) lengths_ |= uint64_t{1} << v.size();
-      else lengths_ |= uint64_t{1} << 63;
+      lengths_[static_cast<unsigned char>(v[0])] |= uint64_t{1} << std::min<size_t>(v.size(), 63);
+      values_.push_back(v);
     }
   }
   bool Contains(std::string_view s) const {
     if (s.empty()) return has_empty_;
-    if (!first_[static_cast<unsigned char>(s[0])]) return false;
-    if (!(lengths_ >> std::min<size_t>(s.size(), 63) & 1)) return false;
-    return set_.count(std::string(s)) > 0;
+    if (!(lengths_[static_cast<unsigned char>(s[0])] >> std::min<size_t>(s.size(), 63) & 1)) return false;
+    return std::find(values_.begin(), values_.end(), s) != values_.end();
   }
 
  private:
-  std::unordered_set<std::string> set_;
-  bool first_[256] = {};
-  uint64_t lengths_ = 0;
+  std::vector<std::string> values_;
+  uint64_t lengths_[256] = {};  // per first character, a bit per length (63: longer)
   bool has_empty_ = false;
 };
 
@@ -175,21 +192,30 @@ class Converter {
     std::string unescaped;
     std::string_view s = f.view();
     if (f.escaped) s = unescaped = Unescape(f, quote);
+    if (!AddText(s, /*in_text=*/!f.escaped)) {
+      Fail(file, line, "column '" + name_ + "': '" + std::string(s.substr(0, 64)) + "' is not a valid " +
+                           std::string(TypeName(type_)) + " (force another type with dtype)");
+    }
+  }
+
+  /// Appends the field `s`; false (nothing appended) where it does not
+  /// convert to the column's type. `in_text`: `s` points into the text,
+  /// which outlives this converter.
+  bool AddText(std::string_view s, bool in_text) {
     if (na_.Contains(s)) {
       if (type_ == TypeId::kCategory) category_.AppendNullSoon();
       else builder_.AppendNull();
-      return;
+      return true;
     }
     if (type_ == TypeId::kCategory) {
-      // A field in the text (which outlives this converter) can wait to be
-      // interned; an unescaped copy cannot.
-      if (f.escaped) category_.Append(s);
-      else category_.AppendSoon(s);
-      return;
+      // A field in the text can wait to be interned; an unescaped copy cannot.
+      if (in_text) category_.AppendSoon(s);
+      else category_.Append(s);
+      return true;
     }
     if (type_ == TypeId::kString) {
       builder_.AppendString(s);
-      return;
+      return true;
     }
     bool ok = false;
     switch (type_) {
@@ -233,10 +259,7 @@ class Converter {
       }
       default: break;
     }
-    if (!ok) {
-      Fail(file, line, "column '" + name_ + "': '" + std::string(s.substr(0, 64)) + "' is not a valid " +
-                           std::string(TypeName(type_)) + " (force another type with dtype)");
-    }
+    return ok;
   }
 
   Column Finish() { return type_ == TypeId::kCategory ? category_.Finish() : builder_.Finish(); }
@@ -417,29 +440,115 @@ CsvSchema InferCsvSchema(std::string_view text, const CsvOptions& opt, const std
   return schema;
 }
 
+namespace {
+
+// Where the field starting at `p` ends: at the first `delim` or newline, or
+// at `end`. Sixteen bytes at a time where that many remain: one compare
+// finds the end of a short field without a branch per byte.
+const char* FieldEnd(const char* p, const char* end, char delim) {
+#ifdef __SSE2__
+  const __m128i d = _mm_set1_epi8(delim), nl = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const auto m = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, d), _mm_cmpeq_epi8(v, nl))));
+    if (m) return p + __builtin_ctz(m);
+    p += 16;
+  }
+#endif
+  while (p < end && *p != delim && *p != '\n') ++p;
+  return p;
+}
+
+// One pass over a block: how many newlines it holds (for the builders'
+// first allocation), and whether it holds a quote character or '\r' (then
+// only the general tokenizer will do).
+struct BlockShape {
+  int64_t newlines = 0;
+  bool quotes_or_cr = false;
+};
+BlockShape ShapeOf(std::string_view text, char quote) {
+  BlockShape shape;
+  const char* p = text.data();
+  const char* const end = p + text.size();
+#ifdef __SSE2__
+  const __m128i nl = _mm_set1_epi8('\n'), q = _mm_set1_epi8(quote), cr = _mm_set1_epi8('\r');
+  __m128i special = _mm_setzero_si128();
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    shape.newlines += __builtin_popcount(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl))));
+    special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, cr)));
+  }
+  shape.quotes_or_cr = _mm_movemask_epi8(special) != 0;
+#endif
+  for (; p < end; ++p) {
+    shape.newlines += *p == '\n';
+    shape.quotes_or_cr |= *p == quote || *p == '\r';
+  }
+  return shape;
+}
+
+// The parse of a block without quotes or carriage returns, which is most
+// blocks: a field is the text up to the next delimiter or newline, handed
+// to its converter where it lies, with no record of fields in between.
+// False where a row has another number of fields or a value does not
+// convert; the converters are then half-filled, and the caller parses the
+// block again the general way, which names the row and column.
+bool ParseUnquoted(std::string_view text, char delim, const std::vector<int>& slot, std::vector<Converter>& conv,
+                   int64_t* rows) {
+  const size_t n = slot.size();
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    if (*p == '\n') {  // blank line
+      ++p;
+      continue;
+    }
+    for (size_t c = 0; c < n; ++c) {
+      const char* f = FieldEnd(p, end, delim);
+      // Every field but the last ends at a delimiter; the last at a newline.
+      if (c + 1 < n ? f == end || *f != delim : f < end && *f != '\n') return false;
+      if (slot[c] >= 0 && !conv[static_cast<size_t>(slot[c])].AddText({p, static_cast<size_t>(f - p)}, true)) {
+        return false;
+      }
+      p = f < end ? f + 1 : end;
+    }
+    ++*rows;
+  }
+  return true;
+}
+
+}  // namespace
+
 Table ParseCsv(std::string_view text, const CsvSchema& schema, const CsvOptions& opt, const std::string& file,
                int64_t first_line) {
   const size_t n = schema.names.size();
   NaSet na(opt.na_values);
-  // Roughly how many rows: for the builders' first allocation.
-  const int64_t guess = static_cast<int64_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+  const BlockShape shape = ShapeOf(text, opt.quote);
+  const int64_t guess = shape.newlines + 1;  // rows, roughly
   std::vector<int> slot(n, -1);  // file column -> converter
+  for (size_t k = 0; k < schema.fields.size(); ++k) slot[static_cast<size_t>(schema.source_index[k])] = static_cast<int>(k);
   std::vector<Converter> conv;
-  conv.reserve(schema.fields.size());
-  for (size_t k = 0; k < schema.fields.size(); ++k) {
-    conv.emplace_back(schema.fields[k].name, schema.fields[k].type, na, guess);
-    slot[static_cast<size_t>(schema.source_index[k])] = static_cast<int>(k);
-  }
+  auto make_converters = [&] {
+    conv.clear();
+    conv.reserve(schema.fields.size());
+    for (const Field& f : schema.fields) conv.emplace_back(f.name, f.type, na, guess);
+  };
+  make_converters();
   int64_t rows = 0;
-  Tokenize(text, opt, file, first_line, [&](const std::vector<RawField>& fields, int64_t line) {
-    if (fields.size() != n) {
-      Fail(file, line, "expected " + std::to_string(n) + " fields, found " + std::to_string(fields.size()));
-    }
-    for (size_t c = 0; c < n; ++c) {
-      if (slot[c] >= 0) conv[static_cast<size_t>(slot[c])].Add(fields[c], opt.quote, file, line);
-    }
-    ++rows;
-  });
+  const bool unquoted = !shape.quotes_or_cr && opt.delimiter != '\n' && opt.delimiter != '\r';
+  if (!unquoted || !ParseUnquoted(text, opt.delimiter, slot, conv, &rows)) {
+    make_converters();
+    rows = 0;
+    Tokenize(text, opt, file, first_line, [&](const std::vector<RawField>& fields, int64_t line) {
+      if (fields.size() != n) {
+        Fail(file, line, "expected " + std::to_string(n) + " fields, found " + std::to_string(fields.size()));
+      }
+      for (size_t c = 0; c < n; ++c) {
+        if (slot[c] >= 0) conv[static_cast<size_t>(slot[c])].Add(fields[c], opt.quote, file, line);
+      }
+      ++rows;
+    });
+  }
   std::vector<std::pair<std::string, Column>> cols;
   for (size_t k = 0; k < conv.size(); ++k) cols.emplace_back(schema.fields[k].name, conv[k].Finish());
   if (cols.empty()) return Table::Empty(rows);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 
 #include "file_internal.h"
 #include "temp_dir_test_util.h"
@@ -128,6 +129,83 @@ TEST_F(Csv, BlocksSplitAtRowBoundariesOutsideQuotes) {
   const int64_t want = LineAt(p, last.begin);  // the block's first row fails
   EXPECT_THAT([&] { ParseBlock(last, [&](int64_t first_line) { return ParseCsv(block, ints, opt, p, first_line); }); },
               ThrowsMessage<IOError>(AllOf(HasSubstr(p), HasSubstr(", line " + std::to_string(want) + ":"))));
+}
+
+// A block without quotes or carriage returns takes the reader's fast path
+// (fields handed to their columns where they lie); the same rows with
+// "\r\n" endings, or with a quoted field, take the general tokenizer. Both
+// must give the same table, for every type, null markers, blank lines,
+// integers at the edges of int64 and a last line without a newline.
+TEST_F(Csv, UnquotedBlocksParseAsTheGeneralTokenizerDoes) {
+  const std::vector<std::string> rows = {
+      "1,0.5,True,alpha,k1,2024-01-02,7",
+      "+5,,false,,k2,,-7",
+      "-0,1e3,TRUE,NA,NA,2024-02-29,123456789012345678",
+      "",
+      "9223372036854775807,-2.25,False,a b c,k1,1999-12-31,-1234567890123456789",
+      "-9223372036854775808,nan,true,x;y,k3,2000-01-01,0",
+      "17,1.#IND,NA,null,,2001-01-01,NA",
+  };
+  std::string text;
+  for (const auto& r : rows) text += r + "\n";
+  text.pop_back();  // the last line has no newline
+  CsvOptions opt;
+  opt.dtype = {{"k", TypeId::kCategory}, {"small", TypeId::kInt64}};
+  opt.parse_dates = {"d"};
+  const std::string header = "i,x,flag,s,k,d,small\n";
+  const std::string fast = Write("fast.csv", header + text);
+  std::string crlf_text = header + text;
+  for (size_t at = 0; (at = crlf_text.find('\n', at)) != std::string::npos; at += 2) crlf_text.insert(at, "\r");
+  const std::string crlf = Write("crlf.csv", crlf_text);
+  std::string quoted_text = header + text;
+  quoted_text.replace(quoted_text.find("alpha"), 5, "\"alpha\"");
+  const std::string quoted = Write("quoted.csv", quoted_text);
+
+  const Table t = ParseCsvFile(fast, opt);
+  ASSERT_EQ(t.num_rows(), 6);  // the blank line is skipped
+  EXPECT_EQ(t.column("i").type(), TypeId::kInt64);
+  EXPECT_EQ(t.column("i").data<int64_t>()[1], 5);
+  EXPECT_EQ(t.column("i").data<int64_t>()[3], std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(t.column("i").data<int64_t>()[4], std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(t.column("small").data<int64_t>()[2], 123456789012345678);
+  EXPECT_EQ(t.column("small").data<int64_t>()[3], -1234567890123456789);
+  EXPECT_TRUE(t.column("small").IsNull(5));
+  EXPECT_TRUE(t.column("x").IsNull(1));
+  EXPECT_TRUE(t.column("x").IsNull(5));  // "1.#IND" is a null marker
+  EXPECT_TRUE(t.column("s").IsNull(1));
+  EXPECT_EQ(t.column("s").StringAt(3), "a b c");
+  EXPECT_EQ(t.column("k").StringAt(3), "k1");
+  EXPECT_TRUE(t.column("k").IsNull(2));
+  EXPECT_EQ(t, ParseCsvFile(crlf, opt));
+  EXPECT_EQ(t, ParseCsvFile(quoted, opt));
+  CsvOptions some = opt;
+  some.usecols = {"small", "s"};
+  EXPECT_EQ(ParseCsvFile(fast, some), ParseCsvFile(crlf, some));
+  EXPECT_EQ(ParseCsvFile(fast, some).names(), (std::vector<std::string>{"s", "small"}));
+}
+
+// Rows the fast path cannot take (too many or too few fields, a value that
+// does not convert) are named as the general tokenizer names them: the
+// file's line, counting blank lines, and the column.
+TEST_F(Csv, UnquotedBadRowsNameTheirLine) {
+  const std::string wide = Write("wide.csv", "a,b\n1,2\n\n3,4,5\n");
+  EXPECT_THAT([&] { ParseCsvFile(wide); },
+              ThrowsMessage<IOError>(AllOf(HasSubstr("wide.csv"), HasSubstr("line 4"), HasSubstr("found 3"))));
+  const std::string narrow = Write("narrow.csv", "a,b,c\n1,2,3\n4,5");
+  EXPECT_THAT([&] { ParseCsvFile(narrow); },
+              ThrowsMessage<IOError>(AllOf(HasSubstr("line 3"), HasSubstr("expected 3 fields, found 2"))));
+  std::string many = "k,v\n";
+  for (int i = 0; i < 3000; ++i) many += "id" + std::to_string(i % 50) + "," + std::to_string(i) + "\n";
+  many += "id1,12x\n";
+  CsvOptions opt;
+  opt.dtype = {{"k", TypeId::kCategory}, {"v", TypeId::kInt64}};
+  const std::string late = Write("late.csv", many);
+  EXPECT_THAT([&] { ParseCsvFile(late, opt); },
+              ThrowsMessage<IOError>(AllOf(HasSubstr("line 3002"), HasSubstr("column 'v'"), HasSubstr("'12x'"))));
+  const std::string sign_only = Write("sign.csv", "v\n1\n-\n");
+  CsvOptions as_int;
+  as_int.dtype = {{"v", TypeId::kInt64}};
+  EXPECT_THAT([&] { ParseCsvFile(sign_only, as_int); }, ThrowsMessage<IOError>(AllOf(HasSubstr("line 3"), HasSubstr("'-'"))));
 }
 
 // Blocks are mapped from the file: any offset reads the right bytes (the

@@ -251,8 +251,16 @@ class ColumnBuilder {
   Column Finish();
 
  private:
-  std::byte* Grow(size_t width);
-  void EnsureValid();
+  // Called per value: inline, with the rare part (a validity bitmap exists
+  // once a null was appended) out of line.
+  std::byte* Grow(size_t width) {
+    ++length_;
+    return values_.Append(width);
+  }
+  void EnsureValid() {
+    if (!validity_.empty()) SetValidBit();
+  }
+  void SetValidBit();
   void PushOffset(int32_t at);
   int32_t LastOffset() const;
 
