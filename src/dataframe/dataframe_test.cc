@@ -896,9 +896,11 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
       cols.push_back(Column::FromVector(v));
     }
   }
+  for (int per_pass : {0, 1, 2}) {  // lanes per pass: as the cache says (one pass of three here), or split
+  dataframe::internal::TEST_ForceSumLanesPerPass(per_pass);
   for (size_t lanes = 1; lanes <= cols.size(); ++lanes) {
     for (bool counts : {false, true}) {
-      SCOPED_TRACE(testing::Message() << lanes << " lanes, counts " << counts);
+      SCOPED_TRACE(testing::Message() << lanes << " lanes, counts " << counts << ", per pass " << per_pass);
       std::vector<const Column*> in;
       for (size_t c = 0; c < lanes; ++c) in.push_back(&cols[c]);
       const auto got = SumInOnePass(in, counts, group, groups);
@@ -937,10 +939,30 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
       }
     }
   }
+  }
+  dataframe::internal::TEST_ForceSumLanesPerPass(0);
   // A column it does not take is refused, not summed wrongly.
   const Column with_nulls = Column::FromVector(std::vector<int64_t>(rows, 1), std::vector<bool>(rows, false));
   EXPECT_THAT([&] { SumInOnePass({&cols[0], &with_nulls}, false, group, groups); },
               ThrowsMessage<Error>(HasSubstr("column 1 is not an int64/float64 column without nulls")));
+}
+
+// The lanes a sum pass takes: all three while their table fits in three
+// quarters of L2, fewer where only a narrower table fits, and all again
+// where even one lane's table would not fit (it misses L2 either way).
+TEST(SumInOnePass, SplitsLanesOnlyWhereANarrowerTableFitsInL2) {
+  using dataframe::internal::SumLanesPerPass;
+  const size_t mib = 1 << 20;
+  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 4 * mib), 3);  // 2.4 MB in 3 MiB
+  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 3 * mib), 2);  // 1.6 MB in 2.25 MiB
+  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 2 * mib), 1);  // q5 on a 2 MiB L2: 0.8 MB each
+  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 1 * mib), 3);  // not even 0.8 MB fits 0.75 MiB
+  EXPECT_EQ(SumLanesPerPass(3, false, 1000000, 2 * mib), 3);
+  EXPECT_EQ(SumLanesPerPass(2, true, 100000, 2 * mib), 2);  // q3: sum and count alone are 1.6 MB
+  EXPECT_EQ(SumLanesPerPass(2, true, 50000, 2 * mib), 2);  // 1.2 MB
+  EXPECT_EQ(SumLanesPerPass(2, true, 80000, 2 * mib), 1);  // 1.9 MB, then 1.3 MB and 0.6 MB
+  EXPECT_EQ(SumLanesPerPass(7, false, 1000, 2 * mib), 3);
+  EXPECT_EQ(SumLanesPerPass(3, false, 100, 0), 3);  // cache unknown
 }
 
 // DirectSumChunk (a slot per key value, no grouping) gives the states the
@@ -978,8 +1000,10 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
   auto key_text = [](const Column& c, int64_t i) {
     return c.type() == TypeId::kCategory ? std::string(c.StringAt(i)) : std::to_string(c.NumberAt(i));
   };
+  for (int per_pass : {0, 1}) {  // the four lanes in passes as the cache says, or a pass each
+  dataframe::internal::TEST_ForceSumLanesPerPass(per_pass);
   for (const char* key : {"k64", "k32", "kc"}) {
-    SCOPED_TRACE(key);
+    SCOPED_TRACE(testing::Message() << key << ", per pass " << per_pass);
     const auto direct = DirectSumChunk(t, {key}, aggs);
     ASSERT_TRUE(direct.has_value());
     const Table grouped = [&] {
@@ -1006,6 +1030,8 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
       }
     }
   }
+  }
+  dataframe::internal::TEST_ForceSumLanesPerPass(0);
   // Two category keys: a slot per pair of codes, the same states as the
   // grouping path for every pair that occurs.
   {

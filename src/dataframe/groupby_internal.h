@@ -131,6 +131,13 @@ struct LaneSums {
 LaneSums SumInOnePass(const std::vector<const Column*>& columns, bool counts, const PoolScratch<int32_t>& group,
                       int64_t groups);
 
+/// How many of `lanes` sums one pass over `groups` slots takes (1-3), for
+/// a core with `l2_bytes` of second-level cache (0: unknown): as many as
+/// fit in three quarters of it, or all three where even one would not.
+int SumLanesPerPass(size_t lanes, bool counts, size_t groups, size_t l2_bytes);
+/// Tests: every pass takes `lanes` lanes (0: as SumLanesPerPass says).
+void TEST_ForceSumLanesPerPass(int lanes);
+
 /// Which of `aggs` over `t` one SumInOnePass answers: sums and means of
 /// columns it takes (a lane each), sizes and counts of int columns without
 /// nulls (its row count).

@@ -5,11 +5,16 @@
 // a random group, so the cost is the cache line each sum touches: one
 // pass per sum reads
 // the row's group id again and touches one line per sum, while one slot
-// holding all of a group's sums (and counts) is one line per row. On this
-// machine, three sums over 100k groups: 3.7 ns a row in three passes,
-// 2.2 ns in one.
+// holding all of a group's sums (and counts) is one line per row. On the
+// machine this was first measured on, three sums over 100k groups: 3.7 ns
+// a row in three passes, 2.2 ns in one. Where a narrower table stays in L2 and
+// the wide one does not, the passes split (LanesPerPass).
+#include <unistd.h>
+
+#include <atomic>
 #include <bit>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <utility>
 
@@ -106,6 +111,46 @@ PassFn<Slot> PassFor(int lanes, unsigned floats, bool count, bool skip_nan) {
 
 constexpr int kMaxLanes = 3;  // more lanes: one pass per three
 
+// This core's second-level cache in bytes, or 0 where the system does not
+// say (then every pass takes as many lanes as it can).
+size_t L2Bytes() {
+  static const size_t bytes = [] {
+    long n = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (n > 0) return static_cast<size_t>(n);
+    std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index2/size");  // "2048K"
+    size_t v = 0;
+    char unit = 0;
+    if (f >> v >> unit) return v * (unit == 'M' ? 1 << 20 : unit == 'K' ? 1 << 10 : 1);
+    return size_t{0};
+  }();
+  return bytes;
+}
+
+std::atomic<int> forced_lanes_per_pass{0};  // TEST_ForceSumLanesPerPass
+
+}  // namespace
+
+// One slot holding all of a group's sums costs one cache line a row, which
+// wins while the table stays in the core's L2 or where it would miss L2
+// either way. Where the whole table outgrows L2 but a narrower one fits, a
+// pass per lane or two wins by more than rereading the keys costs: on a
+// 2 MiB-L2 Xeon, q5's three sums over 100k groups (a 2.4 MB table) took
+// 6.2 ms per 1.25M rows in one pass, 4.9 ms in three of 0.8 MB and 4.2 ms
+// in two (1.6 + 0.8 MB). A table fits in three quarters of L2 (the rows
+// stream through the same cache): at 1.9 MB one pass had already lost.
+int SumLanesPerPass(size_t lanes, bool counts, size_t groups, size_t l2_bytes) {
+  const int most = static_cast<int>(std::min<size_t>(kMaxLanes, std::max<size_t>(lanes, 1)));
+  const size_t budget = l2_bytes / 4 * 3;
+  for (int p = most; p >= 1; --p) {
+    if (groups * (static_cast<size_t>(p) + counts) * 8 <= budget) return p;
+  }
+  return most;
+}
+
+void TEST_ForceSumLanesPerPass(int lanes) { forced_lanes_per_pass = lanes; }
+
+namespace {
+
 // The slots of a pass's table (`g` slots of `stride` words, the first
 // `lanes` of them sums, then with `counts` the row count) that some row
 // reached, in order: those with a row count, else those with a sum word
@@ -161,8 +206,10 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
   PoolVector<int64_t> pos;  // with `place`: where kept slot j's group goes
-  for (size_t first = 0; first < columns.size(); first += kMaxLanes) {
-    const int lanes = static_cast<int>(std::min<size_t>(kMaxLanes, columns.size() - first));
+  const int forced = forced_lanes_per_pass.load();
+  const auto per_pass = static_cast<size_t>(forced > 0 ? forced : SumLanesPerPass(columns.size(), counts, g, L2Bytes()));
+  for (size_t first = 0; first < columns.size(); first += per_pass) {
+    const int lanes = static_cast<int>(std::min<size_t>(per_pass, columns.size() - first));
     unsigned floats = 0;
     const void* src[kMaxLanes] = {};
     for (int l = 0; l < lanes; ++l) {
@@ -182,14 +229,17 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
     // infinities of both signs) sends the lanes through the tested pass.
     for (bool skip_nan : {false, true}) {
       if (skip_nan && floats == 0) break;
-      const int words = lanes + (counts ? 1 + (skip_nan ? std::popcount(floats) : 0) : 0);
+      // The rows are counted in the first pass, and again only where a
+      // float lane with NaN needs its own counts beside them.
+      const bool pass_counts = counts && (first == 0 || skip_nan);
+      const int words = lanes + (pass_counts ? 1 + (skip_nan ? std::popcount(floats) : 0) : 0);
       PoolScratch<std::byte> table(g * static_cast<size_t>(words) * 8);
       std::memset(table.data(), 0, table.size());
-      PassFor<Slot>(lanes, floats, counts, skip_nan)(slot_of, rows, src, table.data());
+      PassFor<Slot>(lanes, floats, pass_counts, skip_nan)(slot_of, rows, src, table.data());
       const auto* w64 = reinterpret_cast<const uint64_t*>(table.data());
       const auto stride = static_cast<size_t>(words);
       if (compact && first == 0 && !skip_nan) {
-        out.slots = SlotsReached(w64, g, stride, lanes, counts, slot_of, rows);
+        out.slots = SlotsReached(w64, g, stride, lanes, pass_counts, slot_of, rows);
         if (place) (*place)(out.slots, &pos);
       }
       const size_t kept = compact ? out.slots.size() : g;
@@ -200,13 +250,13 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
         column.resize(kept);
         wanted.emplace_back(static_cast<size_t>(w), reinterpret_cast<uint64_t*>(column.data()));
       };
-      if (counts && out.size.empty()) want(out.size, lanes);
+      if (pass_counts && out.size.empty()) want(out.size, lanes);
       int float_at = lanes + 1;
       for (int l = 0; l < lanes; ++l) {
         LaneSums::Lane& lane = out.lanes[first + static_cast<size_t>(l)];
         if ((floats >> l) & 1) {
           want(lane.floats, l);
-          if (skip_nan && counts) want(lane.count, float_at++);
+          if (skip_nan && pass_counts) want(lane.count, float_at++);
         } else {
           want(lane.ints, l);
         }
