@@ -471,13 +471,27 @@ BlockShape ShapeOf(std::string_view text, char quote) {
   const char* p = text.data();
   const char* const end = p + text.size();
 #ifdef __SSE2__
+  // Newlines are counted in byte lanes (a match is -1: subtracting it adds
+  // one), summed into the total every 255 rounds, before a lane can wrap.
+  // This file is built for any x86-64, where a popcount is a library call.
   const __m128i nl = _mm_set1_epi8('\n'), q = _mm_set1_epi8(quote), cr = _mm_set1_epi8('\r');
-  __m128i special = _mm_setzero_si128();
-  for (; end - p >= 16; p += 16) {
+  const __m128i zero = _mm_setzero_si128();
+  __m128i special = zero, lanes = zero;
+  auto add_lanes = [&] {
+    const __m128i sums = _mm_sad_epu8(lanes, zero);  // two 64-bit sums of eight lanes each
+    shape.newlines += _mm_cvtsi128_si64(sums) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums));
+    lanes = zero;
+  };
+  for (int rounds = 0; end - p >= 16; p += 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    shape.newlines += __builtin_popcount(static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl))));
+    lanes = _mm_sub_epi8(lanes, _mm_cmpeq_epi8(v, nl));
     special = _mm_or_si128(special, _mm_or_si128(_mm_cmpeq_epi8(v, q), _mm_cmpeq_epi8(v, cr)));
+    if (++rounds == 255) {
+      add_lanes();
+      rounds = 0;
+    }
   }
+  add_lanes();
   shape.quotes_or_cr = _mm_movemask_epi8(special) != 0;
 #endif
   for (; p < end; ++p) {
