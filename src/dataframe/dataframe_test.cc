@@ -896,11 +896,14 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
       cols.push_back(Column::FromVector(v));
     }
   }
-  for (int per_pass : {0, 1, 2}) {  // lanes per pass: as the cache says (one pass of three here), or split
-  dataframe::internal::TEST_ForceSumLanesPerPass(per_pass);
+  // Lanes per pass as the cache says (one pass of three here), or split,
+  // with the row count in the first pass or alone.
+  for (auto [per_pass, count_alone] : {std::pair{0, false}, {1, false}, {2, false}, {1, true}, {3, true}}) {
+  dataframe::internal::TEST_ForceSumPasses(per_pass, count_alone);
   for (size_t lanes = 1; lanes <= cols.size(); ++lanes) {
     for (bool counts : {false, true}) {
-      SCOPED_TRACE(testing::Message() << lanes << " lanes, counts " << counts << ", per pass " << per_pass);
+      SCOPED_TRACE(testing::Message() << lanes << " lanes, counts " << counts << ", per pass " << per_pass
+                                      << (count_alone ? ", count alone" : ""));
       std::vector<const Column*> in;
       for (size_t c = 0; c < lanes; ++c) in.push_back(&cols[c]);
       const auto got = SumInOnePass(in, counts, group, groups);
@@ -940,7 +943,7 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
     }
   }
   }
-  dataframe::internal::TEST_ForceSumLanesPerPass(0);
+  dataframe::internal::TEST_ForceSumPasses(0, false);
   // A column it does not take is refused, not summed wrongly.
   const Column with_nulls = Column::FromVector(std::vector<int64_t>(rows, 1), std::vector<bool>(rows, false));
   EXPECT_THAT([&] { SumInOnePass({&cols[0], &with_nulls}, false, group, groups); },
@@ -948,21 +951,23 @@ TEST(SumInOnePass, MatchesPerColumnSumsForAnyMixOfLanes) {
 }
 
 // The lanes a sum pass takes: all three while their table fits in three
-// quarters of L2, fewer where only a narrower table fits, and all again
-// where even one lane's table would not fit (it misses L2 either way).
+// quarters of L2, fewer where only a narrower table fits, the row count in
+// a pass of its own where it does not fit beside one lane, and all three
+// again where even one lane's table would not fit (it misses L2 anyway).
 TEST(SumInOnePass, SplitsLanesOnlyWhereANarrowerTableFitsInL2) {
-  using dataframe::internal::SumLanesPerPass;
+  using dataframe::internal::PlanSumPasses;
+  using Plan = dataframe::internal::SumPassPlan;
   const size_t mib = 1 << 20;
-  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 4 * mib), 3);  // 2.4 MB in 3 MiB
-  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 3 * mib), 2);  // 1.6 MB in 2.25 MiB
-  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 2 * mib), 1);  // q5 on a 2 MiB L2: 0.8 MB each
-  EXPECT_EQ(SumLanesPerPass(3, false, 100000, 1 * mib), 3);  // not even 0.8 MB fits 0.75 MiB
-  EXPECT_EQ(SumLanesPerPass(3, false, 1000000, 2 * mib), 3);
-  EXPECT_EQ(SumLanesPerPass(2, true, 100000, 2 * mib), 2);  // q3: sum and count alone are 1.6 MB
-  EXPECT_EQ(SumLanesPerPass(2, true, 50000, 2 * mib), 2);  // 1.2 MB
-  EXPECT_EQ(SumLanesPerPass(2, true, 80000, 2 * mib), 1);  // 1.9 MB, then 1.3 MB and 0.6 MB
-  EXPECT_EQ(SumLanesPerPass(7, false, 1000, 2 * mib), 3);
-  EXPECT_EQ(SumLanesPerPass(3, false, 100, 0), 3);  // cache unknown
+  EXPECT_EQ(PlanSumPasses(3, false, 100000, 4 * mib), (Plan{3, false}));  // 2.4 MB in 3 MiB
+  EXPECT_EQ(PlanSumPasses(3, false, 100000, 3 * mib), (Plan{2, false}));  // 1.6 MB in 2.25 MiB
+  EXPECT_EQ(PlanSumPasses(3, false, 100000, 2 * mib), (Plan{1, false}));  // q5 on a 2 MiB L2: 0.8 MB each
+  EXPECT_EQ(PlanSumPasses(3, false, 100000, 1 * mib), (Plan{3, false}));  // not even 0.8 MB fits 0.75 MiB
+  EXPECT_EQ(PlanSumPasses(3, false, 1000000, 2 * mib), (Plan{3, false}));
+  EXPECT_EQ(PlanSumPasses(2, true, 100000, 2 * mib), (Plan{1, true}));    // q3: count, sum, sum of 0.8 MB
+  EXPECT_EQ(PlanSumPasses(2, true, 50000, 2 * mib), (Plan{2, false}));    // 1.2 MB
+  EXPECT_EQ(PlanSumPasses(2, true, 80000, 2 * mib), (Plan{1, false}));    // 1.9 MB, then 1.3 MB and 0.6 MB
+  EXPECT_EQ(PlanSumPasses(7, false, 1000, 2 * mib), (Plan{3, false}));
+  EXPECT_EQ(PlanSumPasses(3, false, 100, 0), (Plan{3, false}));  // cache unknown
 }
 
 // DirectSumChunk (a slot per key value, no grouping) gives the states the
@@ -1000,10 +1005,12 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
   auto key_text = [](const Column& c, int64_t i) {
     return c.type() == TypeId::kCategory ? std::string(c.StringAt(i)) : std::to_string(c.NumberAt(i));
   };
-  for (int per_pass : {0, 1}) {  // the four lanes in passes as the cache says, or a pass each
-  dataframe::internal::TEST_ForceSumLanesPerPass(per_pass);
+  // The four lanes in passes as the cache says, or a pass each, the count
+  // with the first or alone.
+  for (auto [per_pass, count_alone] : {std::pair{0, false}, {1, false}, {1, true}, {2, true}}) {
+  dataframe::internal::TEST_ForceSumPasses(per_pass, count_alone);
   for (const char* key : {"k64", "k32", "kc"}) {
-    SCOPED_TRACE(testing::Message() << key << ", per pass " << per_pass);
+    SCOPED_TRACE(testing::Message() << key << ", per pass " << per_pass << (count_alone ? ", count alone" : ""));
     const auto direct = DirectSumChunk(t, {key}, aggs);
     ASSERT_TRUE(direct.has_value());
     const Table grouped = [&] {
@@ -1031,7 +1038,7 @@ TEST(DirectSumChunk, MatchesTheGroupingPathAndDeclinesWhatItCannotAnswer) {
     }
   }
   }
-  dataframe::internal::TEST_ForceSumLanesPerPass(0);
+  dataframe::internal::TEST_ForceSumPasses(0, false);
   // Two category keys: a slot per pair of codes, the same states as the
   // grouping path for every pair that occurs.
   {

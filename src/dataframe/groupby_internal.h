@@ -131,12 +131,20 @@ struct LaneSums {
 LaneSums SumInOnePass(const std::vector<const Column*>& columns, bool counts, const PoolScratch<int32_t>& group,
                       int64_t groups);
 
-/// How many of `lanes` sums one pass over `groups` slots takes (1-3), for
-/// a core with `l2_bytes` of second-level cache (0: unknown): as many as
-/// fit in three quarters of it, or all three where even one would not.
-int SumLanesPerPass(size_t lanes, bool counts, size_t groups, size_t l2_bytes);
-/// Tests: every pass takes `lanes` lanes (0: as SumLanesPerPass says).
-void TEST_ForceSumLanesPerPass(int lanes);
+/// How SumInOnePass passes over `groups` slots for `lanes` sums (and the
+/// row count, with `counts`) on a core with `l2_bytes` of second-level
+/// cache (0: unknown): as many lanes a pass as fit in three quarters of
+/// it, the count with the first of them or, where it does not fit there,
+/// in a pass of its own; all three lanes a pass where not even one fits.
+struct SumPassPlan {
+  int lanes_per_pass = 3;
+  bool count_alone = false;
+  bool operator==(const SumPassPlan&) const = default;
+};
+SumPassPlan PlanSumPasses(size_t lanes, bool counts, size_t groups, size_t l2_bytes);
+/// Tests: every pass takes `lanes_per_pass` lanes, the count alone or not
+/// (0: as PlanSumPasses says).
+void TEST_ForceSumPasses(int lanes_per_pass, bool count_alone);
 
 /// Which of `aggs` over `t` one SumInOnePass answers: sums and means of
 /// columns it takes (a lane each), sizes and counts of int columns without

@@ -84,7 +84,7 @@ void SumPass(Slot slot_of, int64_t rows, const void* const* src, std::byte* slot
 template <class Slot>
 using PassFn = void (*)(Slot, int64_t, const void* const*, std::byte*);
 
-// SumPass for a lane count (1-3), float mask, count flag and NaN test
+// SumPass for a lane count (0-3), float mask, count flag and NaN test
 // known only at run time (lanes of ints only have no NaN to test).
 template <class Slot>
 PassFn<Slot> PassFor(int lanes, unsigned floats, bool count, bool skip_nan) {
@@ -103,6 +103,7 @@ PassFn<Slot> PassFor(int lanes, unsigned floats, bool count, bool skip_nan) {
     return fn;
   };
   switch (lanes) {
+    case 0: return pick(std::integral_constant<int, 0>{});  // the row count alone
     case 1: return pick(std::integral_constant<int, 1>{});
     case 2: return pick(std::integral_constant<int, 2>{});
     default: return pick(std::integral_constant<int, 3>{});
@@ -126,7 +127,8 @@ size_t L2Bytes() {
   return bytes;
 }
 
-std::atomic<int> forced_lanes_per_pass{0};  // TEST_ForceSumLanesPerPass
+std::atomic<int> forced_lanes_per_pass{0};  // TEST_ForceSumPasses
+std::atomic<bool> forced_count_alone{false};
 
 }  // namespace
 
@@ -138,16 +140,25 @@ std::atomic<int> forced_lanes_per_pass{0};  // TEST_ForceSumLanesPerPass
 // 6.2 ms per 1.25M rows in one pass, 4.9 ms in three of 0.8 MB and 4.2 ms
 // in two (1.6 + 0.8 MB). A table fits in three quarters of L2 (the rows
 // stream through the same cache): at 1.9 MB one pass had already lost.
-int SumLanesPerPass(size_t lanes, bool counts, size_t groups, size_t l2_bytes) {
+// The row count rides with the first lanes where they fit together, else
+// it gets a pass of its own (q3: a sum, a mean and the count, 100k groups).
+SumPassPlan PlanSumPasses(size_t lanes, bool counts, size_t groups, size_t l2_bytes) {
   const int most = static_cast<int>(std::min<size_t>(kMaxLanes, std::max<size_t>(lanes, 1)));
   const size_t budget = l2_bytes / 4 * 3;
+  auto fits = [&](int words) { return groups * static_cast<size_t>(words) * 8 <= budget; };
   for (int p = most; p >= 1; --p) {
-    if (groups * (static_cast<size_t>(p) + counts) * 8 <= budget) return p;
+    if (fits(p + counts)) return {p, false};
   }
-  return most;
+  for (int p = most; counts && lanes > 0 && p >= 1; --p) {
+    if (fits(p)) return {p, true};
+  }
+  return {most, false};
 }
 
-void TEST_ForceSumLanesPerPass(int lanes) { forced_lanes_per_pass = lanes; }
+void TEST_ForceSumPasses(int lanes_per_pass, bool count_alone) {
+  forced_lanes_per_pass = lanes_per_pass;
+  forced_count_alone = count_alone;
+}
 
 namespace {
 
@@ -206,10 +217,18 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
   out.lanes.resize(columns.size());
   const auto g = static_cast<size_t>(slots);
   PoolVector<int64_t> pos;  // with `place`: where kept slot j's group goes
-  const int forced = forced_lanes_per_pass.load();
-  const auto per_pass = static_cast<size_t>(forced > 0 ? forced : SumLanesPerPass(columns.size(), counts, g, L2Bytes()));
-  for (size_t first = 0; first < columns.size(); first += per_pass) {
-    const int lanes = static_cast<int>(std::min<size_t>(per_pass, columns.size() - first));
+  const SumPassPlan plan = forced_lanes_per_pass > 0
+                               ? SumPassPlan{forced_lanes_per_pass.load(), forced_count_alone.load() && counts}
+                               : PlanSumPasses(columns.size(), counts, g, L2Bytes());
+  // The passes: (first lane, lanes); a count alone is a pass of no lanes.
+  std::vector<std::pair<size_t, int>> passes;
+  if (plan.count_alone) passes.emplace_back(0, 0);
+  for (size_t first = 0; first < columns.size(); first += static_cast<size_t>(plan.lanes_per_pass)) {
+    passes.emplace_back(first, static_cast<int>(std::min<size_t>(static_cast<size_t>(plan.lanes_per_pass),
+                                                                 columns.size() - first)));
+  }
+  for (size_t pass = 0; pass < passes.size(); ++pass) {
+    const auto [first, lanes] = passes[pass];
     unsigned floats = 0;
     const void* src[kMaxLanes] = {};
     for (int l = 0; l < lanes; ++l) {
@@ -231,14 +250,14 @@ LaneSums SumLanes(const std::vector<const Column*>& columns, bool counts, bool c
       if (skip_nan && floats == 0) break;
       // The rows are counted in the first pass, and again only where a
       // float lane with NaN needs its own counts beside them.
-      const bool pass_counts = counts && (first == 0 || skip_nan);
+      const bool pass_counts = counts && (pass == 0 || skip_nan);
       const int words = lanes + (pass_counts ? 1 + (skip_nan ? std::popcount(floats) : 0) : 0);
       PoolScratch<std::byte> table(g * static_cast<size_t>(words) * 8);
       std::memset(table.data(), 0, table.size());
       PassFor<Slot>(lanes, floats, pass_counts, skip_nan)(slot_of, rows, src, table.data());
       const auto* w64 = reinterpret_cast<const uint64_t*>(table.data());
       const auto stride = static_cast<size_t>(words);
-      if (compact && first == 0 && !skip_nan) {
+      if (compact && pass == 0 && !skip_nan) {
         out.slots = SlotsReached(w64, g, stride, lanes, pass_counts, slot_of, rows);
         if (place) (*place)(out.slots, &pos);
       }
