@@ -180,11 +180,15 @@ TEST(Column, LargeSlicesShareBytesSmallOnesCopy) {
     EXPECT_FALSE(within(c, cats));
     for (int64_t r = 0; r < length; ++r) {
       ASSERT_EQ(i.IsNull(r), ints.IsNull(offset + r)) << offset << " " << r;
-      if (i.IsValid(r)) EXPECT_EQ(i.data<int64_t>()[r], iv[static_cast<size_t>(offset + r)]);
+      if (i.IsValid(r)) {
+        EXPECT_EQ(i.data<int64_t>()[r], iv[static_cast<size_t>(offset + r)]);
+      }
       ASSERT_EQ(s.IsNull(r), strs.IsNull(offset + r));
       EXPECT_EQ(s.StringAt(r), strs.StringAt(offset + r));
       ASSERT_EQ(b.IsNull(r), bools.IsNull(offset + r));
-      if (b.IsValid(r)) EXPECT_EQ(b.BoolAt(r), bools.BoolAt(offset + r));
+      if (b.IsValid(r)) {
+        EXPECT_EQ(b.BoolAt(r), bools.BoolAt(offset + r));
+      }
       EXPECT_EQ(c.StringAt(r), cats.StringAt(offset + r));
     }
   }
@@ -238,7 +242,9 @@ TEST(Column, TakeOfCategoriesKeepsOnlyTheLabelsItUsesWhenFew) {
   for (int64_t k = 0; k < few.length(); ++k) {
     const int64_t i = every5[static_cast<size_t>(k)];
     ASSERT_EQ(few.IsNull(k), c.IsNull(i)) << "row " << k;
-    if (!few.IsNull(k)) EXPECT_EQ(few.StringAt(k), c.StringAt(i)) << "row " << k;
+    if (!few.IsNull(k)) {
+      EXPECT_EQ(few.StringAt(k), c.StringAt(i)) << "row " << k;
+    }
   }
   // Most labels used: the dictionary is shared, not copied.
   std::vector<int64_t> most;
@@ -246,7 +252,9 @@ TEST(Column, TakeOfCategoriesKeepsOnlyTheLabelsItUsesWhenFew) {
   const Column many = c.Take(most);
   EXPECT_EQ(many.dictionary().get(), c.dictionary().get());
   for (int64_t k = 0; k < many.length(); ++k) {
-    if (!many.IsNull(k)) EXPECT_EQ(many.StringAt(k), c.StringAt(most[static_cast<size_t>(k)]));
+    if (!many.IsNull(k)) {
+      EXPECT_EQ(many.StringAt(k), c.StringAt(most[static_cast<size_t>(k)]));
+    }
   }
   // Missing rows (-1) come out null either way.
   const Column holes = c.Take(std::vector<int64_t>{-1, 11, -1});
@@ -283,7 +291,9 @@ TEST(Column, ConcatOfCategoriesMergesDictionariesOfManyLabels) {
   for (const Column& p : parts) {
     for (int64_t i = 0; i < p.length(); ++i, ++row) {
       ASSERT_EQ(all.IsNull(row), p.IsNull(i)) << "row " << row;
-      if (!p.IsNull(i)) ASSERT_EQ(all.StringAt(row), p.StringAt(i)) << "row " << row;
+      if (!p.IsNull(i)) {
+        ASSERT_EQ(all.StringAt(row), p.StringAt(i)) << "row " << row;
+      }
     }
   }
 }
@@ -364,7 +374,9 @@ TEST(Column, KnownCategoriesStayWholeThroughSubsetsAndConcatCopiesTheirCodes) {
   EXPECT_EQ(mixed.dictionary().get(), cats.get());
   EXPECT_FALSE(mixed.categories_known());
   for (int64_t i = 0; i < 80; ++i) {
-    if (!mixed.IsNull(i)) EXPECT_EQ(mixed.StringAt(i), c.StringAt(i % 40)) << "row " << i;
+    if (!mixed.IsNull(i)) {
+      EXPECT_EQ(mixed.StringAt(i), c.StringAt(i % 40)) << "row " << i;
+    }
   }
   // Serialization keeps the flag.
   Table t({{"c", c}, {"theirs", theirs}});
@@ -394,7 +406,9 @@ TEST(CategoryBuilder, AppendSoonBuildsTheSameColumnAsAppendInAnyMix) {
   EXPECT_EQ(a, b);
   EXPECT_EQ(a.dictionary()->length(), b.dictionary()->length());
   for (int64_t i = 0; i < a.length(); ++i) {
-    if (a.IsValid(i)) ASSERT_EQ(a.data<int32_t>()[i], b.data<int32_t>()[i]) << "row " << i;
+    if (a.IsValid(i)) {
+      ASSERT_EQ(a.data<int32_t>()[i], b.data<int32_t>()[i]) << "row " << i;
+    }
   }
   // Only waiting rows: Finish interns them.
   CategoryBuilder few;
@@ -484,7 +498,9 @@ TEST(Table, LargeConcatOnSeveralThreadsKeepsEveryColumnInOrder) {
     const int64_t p = i / rows, j = i % rows;
     EXPECT_EQ(all.column("a").data<int64_t>()[i], i);
     EXPECT_EQ(all.column("b").IsValid(i), (j + p) % 7 != 0) << i;
-    if (all.column("b").IsValid(i)) EXPECT_EQ(all.column("b").data<int64_t>()[i], -j);
+    if (all.column("b").IsValid(i)) {
+      EXPECT_EQ(all.column("b").data<int64_t>()[i], -j);
+    }
     EXPECT_EQ(all.column("c").data<double>()[i], static_cast<double>(j) / 4 + static_cast<double>(p));
     EXPECT_EQ(all.column("s").StringAt(i), "part" + std::to_string(p));
   }
