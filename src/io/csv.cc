@@ -1,6 +1,8 @@
 // CSV: a quote-aware tokenizer, per-column converters into Arrow-layout
 // columns, type inference from the first rows, block planning at row
-// boundaries, and the writer (see csv.h).
+// boundaries, and the writer (see csv.h). Blocks without quotes or '\r'
+// (most) parse on a fast path that hands each field to its column where
+// it lies; anything it cannot take goes back through the tokenizer.
 #include "skein/io/csv.h"
 
 #include <algorithm>
