@@ -111,6 +111,20 @@ def run(engine, qs, n, repeat, only):
         emit(name, engine, sorted(times)[len(times) // 2], ans, n)
 
 
+def timed_load(load, repeat):
+    """The load, as every question: the median of `repeat` runs after an
+    untimed one, each dropping the last run's frame first. Returns the
+    median and the last frame."""
+    x, times = None, []
+    for r in range(-1, repeat):
+        x = None
+        t = time.perf_counter()
+        x = load()
+        if r >= 0:
+            times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2], x
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--csv", required=True)
@@ -121,15 +135,8 @@ def main():
     a = p.parse_args()
     engines = a.engines.split(",")
     if "pandas" in engines:
-        x = None
-        loads = []
-        for r in range(-1, a.repeat):  # the load, as every question: median of `repeat` after an untimed one
-            x = None
-            t = time.perf_counter()
-            x = pd.read_csv(a.csv, dtype=DTYPES)
-            if r >= 0:
-                loads.append(time.perf_counter() - t)
-        emit("load_csv", "pandas", sorted(loads)[len(loads) // 2], float(len(x)), len(x))
+        secs, x = timed_load(lambda: pd.read_csv(a.csv, dtype=DTYPES), a.repeat)
+        emit("load_csv", "pandas", secs, float(len(x)), len(x))
         gb = lambda d, keys: d.groupby(keys, as_index=False, sort=False, observed=True)
         run("pandas", questions(x, gb, lambda r: r), len(x), a.repeat, a.question)
         small, medium, big = join_tables(len(x))
@@ -141,16 +148,11 @@ def main():
         import dask
         import dask.dataframe as dd
         dask.config.set(scheduler="threads", num_workers=a.threads)
-        x = None
-        loads = []
-        for r in range(-1, a.repeat):  # as pandas' load above
-            x = None
-            t = time.perf_counter()
-            x = dd.read_csv(a.csv, dtype=DTYPES, blocksize=64 << 20).persist()
-            n = int(x.shape[0].compute())
-            if r >= 0:
-                loads.append(time.perf_counter() - t)
-        emit("load_csv", "dask", sorted(loads)[len(loads) // 2], float(n), n)
+        def load():
+            d = dd.read_csv(a.csv, dtype=DTYPES, blocksize=64 << 20).persist()
+            return d, int(d.shape[0].compute())
+        secs, (x, n) = timed_load(load, a.repeat)
+        emit("load_csv", "dask", secs, float(n), n)
         gb = lambda d, keys: d.groupby(keys, sort=False, observed=True)
         APPLY_META["meta"] = {"r2": "float64"}
         run("dask", questions(x, gb, _dask_finish, {"shuffle": "tasks"}), n, a.repeat, a.question)

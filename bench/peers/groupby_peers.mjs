@@ -41,19 +41,28 @@ const JOINS = [
   ['j5_big_inner_on_int', `SELECT * FROM (SELECT *, (id6 - 1) * ${K} + id4 AS k FROM x) JOIN big USING (k)`],
 ];
 
+// The load, as every question: the median of `repeat` runs after an
+// untimed one, each after `drop` has let the last run's table go. Returns
+// the median and the last table.
+async function timedLoad(drop, load) {
+  const times = [];
+  let last;
+  for (let r = -1; r < repeat; ++r) {
+    last = undefined;
+    await drop();
+    const t = now();
+    last = await load();
+    if (r >= 0) times.push(now() - t);
+  }
+  return [median(times), last];
+}
+
 async function duckdb() {
   const db = await DuckDBInstance.create(':memory:', { threads: String(threads) });
   const con = await db.connect();
-  // The load, as every question: the median of `repeat` after an untimed one.
+  const [load] = await timedLoad(() => con.run('DROP TABLE IF EXISTS x'),
+                                 () => con.run(`CREATE TABLE x AS SELECT * FROM read_csv('${csv}', header = true)`));
   let t;
-  const loads = [];
-  for (let r = -1; r < repeat; ++r) {
-    await con.run('DROP TABLE IF EXISTS x');
-    t = now();
-    await con.run(`CREATE TABLE x AS SELECT * FROM read_csv('${csv}', header = true)`);
-    if (r >= 0) loads.push(now() - t);
-  }
-  const load = median(loads);
   const n = Number((await con.runAndReadAll('SELECT count(*) FROM x')).getRows()[0][0]);
   emit('load_csv', 'duckdb', load, n, n);
   if (parquet) {
@@ -92,26 +101,19 @@ async function duckdb() {
 }
 
 async function polars() {
-  // The load, as every question: the median of `repeat` after an untimed one.
+  // The last frame's native memory goes with its JS object: collect it
+  // (bench/run starts node with --expose-gc), and let its finalizers run,
+  // so that each load starts where skein's and DuckDB's do, the last one
+  // dropped.
+  const collect = async () => {
+    if (!globalThis.gc) return;
+    globalThis.gc();
+    await new Promise((resolve) => setImmediate(resolve));
+    globalThis.gc();
+  };
+  const [load, x] = await timedLoad(collect, () =>
+    pl.readCSV(csv).withColumns(pl.col('id1').cast(pl.Categorical), pl.col('id2').cast(pl.Categorical), pl.col('id3').cast(pl.Categorical)));
   let t;
-  let x = null;
-  const loads = [];
-  for (let r = -1; r < repeat; ++r) {
-    x = null;
-    // The last frame's native memory goes with its JS object: collect it
-    // (bench/run starts node with --expose-gc), and let its finalizers run,
-    // so that each load starts where skein's and DuckDB's do, the last one
-    // dropped.
-    if (globalThis.gc) {
-      globalThis.gc();
-      await new Promise((resolve) => setImmediate(resolve));
-      globalThis.gc();
-    }
-    t = now();
-    x = pl.readCSV(csv).withColumns(pl.col('id1').cast(pl.Categorical), pl.col('id2').cast(pl.Categorical), pl.col('id3').cast(pl.Categorical));
-    if (r >= 0) loads.push(now() - t);
-  }
-  const load = median(loads);
   const n = x.height;
   emit('load_csv', 'polars', load, n, n);
   if (parquet) {
